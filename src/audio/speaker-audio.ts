@@ -1,0 +1,175 @@
+/**
+ * One speaker's audio path: Opus packets with their arrival times in, 50 ms PCM frames stamped with meeting time
+ * out.
+ *
+ * Discord sends nothing while a speaker is silent (clients send five silence frames, then stop), so the timeline
+ * comes from arrival times: packets that follow each other within the jitter allowance are contiguous (each adds
+ * exactly its own duration), and a later packet starts a new talk spurt at its arrival time.
+ *
+ * After the last packet, silence is filled in at real-time pace for `silenceFillMs`. AssemblyAI's turn detection
+ * runs on audio time (../shared/NOTES.md): without audio after the speaker stops, their turn would stay open
+ * until they spoke again. Filling silence lets the model end the turn on its own acoustic and semantic cues
+ * (as soon as `min_turn_silence` when it is confident) and keeps session audio time aligned with meeting time.
+ * When the fill window ends, `onSpeechEnd` fires so the session can force the end of any turn still open.
+ */
+import type { Clock, TimerHandle } from '../clock.ts';
+import { OpusPacketDecoder } from './opus-decoder.ts';
+import { PCM_FRAME_BYTES, PCM_FRAME_MS, msToPcmBytes, pcmBytesToMs, type PcmFrame } from './format.ts';
+
+/** Options for {@link SpeakerAudio}. */
+export interface SpeakerAudioOptions {
+  clock: Clock;
+  /** Current meeting time in ms (clock time minus the meeting's start). */
+  meetingNow: () => number;
+  /** How long silence is filled in after the speaker's last packet, ms. Should exceed `max_turn_silence`. */
+  silenceFillMs: number;
+  /** Lateness a packet may have and still count as contiguous, ms. Default 60. */
+  jitterMs?: number;
+  /** Receives every complete frame, in meeting-time order. */
+  onFrame: (frame: PcmFrame) => void;
+  /** Called when the fill window after the speaker's last packet has ended. */
+  onSpeechEnd: () => void;
+}
+
+/** Counters for one speaker's audio path. */
+export interface SpeakerAudioStats {
+  decodedPackets: number;
+  corruptPackets: number;
+  frames: number;
+}
+
+const ZEROS = Buffer.alloc(PCM_FRAME_BYTES);
+
+/** Turns one speaker's Opus packets into meeting-time-stamped PCM frames. Not thread-safe; one per speaker. */
+export class SpeakerAudio {
+  readonly #options: SpeakerAudioOptions;
+  readonly #jitterMs: number;
+  readonly #decoder = new OpusPacketDecoder();
+  #frame = Buffer.alloc(PCM_FRAME_BYTES);
+  #frameFill = 0;
+  #frameStartMs = 0;
+  #frameHasSpeech = false;
+  /** Meeting time at the end of the audio appended so far; null outside a talk spurt and its fill window. */
+  #cursorMs: number | null = null;
+  #lastPacketMs = 0;
+  #timer: TimerHandle | null = null;
+  #frames = 0;
+  #destroyed = false;
+
+  constructor(options: SpeakerAudioOptions) {
+    this.#options = options;
+    this.#jitterMs = options.jitterMs ?? 60;
+  }
+
+  /**
+   * Takes one Opus packet as it arrives. A corrupt packet is skipped and counted.
+   *
+   * @param packet - one Opus packet (Discord: 20 ms, 48 kHz stereo).
+   * @param arrivalMs - meeting time the packet arrived, ms; defaults to now.
+   */
+  pushOpusPacket(packet: Buffer, arrivalMs: number = this.#options.meetingNow()): void {
+    if (this.#destroyed) return;
+    const pcm = this.#decoder.decode(packet);
+    if (pcm === null) return;
+    const startMs = arrivalMs - pcmBytesToMs(pcm.length);
+    if (this.#cursorMs === null) {
+      this.#frameStartMs = startMs;
+      this.#cursorMs = startMs;
+    } else if (startMs > this.#cursorMs + this.#jitterMs) {
+      this.#appendSilence(startMs - this.#cursorMs);
+    }
+    this.#append(pcm, true);
+    this.#lastPacketMs = arrivalMs;
+    if (this.#timer === null) this.#schedule();
+  }
+
+  /** Ends the current talk spurt now: pads and emits the partial frame. Timers stop. */
+  flush(): void {
+    this.#stopTimer();
+    if (this.#cursorMs === null) return;
+    this.#endSpurt();
+  }
+
+  /** Stops timers and frees the decoder. Further packets are ignored. */
+  destroy(): void {
+    this.#stopTimer();
+    this.#destroyed = true;
+    this.#decoder.destroy();
+  }
+
+  /** Packet and frame counters. */
+  get stats(): SpeakerAudioStats {
+    return {
+      decodedPackets: this.#decoder.decodedPackets,
+      corruptPackets: this.#decoder.corruptPackets,
+      frames: this.#frames,
+    };
+  }
+
+  /** True while packets are arriving or silence is being filled in after them. */
+  get active(): boolean {
+    return this.#cursorMs !== null;
+  }
+
+  #tick(): void {
+    this.#timer = null;
+    if (this.#cursorMs === null) return;
+    const now = this.#options.meetingNow();
+    const fillEnd = this.#lastPacketMs + this.#options.silenceFillMs;
+    if (now >= fillEnd) {
+      if (fillEnd > this.#cursorMs) this.#appendSilence(fillEnd - this.#cursorMs);
+      this.#endSpurt();
+      return;
+    }
+    const target = now - this.#jitterMs;
+    if (target > this.#cursorMs && now - this.#lastPacketMs > this.#jitterMs) this.#appendSilence(target - this.#cursorMs);
+    this.#schedule();
+  }
+
+  #endSpurt(): void {
+    if (this.#frameFill > 0) this.#append(ZEROS.subarray(0, PCM_FRAME_BYTES - this.#frameFill), false);
+    this.#cursorMs = null;
+    this.#options.onSpeechEnd();
+  }
+
+  #schedule(): void {
+    this.#timer = this.#options.clock.setTimeout(() => this.#tick(), PCM_FRAME_MS);
+  }
+
+  #stopTimer(): void {
+    if (this.#timer !== null) this.#options.clock.clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+
+  #appendSilence(ms: number): void {
+    let bytes = msToPcmBytes(ms);
+    while (bytes > 0) {
+      const n = Math.min(bytes, PCM_FRAME_BYTES);
+      this.#append(ZEROS.subarray(0, n), false);
+      bytes -= n;
+    }
+  }
+
+  #append(pcm: Buffer, speech: boolean): void {
+    let offset = 0;
+    while (offset < pcm.length) {
+      const n = Math.min(pcm.length - offset, PCM_FRAME_BYTES - this.#frameFill);
+      pcm.copy(this.#frame, this.#frameFill, offset, offset + n);
+      this.#frameFill += n;
+      offset += n;
+      if (speech) this.#frameHasSpeech = true;
+      if (this.#frameFill === PCM_FRAME_BYTES) this.#emitFrame();
+    }
+    this.#cursorMs = (this.#cursorMs ?? this.#frameStartMs) + pcmBytesToMs(pcm.length);
+  }
+
+  #emitFrame(): void {
+    const frame: PcmFrame = { pcm: this.#frame, meetingStartMs: this.#frameStartMs, speech: this.#frameHasSpeech };
+    this.#frame = Buffer.alloc(PCM_FRAME_BYTES);
+    this.#frameFill = 0;
+    this.#frameHasSpeech = false;
+    this.#frameStartMs += PCM_FRAME_MS;
+    this.#frames++;
+    this.#options.onFrame(frame);
+  }
+}

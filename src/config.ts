@@ -1,0 +1,113 @@
+/**
+ * Parley's configuration: read once at start-up from the environment (and `.env`), validated, and passed
+ * down. No other module reads `process.env`.
+ */
+import { z } from 'zod';
+
+const csv = z
+  .string()
+  .optional()
+  .transform((value) =>
+    (value ?? '')
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item.length > 0),
+  );
+
+const wholeMs = (min: number, max: number) =>
+  z.coerce
+    .number({ error: 'must be a number of milliseconds' })
+    .int({ error: 'must be a whole number of milliseconds' })
+    .min(min, { error: `must be at least ${min} ms` })
+    .max(max, { error: `must be at most ${max} ms` });
+
+const streamingUrl = z
+  .url({ protocol: /^wss?$/, error: 'must be a ws:// or wss:// URL' })
+  .default('wss://streaming.assemblyai.com/v3/ws');
+
+/** Keyterms rules from AssemblyAI's Streaming v3 docs: at most 100 terms, each at most 50 characters. */
+export const KEYTERMS_MAX_COUNT = 100;
+/** @see KEYTERMS_MAX_COUNT */
+export const KEYTERM_MAX_LENGTH = 50;
+
+const keyterms = csv.pipe(
+  z
+    .array(z.string().max(KEYTERM_MAX_LENGTH, { error: `each term must be at most ${KEYTERM_MAX_LENGTH} characters` }))
+    .max(KEYTERMS_MAX_COUNT, { error: `at most ${KEYTERMS_MAX_COUNT} terms` }),
+);
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const sttSchema = z.object({
+  ASSEMBLYAI_API_KEY: z.string({ error: 'is required (your AssemblyAI API key)' }).trim().min(1, { error: 'is required (your AssemblyAI API key)' }),
+  ASSEMBLYAI_STREAMING_URL: streamingUrl,
+  ASSEMBLYAI_SPEECH_MODEL: z.string().trim().min(1).default('u3-rt-pro'),
+  STT_IDLE_CLOSE_MS: wholeMs(2_000, 3_600_000).default(15_000),
+  STT_MIN_TURN_SILENCE_MS: wholeMs(0, 10_000).optional(),
+  STT_MAX_TURN_SILENCE_MS: wholeMs(100, 10_000).default(1_000),
+  STT_KEYTERMS: keyterms,
+  DATA_DIR: z.string().trim().min(1).default('./data'),
+  LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+});
+
+/** Settings for the AssemblyAI Streaming v3 sessions, one per speaker. */
+export interface SttConfig {
+  /** The raw AssemblyAI API key, sent as the `Authorization` header. Never logged. */
+  apiKey: string;
+  /** WebSocket endpoint, e.g. `wss://streaming.assemblyai.com/v3/ws` (EU: `wss://streaming.eu.assemblyai.com/v3/ws`). */
+  streamingUrl: string;
+  /** `speech_model` query parameter, e.g. `u3-rt-pro`. */
+  speechModel: string;
+  /** Close a speaker's session (with `Terminate`) after this much silence, in ms; AssemblyAI bills open time. */
+  idleCloseMs: number;
+  /** `min_turn_silence` in ms, or undefined for the model's default. */
+  minTurnSilenceMs: number | undefined;
+  /** `max_turn_silence` in ms: the longest silence after which a turn ends. */
+  maxTurnSilenceMs: number;
+  /** `keyterms_prompt`: at most 100 terms of at most 50 characters. */
+  keyterms: string[];
+}
+
+/** Everything Parley reads from its environment. */
+export interface Config {
+  stt: SttConfig;
+  /** Directory for the database and transcripts. */
+  dataDir: string;
+  logLevel: (typeof LOG_LEVELS)[number];
+}
+
+/** Thrown when the environment does not hold a valid configuration; `message` is one line naming the variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function firstIssue(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (issue === undefined) return 'Invalid configuration';
+  const variable = String(issue.path[0] ?? 'configuration');
+  return `Invalid configuration: ${variable} ${issue.message}`;
+}
+
+/**
+ * Validates `env` (normally `process.env` after `.env` is loaded).
+ *
+ * @throws {ConfigError} naming the first variable that is missing or wrong; the message never contains a secret.
+ */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const parsed = sttSchema.safeParse(env);
+  if (!parsed.success) throw new ConfigError(firstIssue(parsed.error));
+  const e = parsed.data;
+  return {
+    stt: {
+      apiKey: e.ASSEMBLYAI_API_KEY,
+      streamingUrl: e.ASSEMBLYAI_STREAMING_URL,
+      speechModel: e.ASSEMBLYAI_SPEECH_MODEL,
+      idleCloseMs: e.STT_IDLE_CLOSE_MS,
+      minTurnSilenceMs: e.STT_MIN_TURN_SILENCE_MS,
+      maxTurnSilenceMs: e.STT_MAX_TURN_SILENCE_MS,
+      keyterms: e.STT_KEYTERMS,
+    },
+    dataDir: e.DATA_DIR,
+    logLevel: e.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,501 @@
+/**
+ * One speaker's speech-to-text, managed for cost and latency: a Streaming v3 session opens when the speaker
+ * starts talking, audio is queued while it connects (nothing is lost), the session is closed with `Terminate`
+ * after `idleCloseMs` without speech (AssemblyAI bills every second a session is open), it is rotated before
+ * `expires_at`, and after a drop it reconnects with backoff and resends the audio no final transcript covered.
+ *
+ * States: `idle` (no session) → `connecting` → `open` → `terminating` → `idle`; `failed` after a fatal refusal.
+ */
+import { EventEmitter } from 'node:events';
+import pRetry, { AbortError } from 'p-retry';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Clock, TimerHandle } from '../clock.ts';
+import type { Logger } from '../log.ts';
+import type { CaptionEvent, Notice, Speaker } from '../captions/caption.ts';
+import { PCM_FRAME_MS, type PcmFrame } from '../audio/format.ts';
+import type { CloseClassification } from './assemblyai/close-codes.ts';
+import type { TurnMessage } from './assemblyai/messages.ts';
+import { SttConnectError, isU3Model, type StreamingSession } from './assemblyai/streaming-session.ts';
+import { SessionTimeline } from './session-timeline.ts';
+import type { SttProvider } from './provider.ts';
+
+/** Lifecycle state of a speaker's STT session. */
+export type SpeakerStreamState = 'idle' | 'connecting' | 'open' | 'terminating' | 'failed';
+
+/** Options for {@link SpeakerStream}. */
+export interface SpeakerStreamOptions {
+  speaker: Speaker;
+  provider: SttProvider;
+  clock: Clock;
+  logger: Logger;
+  /** The guild's keyterms at the time a session opens. */
+  keyterms: () => readonly string[];
+  /** Close the session after this long without speech, ms. */
+  idleCloseMs: number;
+  /** Rotate this long before `expires_at`, ms. Default 60,000. */
+  rotateBeforeExpiryMs?: number;
+  /** Most audio held for a speaker while no session can take it, ms; older audio is dropped and counted. Default 60,000. */
+  maxQueuedMs?: number;
+  /**
+   * How far session audio may run ahead of the time since `Begin`, ms: AssemblyAI closes sessions fed faster than
+   * real time (3007). Queued audio catches up within this allowance, and in the pauses between talk spurts.
+   * `null` disables pacing (accelerated replay against a local server). Default 1,000.
+   */
+  maxAudioAheadMs?: number | null;
+  /** Extra wait after a 3009 (too many new sessions), ms. Default 5,000. */
+  tooManySessionsBackoffMs?: number;
+  /** Connection attempts after a failure before giving up until the speaker talks again. Default 6. */
+  connectRetries?: number;
+}
+
+/** Typed events of a {@link SpeakerStream}. */
+export interface SpeakerStreamEvents {
+  caption: [CaptionEvent];
+  notice: [Notice];
+  state: [SpeakerStreamState];
+  /** AssemblyAI refused us for good (bad key, no balance). */
+  fatal: [CloseClassification];
+}
+
+/** Counters for one speaker's STT. */
+export interface SpeakerStreamStats {
+  sessionsOpened: number;
+  reconnects: number;
+  /** Wall time sessions were open, ms: what AssemblyAI bills. */
+  sessionOpenMs: number;
+  framesSent: number;
+  framesResent: number;
+  /** Frames dropped because the queue was full or STT was refused. */
+  framesDropped: number;
+  finalTurns: number;
+}
+
+type QueueItem = { kind: 'audio'; frame: PcmFrame } | { kind: 'forceEndpoint' };
+
+/** Manages one speaker's STT sessions. */
+export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
+  readonly speaker: Speaker;
+  readonly #o: Required<Omit<SpeakerStreamOptions, 'maxAudioAheadMs'>> & { maxAudioAheadMs: number | null };
+  #state: SpeakerStreamState = 'idle';
+  #session: StreamingSession | null = null;
+  #timeline = new SessionTimeline();
+  #queue: QueueItem[] = [];
+  #queuedFrames = 0;
+  #sessionSeq = 0;
+  #beginAt = 0;
+  #openedAt = 0;
+  #turnOpen = false;
+  #finalTurnOrders = new Set<number>();
+  #pendingFinal: TurnMessage | null = null;
+  #idleTimer: TimerHandle | null = null;
+  #drainTimer: TimerHandle | null = null;
+  #rotateTimer: NodeJS.Timeout | null = null;
+  #terminateWhenDrained = false;
+  #ending = false;
+  #endWaiters: Array<() => void> = [];
+  #dropNoticeSent = false;
+  readonly #abort = new AbortController();
+  readonly #stats: SpeakerStreamStats = {
+    sessionsOpened: 0,
+    reconnects: 0,
+    sessionOpenMs: 0,
+    framesSent: 0,
+    framesResent: 0,
+    framesDropped: 0,
+    finalTurns: 0,
+  };
+
+  constructor(options: SpeakerStreamOptions) {
+    super();
+    this.speaker = options.speaker;
+    this.#o = {
+      rotateBeforeExpiryMs: 60_000,
+      maxQueuedMs: 60_000,
+      tooManySessionsBackoffMs: 5_000,
+      connectRetries: 6,
+      ...options,
+      maxAudioAheadMs: options.maxAudioAheadMs === undefined ? 1_000 : options.maxAudioAheadMs,
+    };
+  }
+
+  get state(): SpeakerStreamState {
+    return this.#state;
+  }
+
+  get stats(): SpeakerStreamStats {
+    const openNow = this.#session !== null && this.#openedAt > 0 ? this.#o.clock.now() - this.#openedAt : 0;
+    return { ...this.#stats, sessionOpenMs: this.#stats.sessionOpenMs + openNow };
+  }
+
+  /** Frames waiting to be sent. */
+  get queuedFrames(): number {
+    return this.#queuedFrames;
+  }
+
+  /**
+   * Takes one PCM frame of the speaker's audio. Opens a session on speech if none is open.
+   */
+  pushFrame(frame: PcmFrame): void {
+    if (this.#ending || this.#state === 'failed') {
+      this.#stats.framesDropped++;
+      return;
+    }
+    if (frame.speech) this.#restartIdleTimer();
+    if (this.#state === 'idle') {
+      if (!frame.speech) return; // silence with no session open: nothing to transcribe
+      this.#enqueue({ kind: 'audio', frame });
+      void this.#connect();
+      return;
+    }
+    this.#enqueue({ kind: 'audio', frame });
+    this.#drain();
+  }
+
+  /** The speaker has stopped (the silence fill after their last packet is over): end any open turn now. */
+  endOfSpeech(): void {
+    if (this.#state === 'idle' || this.#state === 'failed') return;
+    this.#queue.push({ kind: 'forceEndpoint' });
+    this.#drain();
+  }
+
+  /** Sends new keyterms to the open session (`UpdateConfiguration`); later sessions read them when they open. */
+  updateKeyterms(keyterms: readonly string[]): void {
+    this.#session?.sendMessage({ type: 'UpdateConfiguration', keyterms_prompt: [...keyterms] });
+  }
+
+  /**
+   * Sends what is queued (as pacing allows), then `Terminate`s the session and resolves once it has closed and
+   * its last final transcript has been emitted. Resolves at once when no session is open or connecting.
+   */
+  end(): Promise<void> {
+    this.#ending = true;
+    this.#clearIdleTimer();
+    if (this.#state === 'idle' || this.#state === 'failed') {
+      this.#dispose();
+      return Promise.resolve();
+    }
+    const done = new Promise<void>((resolve) => this.#endWaiters.push(resolve));
+    this.#terminateWhenDrained = true;
+    this.#drain();
+    return done;
+  }
+
+  /** Drops everything at once (no Terminate): for tests of crashes and for process exit after a timeout. */
+  destroy(): void {
+    this.#ending = true;
+    this.#session?.destroy();
+    this.#dispose();
+  }
+
+  #setState(state: SpeakerStreamState): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    this.emit('state', state);
+  }
+
+  #enqueue(item: QueueItem, front = false): void {
+    if (front) this.#queue.unshift(item);
+    else this.#queue.push(item);
+    if (item.kind !== 'audio') return;
+    this.#queuedFrames++;
+    const maxFrames = Math.ceil(this.#o.maxQueuedMs / PCM_FRAME_MS);
+    let dropped = 0;
+    while (this.#queuedFrames > maxFrames) {
+      const index = this.#queue.findIndex((entry) => entry.kind === 'audio');
+      if (index < 0) break;
+      this.#queue.splice(index, 1);
+      this.#queuedFrames--;
+      dropped++;
+    }
+    if (dropped > 0) {
+      this.#stats.framesDropped += dropped;
+      if (!this.#dropNoticeSent) {
+        this.#dropNoticeSent = true;
+        this.#o.logger.warn({ speakerId: this.speaker.id, dropped }, 'STT queue full; oldest audio dropped');
+        this.emit('notice', {
+          level: 'warning',
+          text: `Speech-to-text is backed up for ${this.speaker.name}: more than ${Math.round(this.#o.maxQueuedMs / 1000)} s of their audio is waiting, so the oldest is being dropped and will not be captioned.`,
+        });
+      }
+    }
+  }
+
+  async #connect(): Promise<void> {
+    this.#setState('connecting');
+    this.#clearDrainTimer();
+    let session: StreamingSession;
+    try {
+      session = await pRetry(
+        async () => {
+          if (this.#abort.signal.aborted) throw new AbortError('speaker stream ended');
+          return this.#o.provider.open(this.#o.keyterms());
+        },
+        {
+          retries: this.#o.connectRetries,
+          minTimeout: 250,
+          maxTimeout: 15_000,
+          factor: 2,
+          randomize: true,
+          signal: this.#abort.signal,
+          shouldRetry: ({ error }) => !(error instanceof SttConnectError) || error.retryable,
+          onFailedAttempt: async ({ error, attemptNumber }) => {
+            const close = error instanceof SttConnectError ? error.close : undefined;
+            this.#o.logger.warn(
+              { speakerId: this.speaker.id, attempt: attemptNumber, code: close?.code, reason: close?.reason ?? error.message },
+              'could not open an AssemblyAI session',
+            );
+            if (close?.action === 'backoff') await sleep(this.#o.tooManySessionsBackoffMs, undefined, { signal: this.#abort.signal }).catch(() => {});
+          },
+        },
+      );
+    } catch (error) {
+      this.#onConnectFailed(error);
+      return;
+    }
+    if (this.#abort.signal.aborted) {
+      session.destroy();
+      return;
+    }
+    this.#attach(session);
+  }
+
+  #onConnectFailed(error: unknown): void {
+    if (this.#abort.signal.aborted) return;
+    if (error instanceof SttConnectError && !error.retryable) {
+      this.#fail(error.close);
+      return;
+    }
+    const reason = error instanceof Error ? error.message : String(error);
+    this.#setState('idle');
+    this.emit('notice', {
+      level: 'error',
+      text: `Speech-to-text is unavailable for ${this.speaker.name} right now (${reason}). Their audio is held and Parley will try again when they next speak.`,
+    });
+    this.#resolveEnd();
+  }
+
+  #fail(close: CloseClassification): void {
+    this.#setState('failed');
+    this.#stats.framesDropped += this.#queuedFrames;
+    this.#queue = [];
+    this.#queuedFrames = 0;
+    this.emit('fatal', close);
+    this.#resolveEnd();
+  }
+
+  #attach(session: StreamingSession): void {
+    this.#session = session;
+    this.#sessionSeq++;
+    this.#stats.sessionsOpened++;
+    if (this.#sessionSeq > 1) this.#stats.reconnects++;
+    this.#timeline = new SessionTimeline();
+    this.#finalTurnOrders = new Set();
+    this.#pendingFinal = null;
+    this.#turnOpen = false;
+    this.#beginAt = this.#o.clock.now();
+    this.#openedAt = this.#beginAt;
+    session.on('turn', (turn) => this.#onTurn(turn));
+    session.on('speechStarted', () => {
+      this.#turnOpen = true;
+    });
+    session.on('close', (close) => this.#onClose(session, close));
+    const rotateInMs = session.expiresAtMs - Date.now() - this.#o.rotateBeforeExpiryMs;
+    this.#rotateTimer = setTimeout(() => this.#rotate(), Math.max(0, rotateInMs));
+    this.#rotateTimer.unref();
+    this.#setState('open');
+    this.#o.logger.debug({ speakerId: this.speaker.id, sessionId: session.id }, 'AssemblyAI session open');
+    if (!this.#ending) this.#restartIdleTimer();
+    this.#drain();
+  }
+
+  #drain(): void {
+    if (this.#state !== 'open' || this.#session === null) return;
+    const session = this.#session;
+    while (this.#queue.length > 0) {
+      const item = this.#queue[0];
+      if (item === undefined) break;
+      if (item.kind === 'forceEndpoint') {
+        if (this.#turnOpen) session.sendMessage({ type: 'ForceEndpoint' });
+        this.#queue.shift();
+        continue;
+      }
+      if (this.#o.maxAudioAheadMs !== null) {
+        const allowedMs = this.#o.clock.now() - this.#beginAt + this.#o.maxAudioAheadMs;
+        const waitMs = this.#timeline.audioMs + PCM_FRAME_MS - allowedMs;
+        if (waitMs > 0) {
+          this.#scheduleDrain(waitMs);
+          return;
+        }
+      }
+      this.#queue.shift();
+      this.#queuedFrames--;
+      this.#timeline.recordSent(item.frame);
+      session.sendAudio(item.frame.pcm);
+      this.#stats.framesSent++;
+    }
+    this.#dropNoticeSent = false;
+    if (this.#terminateWhenDrained) void this.#terminate();
+  }
+
+  #scheduleDrain(ms: number): void {
+    if (this.#drainTimer !== null) return;
+    this.#drainTimer = this.#o.clock.setTimeout(() => {
+      this.#drainTimer = null;
+      this.#drain();
+    }, Math.max(ms, 5));
+  }
+
+  #clearDrainTimer(): void {
+    if (this.#drainTimer !== null) this.#o.clock.clearTimeout(this.#drainTimer);
+    this.#drainTimer = null;
+  }
+
+  async #terminate(): Promise<void> {
+    if (this.#state !== 'open' || this.#session === null) return;
+    this.#terminateWhenDrained = false;
+    this.#setState('terminating');
+    this.#clearIdleTimer();
+    await this.#session.terminate();
+  }
+
+  #rotate(): void {
+    this.#rotateTimer = null;
+    if (this.#state !== 'open') return;
+    this.#o.logger.info({ speakerId: this.speaker.id }, 'rotating AssemblyAI session before it expires');
+    // Terminate flushes the open turn; frames that arrive meanwhile queue and open the next session.
+    this.#terminateWhenDrained = true;
+    this.#drain();
+  }
+
+  #restartIdleTimer(): void {
+    this.#clearIdleTimer();
+    this.#idleTimer = this.#o.clock.setTimeout(() => {
+      this.#idleTimer = null;
+      if (this.#state === 'open') {
+        this.#terminateWhenDrained = true;
+        this.#drain();
+      }
+    }, this.#o.idleCloseMs);
+  }
+
+  #clearIdleTimer(): void {
+    if (this.#idleTimer !== null) this.#o.clock.clearTimeout(this.#idleTimer);
+    this.#idleTimer = null;
+  }
+
+  #onTurn(turn: TurnMessage): void {
+    if (this.#finalTurnOrders.has(turn.turnOrder)) return; // e.g. the formatted copy of a turn already final
+    if (this.#pendingFinal !== null && turn.turnOrder !== this.#pendingFinal.turnOrder) this.#flushPendingFinal();
+    const awaitingFormatted = !isU3Model(this.#o.provider.speechModel) && !turn.turnIsFormatted;
+    if (turn.endOfTurn && !awaitingFormatted) {
+      this.#pendingFinal = null;
+      this.#emitFinal(turn);
+      return;
+    }
+    if (turn.endOfTurn) this.#pendingFinal = turn; // older models: the formatted copy follows
+    this.#turnOpen = true;
+    if (turn.transcript.length > 0) this.emit('caption', this.#toCaption(turn, 'partial'));
+  }
+
+  #flushPendingFinal(): void {
+    const pending = this.#pendingFinal;
+    this.#pendingFinal = null;
+    if (pending !== null && !this.#finalTurnOrders.has(pending.turnOrder)) this.#emitFinal(pending);
+  }
+
+  #emitFinal(turn: TurnMessage): void {
+    this.#finalTurnOrders.add(turn.turnOrder);
+    this.#turnOpen = false;
+    const lastWord = turn.words.at(-1);
+    if (lastWord !== undefined) this.#timeline.confirmUpTo(lastWord.end);
+    if (turn.transcript.trim().length === 0) return;
+    this.#stats.finalTurns++;
+    this.emit('caption', this.#toCaption(turn, 'final'));
+  }
+
+  #toCaption(turn: TurnMessage, kind: CaptionEvent['kind']): CaptionEvent {
+    const first = turn.words[0];
+    const last = turn.words.at(-1);
+    const startAudio = first?.start ?? Math.max(0, this.#timeline.audioMs - PCM_FRAME_MS);
+    const endAudio = last?.end ?? this.#timeline.audioMs;
+    const event: CaptionEvent = {
+      kind,
+      speaker: this.speaker,
+      turnId: `${this.speaker.id}:${this.#sessionSeq}:${turn.turnOrder}`,
+      startMs: Math.round(this.#timeline.toMeetingMs(startAudio)),
+      endMs: Math.round(this.#timeline.toMeetingMs(endAudio)),
+      text: turn.transcript,
+    };
+    if (turn.languageCode !== undefined) event.languageCode = turn.languageCode;
+    return event;
+  }
+
+  #onClose(session: StreamingSession, close: CloseClassification): void {
+    if (session !== this.#session) return;
+    this.#flushPendingFinal();
+    this.#session = null;
+    this.#stats.sessionOpenMs += this.#o.clock.now() - this.#openedAt;
+    this.#openedAt = 0;
+    if (this.#rotateTimer !== null) clearTimeout(this.#rotateTimer);
+    this.#rotateTimer = null;
+    this.#clearDrainTimer();
+    const wasTerminating = this.#state === 'terminating';
+    if (wasTerminating || close.action === 'normal') {
+      // The server flushed every turn before closing: nothing to resend.
+      this.#setState('idle');
+      if (this.#ending) {
+        this.#resolveEnd();
+        return;
+      }
+      if (this.#queue.some((item) => item.kind === 'audio' && item.frame.speech)) void this.#connect();
+      else this.#clearQueue();
+      return;
+    }
+    if (close.action === 'fatal') {
+      this.#o.logger.error({ speakerId: this.speaker.id, code: close.code }, close.reason);
+      this.#fail(close);
+      return;
+    }
+    // Dropped mid-session: resend what no final transcript covered, in front of what is queued.
+    const unconfirmed = this.#timeline.unconfirmedFrames();
+    this.#o.logger.warn(
+      { speakerId: this.speaker.id, code: close.code, reason: close.reason, resendFrames: unconfirmed.length },
+      'AssemblyAI session dropped; reconnecting',
+    );
+    for (let i = unconfirmed.length - 1; i >= 0; i--) {
+      const frame = unconfirmed[i];
+      if (frame !== undefined) this.#enqueue({ kind: 'audio', frame }, true);
+    }
+    this.#stats.framesResent += unconfirmed.length;
+    if (close.action === 'backoff' || close.action === 'retry') {
+      void sleep(close.action === 'backoff' ? this.#o.tooManySessionsBackoffMs : 100, undefined, { signal: this.#abort.signal })
+        .then(() => this.#connect())
+        .catch(() => {});
+    } else {
+      void this.#connect();
+    }
+    this.#setState('connecting');
+  }
+
+  #clearQueue(): void {
+    this.#queue = [];
+    this.#queuedFrames = 0;
+  }
+
+  #resolveEnd(): void {
+    if (!this.#ending) return;
+    const waiters = this.#endWaiters;
+    this.#endWaiters = [];
+    this.#dispose();
+    for (const resolve of waiters) resolve();
+  }
+
+  #dispose(): void {
+    this.#abort.abort();
+    this.#clearIdleTimer();
+    this.#clearDrainTimer();
+    if (this.#rotateTimer !== null) clearTimeout(this.#rotateTimer);
+    this.#rotateTimer = null;
+    this.#clearQueue();
+  }
+}
