@@ -3,8 +3,9 @@
  * out.
  *
  * Discord sends nothing while a speaker is silent (clients send five silence frames, then stop), so the timeline
- * comes from arrival times: packets that follow each other within the jitter allowance are contiguous (each adds
- * exactly its own duration), and a later packet starts a new talk spurt at its arrival time.
+ * comes from arrival times: a packet that arrives within the jitter allowance of the one before is contiguous with
+ * it (each adds exactly its own duration); one that arrives later starts a new talk spurt at its own time, and
+ * the gap is silence.
  *
  * After the last packet, silence is filled in at real-time pace for `silenceFillMs`. AssemblyAI's turn detection
  * runs on audio time (../shared/NOTES.md): without audio after the speaker stops, their turn would stay open
@@ -14,7 +15,7 @@
  */
 import type { Clock, TimerHandle } from '../clock.ts';
 import { OpusPacketDecoder } from './opus-decoder.ts';
-import { PCM_FRAME_BYTES, PCM_FRAME_MS, msToPcmBytes, pcmBytesToMs, type PcmFrame } from './format.ts';
+import { OPUS_PACKET_MS, PCM_FRAME_BYTES, PCM_FRAME_MS, msToPcmBytes, pcmBytesToMs, type PcmFrame } from './format.ts';
 
 /** Options for {@link SpeakerAudio}. */
 export interface SpeakerAudioOptions {
@@ -71,11 +72,13 @@ export class SpeakerAudio {
     if (this.#destroyed) return;
     const pcm = this.#decoder.decode(packet);
     if (pcm === null) return;
-    const startMs = arrivalMs - pcmBytesToMs(pcm.length);
+    const durationMs = pcmBytesToMs(pcm.length);
+    const startMs = arrivalMs - durationMs;
     if (this.#cursorMs === null) {
       this.#frameStartMs = startMs;
       this.#cursorMs = startMs;
-    } else if (startMs > this.#cursorMs + this.#jitterMs) {
+    } else if (arrivalMs - this.#lastPacketMs > durationMs + this.#jitterMs && startMs > this.#cursorMs) {
+      // A pause, not a late packet: the new talk spurt starts at its own time; the gap is silence.
       this.#appendSilence(startMs - this.#cursorMs);
     }
     this.#append(pcm, true);
@@ -121,8 +124,10 @@ export class SpeakerAudio {
       this.#endSpurt();
       return;
     }
-    const target = now - this.#jitterMs;
-    if (target > this.#cursorMs && now - this.#lastPacketMs > this.#jitterMs) this.#appendSilence(target - this.#cursorMs);
+    // A packet arriving after now would cover audio from (its arrival - 20 ms), and may be late by the jitter
+    // allowance: only audio older than that is known to be silence.
+    const target = now - OPUS_PACKET_MS - this.#jitterMs;
+    if (target > this.#cursorMs) this.#appendSilence(target - this.#cursorMs);
     this.#schedule();
   }
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import OpusScript from 'opusscript';
 import { SpeakerAudio } from '../../src/audio/speaker-audio.ts';
 import { PCM_FRAME_BYTES, type PcmFrame } from '../../src/audio/format.ts';
-import { ManualClock } from '../support/manual-clock.ts';
+import { VirtualClock } from '../../src/clock.ts';
 
 /** Encodes `count` 20 ms packets of a 440 Hz tone, 48 kHz stereo, as a Discord client would send. */
 function tonePackets(count: number): Buffer[] {
@@ -22,7 +22,7 @@ function tonePackets(count: number): Buffer[] {
 }
 
 function setup(silenceFillMs = 500) {
-  const clock = new ManualClock();
+  const clock = new VirtualClock();
   const frames: PcmFrame[] = [];
   let speechEnds = 0;
   const audio = new SpeakerAudio({

@@ -1,0 +1,193 @@
+/**
+ * The caption pipeline of one meeting, shared by the bot and by replay: per speaker, Opus packets → 16 kHz PCM
+ * frames ({@link SpeakerAudio}) → one AssemblyAI session ({@link SpeakerStream}) → caption events for the sinks
+ * and final turns for the transcript.
+ */
+import { EventEmitter } from 'node:events';
+import type { Clock } from '../clock.ts';
+import type { Logger } from '../log.ts';
+import type { CaptionEvent, CaptionSink, Notice, Speaker } from '../captions/caption.ts';
+import { SpeakerAudio } from '../audio/speaker-audio.ts';
+import type { CloseClassification } from '../stt/assemblyai/close-codes.ts';
+import { SpeakerStream, type SpeakerStreamState, type SpeakerStreamStats } from '../stt/speaker-stream.ts';
+import type { SttProvider } from '../stt/provider.ts';
+import { Transcript } from '../transcript/transcript.ts';
+
+/** Options for {@link CaptionPipeline}. */
+export interface CaptionPipelineOptions {
+  provider: SttProvider;
+  clock: Clock;
+  logger: Logger;
+  sinks: CaptionSink[];
+  /** Keyterms for new sessions (`keyterms_prompt`). */
+  keyterms: readonly string[];
+  /** Close a speaker's session after this long without speech, ms. */
+  idleCloseMs: number;
+  /** `max_turn_silence` the sessions use, ms: silence is filled in a little longer than this after each spurt. */
+  maxTurnSilenceMs: number;
+  /** See {@link SpeakerStreamOptions.maxAudioAheadMs}. */
+  maxAudioAheadMs?: number | null;
+  /** See {@link SpeakerStreamOptions.maxQueuedMs}. */
+  maxQueuedMs?: number;
+  /**
+   * Lateness a packet may have and still count as contiguous with the one before, ms (see {@link SpeakerAudio}).
+   * Live Discord audio needs an allowance for network jitter (default 60); replay's arrival times are exact (0).
+   */
+  jitterMs?: number;
+}
+
+/** One speaker's state, as `/status` shows it. */
+export interface SpeakerStatus {
+  speaker: Speaker;
+  state: SpeakerStreamState;
+  corruptPackets: number;
+  stats: SpeakerStreamStats;
+}
+
+/** Typed events of a {@link CaptionPipeline}. */
+export interface CaptionPipelineEvents {
+  caption: [CaptionEvent];
+  notice: [Notice];
+  /** AssemblyAI refused the key or account; no speaker can be captioned. Emitted once. */
+  fatal: [CloseClassification];
+}
+
+interface SpeakerEntry {
+  audio: SpeakerAudio;
+  stream: SpeakerStream;
+}
+
+/** Silence filled after a spurt beyond `max_turn_silence`, ms, so the model ends the turn itself first. */
+const FILL_MARGIN_MS = 300;
+
+/** Runs the caption path for every speaker of one meeting. */
+export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
+  readonly transcript = new Transcript();
+  readonly #o: CaptionPipelineOptions;
+  readonly #speakers = new Map<string, SpeakerEntry>();
+  readonly #startedAt: number;
+  #keyterms: readonly string[];
+  #fatal = false;
+  #ended = false;
+
+  constructor(options: CaptionPipelineOptions) {
+    super();
+    this.#o = options;
+    this.#keyterms = options.keyterms;
+    this.#startedAt = options.clock.now();
+  }
+
+  /** Meeting time now, ms since the pipeline started. */
+  meetingNow(): number {
+    return this.#o.clock.now() - this.#startedAt;
+  }
+
+  /**
+   * Feeds one Opus packet of a speaker. The speaker's path is created on their first packet.
+   *
+   * @param arrivalMs - meeting time of arrival, ms; defaults to now.
+   */
+  pushOpusPacket(speaker: Speaker, packet: Buffer, arrivalMs?: number): void {
+    if (this.#ended) return;
+    this.#entry(speaker).audio.pushOpusPacket(packet, arrivalMs);
+  }
+
+  /** Sets the keyterms for new sessions and sends them to every open session. */
+  setKeyterms(keyterms: readonly string[]): void {
+    this.#keyterms = [...keyterms];
+    for (const { stream } of this.#speakers.values()) stream.updateKeyterms(this.#keyterms);
+  }
+
+  /** The speakers the pipeline has heard, with their session state. */
+  status(): SpeakerStatus[] {
+    return [...this.#speakers.values()].map(({ audio, stream }) => ({
+      speaker: stream.speaker,
+      state: stream.state,
+      corruptPackets: audio.stats.corruptPackets,
+      stats: stream.stats,
+    }));
+  }
+
+  /** Ends one speaker's path (they left): flushes their audio and terminates their session. */
+  async removeSpeaker(speakerId: string): Promise<void> {
+    const entry = this.#speakers.get(speakerId);
+    if (entry === undefined) return;
+    this.#speakers.delete(speakerId);
+    await this.#endEntry(entry);
+  }
+
+  /**
+   * Ends the meeting: flushes every speaker's audio, terminates every session (each sends its last final
+   * transcript first) and resolves with the transcript.
+   */
+  async end(): Promise<Transcript> {
+    this.#ended = true;
+    const entries = [...this.#speakers.values()];
+    this.#speakers.clear();
+    await Promise.all(entries.map((entry) => this.#endEntry(entry)));
+    return this.transcript;
+  }
+
+  /** Number of speakers with a live path (for memory checks). */
+  get speakerCount(): number {
+    return this.#speakers.size;
+  }
+
+  async #endEntry(entry: SpeakerEntry): Promise<void> {
+    entry.audio.flush();
+    entry.audio.destroy();
+    await entry.stream.end();
+    entry.stream.removeAllListeners();
+  }
+
+  #entry(speaker: Speaker): SpeakerEntry {
+    const existing = this.#speakers.get(speaker.id);
+    if (existing !== undefined) return existing;
+    const logger = this.#o.logger;
+    const stream = new SpeakerStream({
+      speaker,
+      provider: this.#o.provider,
+      clock: this.#o.clock,
+      logger,
+      keyterms: () => this.#keyterms,
+      idleCloseMs: this.#o.idleCloseMs,
+      ...(this.#o.maxAudioAheadMs === undefined ? {} : { maxAudioAheadMs: this.#o.maxAudioAheadMs }),
+      ...(this.#o.maxQueuedMs === undefined ? {} : { maxQueuedMs: this.#o.maxQueuedMs }),
+    });
+    const audio = new SpeakerAudio({
+      clock: this.#o.clock,
+      meetingNow: () => this.meetingNow(),
+      silenceFillMs: this.#o.maxTurnSilenceMs + FILL_MARGIN_MS,
+      ...(this.#o.jitterMs === undefined ? {} : { jitterMs: this.#o.jitterMs }),
+      onFrame: (frame) => stream.pushFrame(frame),
+      onSpeechEnd: () => stream.endOfSpeech(),
+    });
+    stream.on('caption', (event) => this.#onCaption(event));
+    stream.on('notice', (notice) => this.#notice(notice));
+    stream.on('fatal', (close) => this.#onFatal(close));
+    const entry = { audio, stream };
+    this.#speakers.set(speaker.id, entry);
+    this.transcript.addSpeaker(speaker);
+    logger.info({ speakerId: speaker.id }, 'speaker joined the caption pipeline');
+    return entry;
+  }
+
+  #onCaption(event: CaptionEvent): void {
+    if (event.kind === 'final') this.transcript.add(event);
+    this.#o.logger.debug({ speakerId: event.speaker.id, kind: event.kind, text: event.text }, 'caption');
+    for (const sink of this.#o.sinks) sink.caption(event);
+    this.emit('caption', event);
+  }
+
+  #notice(notice: Notice): void {
+    for (const sink of this.#o.sinks) sink.notice(notice);
+    this.emit('notice', notice);
+  }
+
+  #onFatal(close: CloseClassification): void {
+    if (this.#fatal) return;
+    this.#fatal = true;
+    this.#notice({ level: 'error', text: `Captions have stopped: ${close.reason}` });
+    this.emit('fatal', close);
+  }
+}

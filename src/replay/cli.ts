@@ -1,0 +1,135 @@
+/**
+ * `npm run replay -- [options] [NAME=]FILE…`: captions recordings through the live pipeline.
+ *
+ * Each FILE is one speaker starting at time 0 (WAV, FLAC or Ogg Opus). Exit codes: 0 success, 1 the run failed
+ * (AssemblyAI refused us, a file could not be read or written), 2 bad usage or configuration.
+ */
+import 'dotenv/config';
+import { basename, extname } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../config.ts';
+import { createLogger } from '../log.ts';
+import { ConsoleSink } from '../captions/console-sink.ts';
+import { createAssemblyAIProvider } from '../stt/provider.ts';
+import { writeTranscriptFiles } from '../transcript/files.ts';
+import { AudioFileError, readAudioFile } from './audio-file.ts';
+import { encodeDiscordOpus } from './discord-opus.ts';
+import { runReplay, type ReplayTrack } from './replay.ts';
+
+const USAGE = `usage: npm run replay -- [--split-channels] [--speed X] [--out DIR] [NAME=]FILE...
+  FILE             WAV, FLAC or Ogg Opus; each file is one speaker starting at 0:00
+  NAME=FILE        name the speaker (default: the file name)
+  --split-channels each channel of a multichannel file is its own speaker (NAME-1, NAME-2, ...)
+  --speed X        play X times faster than real time (local test servers only: AssemblyAI rejects audio sent faster than real time)
+  --out DIR        write transcript.json, transcript.md, transcript.srt and transcript.vtt to DIR`;
+
+class UsageError extends Error {}
+
+interface CliArgs {
+  inputs: Array<{ name: string; path: string }>;
+  splitChannels: boolean;
+  speed: number;
+  outDir: string | undefined;
+}
+
+function parseCli(argv: string[]): CliArgs {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        'split-channels': { type: 'boolean', default: false },
+        speed: { type: 'string', default: '1' },
+        out: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (parsed.values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const speed = Number(parsed.values.speed);
+  if (!(speed > 0) || !Number.isFinite(speed)) throw new UsageError(`--speed must be a positive number, got "${parsed.values.speed}"`);
+  if (parsed.positionals.length === 0) throw new UsageError('no input files');
+  const inputs = parsed.positionals.map((arg) => {
+    const eq = arg.indexOf('=');
+    // A name is only split off when what precedes '=' has no path separator (so paths with '=' still work).
+    if (eq > 0 && !arg.slice(0, eq).includes('/')) return { name: arg.slice(0, eq), path: arg.slice(eq + 1) };
+    return { name: basename(arg, extname(arg)), path: arg };
+  });
+  return { inputs, splitChannels: parsed.values['split-channels'], speed, outDir: parsed.values.out };
+}
+
+async function loadTracks(args: CliArgs): Promise<ReplayTrack[]> {
+  const tracks: ReplayTrack[] = [];
+  for (const input of args.inputs) {
+    const audio = await readAudioFile(input.path);
+    const split = args.splitChannels && audio.channels.length > 1;
+    const parts = split
+      ? audio.channels.map((channel, i) => ({ name: `${input.name}-${i + 1}`, channels: [channel] }))
+      : [{ name: input.name, channels: audio.channels }];
+    for (const part of parts) {
+      const packets = await encodeDiscordOpus({ sampleRate: audio.sampleRate, channels: part.channels });
+      tracks.push({ speaker: { id: part.name, name: part.name }, packets });
+    }
+  }
+  const names = new Set<string>();
+  for (const track of tracks) {
+    if (names.has(track.speaker.name)) throw new UsageError(`two speakers are named "${track.speaker.name}"; name them with NAME=FILE`);
+    names.add(track.speaker.name);
+  }
+  return tracks;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const args = parseCli(argv);
+  const config = loadConfig(process.env);
+  // Replay's stdout is the captions; keep routine logs quiet unless LOG_LEVEL asks for them.
+  const level = process.env.LOG_LEVEL === undefined ? 'warn' : config.logLevel;
+  const logger = createLogger({ level, secrets: [config.stt.apiKey] });
+  const tracks = await loadTracks(args);
+  const result = await runReplay({
+    tracks,
+    provider: createAssemblyAIProvider(config.stt, logger),
+    speed: args.speed,
+    logger,
+    sinks: [new ConsoleSink(process.stdout, process.stderr)],
+    keyterms: config.stt.keyterms,
+    idleCloseMs: config.stt.idleCloseMs,
+    maxTurnSilenceMs: config.stt.maxTurnSilenceMs,
+    maxAudioAheadMs: args.speed > 1 ? null : 1_000,
+  });
+  if (result.fatal !== undefined) {
+    process.stderr.write(`error: ${result.fatal.reason}\n`);
+    return 1;
+  }
+  if (args.outDir !== undefined) {
+    const title = `Transcript: ${tracks.map((t) => t.speaker.name).join(', ')}`;
+    await writeTranscriptFiles(args.outDir, title, result.transcript);
+  }
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (error instanceof UsageError) {
+      process.stderr.write(`error: ${error.message}\n${USAGE}\n`);
+      process.exit(2);
+    }
+    if (error instanceof ConfigError) {
+      process.stderr.write(`error: ${error.message}\n`);
+      process.exit(2);
+    }
+    if (error instanceof AudioFileError) {
+      process.stderr.write(`error: ${error.message}\n`);
+      process.exit(1);
+    }
+    process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  },
+);

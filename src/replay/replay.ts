@@ -1,0 +1,94 @@
+/**
+ * Replays recorded speakers through the same caption pipeline the bot uses: each track becomes the Opus packets a
+ * Discord client would send (48 kHz stereo, 20 ms, nothing during silence), delivered at their times.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { VirtualClock } from '../clock.ts';
+import type { Logger } from '../log.ts';
+import type { CaptionSink, Speaker } from '../captions/caption.ts';
+import type { CloseClassification } from '../stt/assemblyai/close-codes.ts';
+import type { SttProvider } from '../stt/provider.ts';
+import { CaptionPipeline } from '../pipeline/caption-pipeline.ts';
+import type { Transcript } from '../transcript/transcript.ts';
+import type { TimedOpusPacket } from './discord-opus.ts';
+
+/** One speaker's packets. */
+export interface ReplayTrack {
+  speaker: Speaker;
+  packets: TimedOpusPacket[];
+}
+
+/** Options for {@link runReplay}. */
+export interface ReplayOptions {
+  tracks: ReplayTrack[];
+  provider: SttProvider;
+  /** Playback speed: 1 is real time; more is for local servers only (AssemblyAI rejects faster-than-real-time audio). */
+  speed: number;
+  logger: Logger;
+  sinks: CaptionSink[];
+  keyterms: readonly string[];
+  idleCloseMs: number;
+  maxTurnSilenceMs: number;
+  /** Pacing allowance for session audio; `null` when the clock is accelerated (local servers only). */
+  maxAudioAheadMs: number | null;
+}
+
+/** What a replay produced. `fatal` is set when AssemblyAI refused us and the replay stopped early. */
+export interface ReplayResult {
+  transcript: Transcript;
+  fatal?: CloseClassification;
+}
+
+/** Meeting time between two steps of the replay clock, ms: the PCM frame length. */
+const STEP_MS = 50;
+
+/**
+ * Plays every track from meeting time 0, waits for the last final transcripts, and returns the transcript.
+ *
+ * Time is virtual: the replay advances the pipeline's clock in steps of at most 50 ms, paced against wall time
+ * at `speed`, so packets arrive at exactly their recorded times and the pipeline's timers fire at exactly their
+ * meeting times, whatever the machine's load.
+ */
+export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
+  const clock = new VirtualClock();
+  const pipeline = new CaptionPipeline({
+    provider: options.provider,
+    clock,
+    logger: options.logger,
+    sinks: options.sinks,
+    keyterms: options.keyterms,
+    idleCloseMs: options.idleCloseMs,
+    maxTurnSilenceMs: options.maxTurnSilenceMs,
+    maxAudioAheadMs: options.maxAudioAheadMs,
+    jitterMs: 0, // packet times are exact
+  });
+  const schedule = options.tracks
+    .flatMap((track) => track.packets.map((p) => ({ speaker: track.speaker, atMs: p.atMs, packet: p.packet })))
+    .sort((a, b) => a.atMs - b.atMs);
+
+  let fatal: CloseClassification | undefined;
+  pipeline.once('fatal', (close) => {
+    fatal = close;
+  });
+
+  const wallStart = performance.now();
+  const advanceTo = async (time: number) => {
+    while (clock.now() < time && fatal === undefined) {
+      const next = Math.min(time, clock.now() + STEP_MS);
+      const wait = wallStart + next / options.speed - performance.now();
+      await sleep(Math.max(0, wait)); // always yields, so socket events are handled between steps
+      clock.advanceTo(next);
+    }
+  };
+
+  for (const item of schedule) {
+    if (fatal !== undefined) break;
+    await advanceTo(item.atMs);
+    pipeline.pushOpusPacket(item.speaker, item.packet, item.atMs);
+  }
+  // Let the last turns end the way live ones do: on silence after the speaker's last packet.
+  const lastAt = schedule.at(-1)?.atMs ?? 0;
+  await advanceTo(lastAt + options.maxTurnSilenceMs + 400);
+  const transcript = await pipeline.end();
+  return fatal === undefined ? { transcript } : { transcript, fatal };
+}

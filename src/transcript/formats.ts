@@ -1,0 +1,70 @@
+/**
+ * Transcript files: JSON, Markdown, SubRip (SRT) and WebVTT. Subtitle cues are written by the `subtitle` library.
+ */
+import { stringifySync, type NodeList } from 'subtitle';
+import type { TranscriptTurn } from './transcript.ts';
+import type { Speaker } from '../captions/caption.ts';
+
+/** The `transcript.json` document. Times are meeting time, ms. */
+export interface TranscriptJson {
+  speakers: Array<{ id: string; name: string }>;
+  turns: Array<{ speaker: string; start_ms: number; end_ms: number; text: string; translations?: Record<string, string> }>;
+}
+
+/** Formats ms as `mm:ss.s` (or `h:mm:ss.s` past an hour), as shown in console captions. */
+export function formatClock(ms: number): string {
+  const tenths = Math.max(0, Math.round(ms / 100));
+  const hours = Math.floor(tenths / 36_000);
+  const minutes = Math.floor((tenths % 36_000) / 600);
+  const seconds = ((tenths % 600) / 10).toFixed(1).padStart(4, '0');
+  const mm = String(minutes).padStart(2, '0');
+  return hours > 0 ? `${hours}:${mm}:${seconds}` : `${mm}:${seconds}`;
+}
+
+/** Builds `transcript.json`: speakers, then turns ordered by `start_ms`. */
+export function toTranscriptJson(speakers: readonly Speaker[], turns: readonly TranscriptTurn[]): TranscriptJson {
+  return {
+    speakers: speakers.map((s) => ({ id: s.id, name: s.name })),
+    turns: [...turns]
+      .sort((a, b) => a.startMs - b.startMs)
+      .map((t) => ({
+        speaker: t.speaker.name,
+        start_ms: t.startMs,
+        end_ms: t.endMs,
+        text: t.text,
+        ...(t.translations === undefined ? {} : { translations: t.translations }),
+      })),
+  };
+}
+
+/** Markdown: one line per turn, `**[mm:ss.s] Name:** text`, with translations indented beneath. */
+export function toMarkdown(title: string, turns: readonly TranscriptTurn[]): string {
+  const lines = [`# ${title}`, ''];
+  for (const t of turns) {
+    lines.push(`**[${formatClock(t.startMs)}] ${escapeMarkdown(t.speaker.name)}:** ${escapeMarkdown(t.text)}`);
+    for (const [language, text] of Object.entries(t.translations ?? {})) lines.push(`  - _${language}:_ ${escapeMarkdown(text)}`);
+    lines.push('');
+  }
+  return lines.join('\n');
+}
+
+function escapeMarkdown(text: string): string {
+  return text.replace(/([\\*_`~|<>#[\]])/g, '\\$1');
+}
+
+function cues(turns: readonly TranscriptTurn[]): NodeList {
+  return turns.map((t) => ({
+    type: 'cue' as const,
+    data: { start: t.startMs, end: Math.max(t.endMs, t.startMs + 1), text: `${t.speaker.name}: ${t.text}` },
+  }));
+}
+
+/** SubRip subtitles, one cue per turn, `Name: text`. */
+export function toSrt(turns: readonly TranscriptTurn[]): string {
+  return stringifySync(cues(turns), { format: 'SRT' });
+}
+
+/** WebVTT subtitles, one cue per turn, `Name: text`. */
+export function toVtt(turns: readonly TranscriptTurn[]): string {
+  return stringifySync(cues(turns), { format: 'WebVTT' });
+}
