@@ -85,6 +85,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   #beginAt = 0;
   #openedAt = 0;
   #turnOpen = false;
+  #terminationReceived = false;
   #finalTurnOrders = new Set<number>();
   #pendingFinal: TurnMessage | null = null;
   #idleTimer: TimerHandle | null = null;
@@ -292,9 +293,13 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     this.#finalTurnOrders = new Set();
     this.#pendingFinal = null;
     this.#turnOpen = false;
+    this.#terminationReceived = false;
     this.#beginAt = this.#o.clock.now();
     this.#openedAt = this.#beginAt;
     session.on('turn', (turn) => this.#onTurn(turn));
+    session.on('termination', () => {
+      this.#terminationReceived = true;
+    });
     session.on('speechStarted', () => {
       this.#turnOpen = true;
     });
@@ -439,9 +444,11 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     if (this.#rotateTimer !== null) clearTimeout(this.#rotateTimer);
     this.#rotateTimer = null;
     this.#clearDrainTimer();
-    const wasTerminating = this.#state === 'terminating';
-    if (wasTerminating || close.action === 'normal') {
-      // The server flushed every turn before closing: nothing to resend.
+    // Clean only if the server confirmed it flushed every turn (Termination), or closed normally with nothing
+    // unconfirmed; a drop while terminating still loses the last turn unless its audio is resent.
+    const unconfirmed = this.#timeline.unconfirmedFrames();
+    const clean = this.#terminationReceived || (close.action === 'normal' && !unconfirmed.some((f) => f.speech));
+    if (clean) {
       this.#setState('idle');
       if (this.#ending) {
         this.#resolveEnd();
@@ -457,7 +464,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
       return;
     }
     // Dropped mid-session: resend what no final transcript covered, in front of what is queued.
-    const unconfirmed = this.#timeline.unconfirmedFrames();
+    if (this.#ending) this.#terminateWhenDrained = true;
     this.#o.logger.warn(
       { speakerId: this.speaker.id, code: close.code, reason: close.reason, resendFrames: unconfirmed.length },
       'AssemblyAI session dropped; reconnecting',

@@ -1,0 +1,94 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { startFakeAssemblyAI, type FakeAssemblyAI } from '../fakes/assemblyai-server.ts';
+import { speechFixture } from '../support/fixtures.ts';
+import { TEST_API_KEY } from '../support/pipeline-harness.ts';
+import type { TranscriptJson } from '../../src/transcript/formats.ts';
+
+const run = promisify(execFile);
+const CLI = new URL('../../src/replay/cli.ts', import.meta.url).pathname;
+
+/** Runs `npm run replay`'s entry point exactly as npm does (same node, same file), returning code and output. */
+async function replay(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+      cwd: tmpdir(), // no .env file here
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('npm run replay', () => {
+  let server: FakeAssemblyAI;
+  let env: Record<string, string>;
+  beforeAll(async () => {
+    server = await startFakeAssemblyAI({ apiKey: TEST_API_KEY, maxAudioAheadMs: null });
+    env = { ASSEMBLYAI_API_KEY: TEST_API_KEY, ASSEMBLYAI_STREAMING_URL: server.url };
+  });
+  afterAll(() => server.close());
+
+  it('captions katiesteve.wav and writes all four transcript files', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'parley-replay-'));
+    // The pauses between Katie's and Steve's lines are about 0.9 s: a shorter max_turn_silence separates them.
+    const result = await replay(['--speed', '50', '--out', out, speechFixture('katiesteve.wav')], { ...env, STT_MAX_TURN_SILENCE_MS: '600' });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const lines = result.stdout.trim().split('\n');
+    expect(lines.length).toBeGreaterThanOrEqual(5);
+    for (const line of lines) expect(line).toMatch(/^\[\d\d:\d\d\.\d\] katiesteve: \S/);
+    expect((await readdir(out)).sort()).toEqual(['transcript.json', 'transcript.md', 'transcript.srt', 'transcript.vtt']);
+    const json = JSON.parse(await readFile(join(out, 'transcript.json'), 'utf8')) as TranscriptJson;
+    expect(json.speakers).toEqual([{ id: 'katiesteve', name: 'katiesteve' }]);
+    expect(json.turns).toHaveLength(lines.length);
+    const starts = json.turns.map((t) => t.start_ms);
+    expect(starts).toEqual([...starts].sort((a, b) => a - b));
+    for (const turn of json.turns) expect(turn.end_ms).toBeGreaterThan(turn.start_ms);
+    // The first turn ("Good morning, Steve.") starts near 0.0 s and the last near 26.45 s (manifest segments).
+    expect(json.turns[0]?.start_ms).toBeLessThan(500);
+    expect(Math.abs((json.turns.at(-1)?.start_ms ?? 0) - 26_450)).toBeLessThan(500);
+    expect(await readFile(join(out, 'transcript.srt'), 'utf8')).toMatch(/^1\n00:00:00,\d{3} --> 00:00:0\d,\d{3}\nkatiesteve: /);
+    expect(await readFile(join(out, 'transcript.vtt'), 'utf8')).toMatch(/^WEBVTT\n/);
+    expect(await readFile(join(out, 'transcript.md'), 'utf8')).toMatch(/\*\*\[00:00\.\d\] katiesteve:\*\*/);
+  });
+
+  it('makes each channel of stereo_diarization.wav its own speaker with --split-channels', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'parley-replay-'));
+    const result = await replay(['--speed', '50', '--split-channels', '--out', out, `wizard=${speechFixture('stereo_diarization.wav')}`], env);
+    expect(result.code).toBe(0);
+    const json = JSON.parse(await readFile(join(out, 'transcript.json'), 'utf8')) as TranscriptJson;
+    expect(json.speakers.map((s) => s.name)).toEqual(['wizard-1', 'wizard-2']);
+    expect(new Set(json.turns.map((t) => t.speaker))).toEqual(new Set(['wizard-1', 'wizard-2']));
+    expect((await readdir(out)).sort()).toEqual(['transcript.json', 'transcript.md', 'transcript.srt', 'transcript.vtt']);
+  });
+
+  it('exits non-zero with one clear line on bad input', async () => {
+    const missing = await replay([join(tmpdir(), 'no-such-file.wav')], env);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^error: cannot read ".*no-such-file\.wav": file not found$/)]);
+
+    const noKey = await replay([speechFixture('katiesteve.wav')], { ASSEMBLYAI_STREAMING_URL: server.url });
+    expect(noKey.code).toBe(2);
+    expect(noKey.stderr.trim()).toBe('error: Invalid configuration: ASSEMBLYAI_API_KEY is required (your AssemblyAI API key)');
+
+    const badKey = await replay(['--speed', '50', speechFixture('katiesteve.wav')], { ...env, ASSEMBLYAI_API_KEY: 'rejected-key-value' });
+    expect(badKey.code).toBe(1);
+    expect(badKey.stderr).toMatch(/^error: AssemblyAI refused the connection \(code 1008\)/m);
+    expect(badKey.stderr).not.toContain('rejected-key-value');
+
+    const unsupported = await replay([new URL(import.meta.url).pathname], env);
+    expect(unsupported.code).toBe(1);
+    expect(unsupported.stderr.trim()).toMatch(/^error: cannot read ".*cli\.test\.ts": unsupported format/);
+
+    const usage = await replay(['--speed', 'fast', speechFixture('katiesteve.wav')], env);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/^error: --speed must be a positive number/);
+  });
+});

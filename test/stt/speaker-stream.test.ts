@@ -1,0 +1,152 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { once } from 'node:events';
+import { VirtualClock } from '../../src/clock.ts';
+import { silentLogger } from '../../src/log.ts';
+import { PCM_FRAME_BYTES, type PcmFrame } from '../../src/audio/format.ts';
+import { SpeakerStream, type SpeakerStreamState } from '../../src/stt/speaker-stream.ts';
+import { createAssemblyAIProvider } from '../../src/stt/provider.ts';
+import type { CaptionEvent } from '../../src/captions/caption.ts';
+import { startFakeAssemblyAI, type FakeAssemblyAI, type FakeAssemblyAIOptions } from '../fakes/assemblyai-server.ts';
+import { TEST_API_KEY, sttConfig } from '../support/pipeline-harness.ts';
+
+/** A 50 ms frame: a 300 Hz tone (speech) or zeros (silence), at meeting time `startMs`. */
+function frame(startMs: number, speech: boolean): PcmFrame {
+  const pcm = Buffer.alloc(PCM_FRAME_BYTES);
+  if (speech) for (let i = 0; i < PCM_FRAME_BYTES / 2; i++) pcm.writeInt16LE(Math.round(6000 * Math.sin((2 * Math.PI * 300 * i) / 16_000)), i * 2);
+  return { pcm, meetingStartMs: startMs, speech };
+}
+
+/** Frames for `bursts` of tone `burstMs` long with `gapMs` of silence after each, from meeting time `fromMs`. */
+function bursts(count: number, burstMs: number, gapMs: number, fromMs = 0): { frames: PcmFrame[]; starts: number[] } {
+  const frames: PcmFrame[] = [];
+  const starts: number[] = [];
+  let t = fromMs;
+  for (let b = 0; b < count; b++) {
+    starts.push(t);
+    for (let i = 0; i < burstMs / 50; i++, t += 50) frames.push(frame(t, true));
+    for (let i = 0; i < gapMs / 50; i++, t += 50) frames.push(frame(t, false));
+  }
+  return { frames, starts };
+}
+
+function waitForState(stream: SpeakerStream, state: SpeakerStreamState): Promise<void> {
+  if (stream.state === state) return Promise.resolve();
+  return new Promise((resolve) => {
+    const onState = (s: SpeakerStreamState) => {
+      if (s !== state) return;
+      stream.off('state', onState);
+      resolve();
+    };
+    stream.on('state', onState);
+  });
+}
+
+describe('SpeakerStream session lifecycle against the fake AssemblyAI server', () => {
+  let server: FakeAssemblyAI | undefined;
+  const streams: SpeakerStream[] = [];
+  afterEach(async () => {
+    for (const s of streams.splice(0)) s.destroy();
+    await server?.close();
+    server = undefined;
+  });
+
+  async function setup(serverOptions: Partial<FakeAssemblyAIOptions> = {}, idleCloseMs = 5_000, apiKey = TEST_API_KEY) {
+    server = await startFakeAssemblyAI({ apiKey: TEST_API_KEY, maxAudioAheadMs: null, ...serverOptions });
+    const clock = new VirtualClock();
+    const logger = silentLogger();
+    const provider = createAssemblyAIProvider(sttConfig(server.url, { apiKey, maxTurnSilenceMs: 400 }), logger);
+    const stream = new SpeakerStream({
+      speaker: { id: 'u1', name: 'Katie' },
+      provider,
+      clock,
+      logger,
+      keyterms: () => ['Parley'],
+      idleCloseMs,
+      maxAudioAheadMs: null,
+    });
+    streams.push(stream);
+    const captions: CaptionEvent[] = [];
+    stream.on('caption', (c) => captions.push(c));
+    return { server, clock, stream, captions };
+  }
+
+  it('opens lazily on speech, and loses none of the audio sent while connecting', async () => {
+    const { server, stream } = await setup();
+    for (let i = 0; i < 10; i++) stream.pushFrame(frame(i * 50, false));
+    expect(stream.state).toBe('idle');
+    expect(server.sessions).toHaveLength(0);
+
+    const { frames } = bursts(1, 1_000, 0, 500);
+    for (const f of frames) stream.pushFrame(f); // all 20 frames arrive before the session has opened
+    expect(stream.state).toBe('connecting');
+    const session = await server.nextSession();
+    await session.waitForAudioMs(1_000);
+    expect(session.pcm().equals(Buffer.concat(frames.map((f) => f.pcm)))).toBe(true);
+    expect(session.query.get('keyterms_prompt')).toBe('["Parley"]');
+    expect(server.violations).toEqual([]);
+  });
+
+  it('closes the session with Terminate after the idle time, and reopens on the next speech', async () => {
+    const { server, clock, stream } = await setup({}, 3_000);
+    for (const f of bursts(1, 500, 500).frames) stream.pushFrame(f);
+    const first = await server.nextSession();
+    await waitForState(stream, 'open');
+    clock.advance(2_999);
+    expect(first.terminated).toBe(false);
+    clock.advance(1);
+    await first.waitForClientMessage((m) => m.type === 'Terminate');
+    expect(await first.closed).toMatchObject({ code: 1000 });
+    await waitForState(stream, 'idle');
+    expect(stream.stats.sessionsOpened).toBe(1);
+
+    for (const f of bursts(1, 300, 0, 10_000).frames) stream.pushFrame(f);
+    const second = await server.nextSession();
+    await second.waitForAudioMs(300);
+    expect(second.index).toBe(1);
+    expect(server.violations).toEqual([]);
+  });
+
+  it('does not retry a 1008 refusal in a loop, and says why in plain words', async () => {
+    const { server, stream } = await setup({}, 5_000, 'wrong-key');
+    const fatal = once(stream, 'fatal');
+    for (const f of bursts(1, 500, 0).frames) stream.pushFrame(f);
+    const [close] = await fatal;
+    expect(close).toMatchObject({ code: 1008, action: 'fatal' });
+    expect(String((close as { reason: string }).reason)).toMatch(/API key/);
+    expect(stream.state).toBe('failed');
+    for (const f of bursts(3, 500, 500, 1_000).frames) stream.pushFrame(f);
+    expect(stream.state).toBe('failed');
+    expect(server.sessions).toHaveLength(1);
+    expect(stream.stats.framesDropped).toBeGreaterThan(0);
+  });
+
+  it('captions every turn exactly once, in meeting time, across a dropped connection', async () => {
+    let killed = false;
+    const { server, stream, captions } = await setup({
+      onAudio: (session, audioMs) => {
+        if (!killed && session.index === 0 && audioMs >= 3_650) {
+          killed = true;
+          session.kill(); // mid-way through the third burst
+        }
+      },
+    });
+    const { frames, starts } = bursts(5, 400, 800, 1_000);
+    for (const f of frames) stream.pushFrame(f);
+    stream.endOfSpeech();
+    await stream.end();
+
+    expect(killed).toBe(true);
+    expect(server.sessions.length).toBe(2);
+    expect(stream.stats.reconnects).toBe(1);
+    expect(stream.stats.framesResent).toBeGreaterThan(0);
+    const finals = captions.filter((c) => c.kind === 'final');
+    expect(finals.map((c) => c.speaker.name)).toEqual(Array(5).fill('Katie'));
+    // One final per burst, each at its burst's meeting time (10 ms VAD windows, one frame of slack).
+    expect(finals).toHaveLength(5);
+    finals.forEach((c, i) => {
+      expect(Math.abs(c.startMs - (starts[i] ?? NaN))).toBeLessThanOrEqual(50);
+      expect(Math.abs(c.endMs - ((starts[i] ?? NaN) + 400))).toBeLessThanOrEqual(50);
+    });
+    expect(server.violations).toEqual([]);
+  });
+});
