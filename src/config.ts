@@ -50,6 +50,26 @@ const sttSchema = z.object({
   LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
 });
 
+const llmSchema = z.object({
+  LLM_GATEWAY_URL: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).default('https://llm-gateway.assemblyai.com/v1'),
+  LLM_API_KEY: z.string().trim().optional(),
+  TRANSLATION_MODEL: z.string().trim().min(1).default('gemini-2.5-flash-lite'),
+  TRANSLATION_FALLBACK_MODELS: csv,
+  RECAP_MODEL: z.string().trim().min(1).default('claude-sonnet-4-6'),
+  RECAP_FALLBACK_MODELS: csv,
+  LLM_TIMEOUT_MS: wholeMs(1_000, 600_000).default(30_000),
+});
+
+const discordSchema = z.object({
+  DISCORD_TOKEN: z.string({ error: 'is required (the bot token from the Discord Developer Portal)' }).trim().min(1, { error: 'is required (the bot token from the Discord Developer Portal)' }),
+  DISCORD_CLIENT_ID: z
+    .string({ error: 'is required (the application id from the Discord Developer Portal)' })
+    .regex(/^\d{17,20}$/, { error: 'must be the application id: a number of 17 to 20 digits' }),
+  DISCORD_GUILD_ID: z.string().regex(/^\d{17,20}$/, { error: 'must be a guild (server) id: a number of 17 to 20 digits' }).optional(),
+  DISCORD_REST_API_URL: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
+  METRICS_PORT: z.coerce.number({ error: 'must be a port number' }).int().min(0).max(65_535).optional(),
+});
+
 /** Settings for the AssemblyAI Streaming v3 sessions, one per speaker. */
 export interface SttConfig {
   /** The raw AssemblyAI API key, sent as the `Authorization` header. Never logged. */
@@ -68,9 +88,38 @@ export interface SttConfig {
   keyterms: string[];
 }
 
+/** Settings for the AssemblyAI LLM Gateway (translation and recaps). */
+export interface LlmConfig {
+  /** OpenAI-compatible base URL, e.g. `https://llm-gateway.assemblyai.com/v1`. */
+  baseUrl: string;
+  /** Raw key for `Authorization`; `LLM_API_KEY`, else the AssemblyAI key. Never logged. */
+  apiKey: string;
+  translationModel: string;
+  translationFallbackModels: string[];
+  recapModel: string;
+  recapFallbackModels: string[];
+  /** Per-request timeout, ms. */
+  timeoutMs: number;
+}
+
+/** Settings for the Discord bot. */
+export interface DiscordConfig {
+  /** Bot token. Never logged. */
+  token: string;
+  /** Application id. */
+  clientId: string;
+  /** Register commands to this guild only (instant, for development). */
+  guildId: string | undefined;
+  /** Alternative REST base (a rate-limit proxy, or a local server in tests), e.g. `http://127.0.0.1:8080/api`. */
+  restApiUrl: string | undefined;
+  /** Port for `/healthz` and `/metrics`; undefined to serve neither. */
+  metricsPort: number | undefined;
+}
+
 /** Everything Parley reads from its environment. */
 export interface Config {
   stt: SttConfig;
+  llm: LlmConfig;
   /** Directory for the database and transcripts. */
   dataDir: string;
   logLevel: (typeof LOG_LEVELS)[number];
@@ -96,8 +145,20 @@ function firstIssue(error: z.ZodError): string {
 export function loadConfig(env: Record<string, string | undefined>): Config {
   const parsed = sttSchema.safeParse(env);
   if (!parsed.success) throw new ConfigError(firstIssue(parsed.error));
+  const llm = llmSchema.safeParse(env);
+  if (!llm.success) throw new ConfigError(firstIssue(llm.error));
   const e = parsed.data;
+  const l = llm.data;
   return {
+    llm: {
+      baseUrl: l.LLM_GATEWAY_URL,
+      apiKey: l.LLM_API_KEY !== undefined && l.LLM_API_KEY.length > 0 ? l.LLM_API_KEY : e.ASSEMBLYAI_API_KEY,
+      translationModel: l.TRANSLATION_MODEL,
+      translationFallbackModels: l.TRANSLATION_FALLBACK_MODELS,
+      recapModel: l.RECAP_MODEL,
+      recapFallbackModels: l.RECAP_FALLBACK_MODELS,
+      timeoutMs: l.LLM_TIMEOUT_MS,
+    },
     stt: {
       apiKey: e.ASSEMBLYAI_API_KEY,
       streamingUrl: e.ASSEMBLYAI_STREAMING_URL,
@@ -110,4 +171,28 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     dataDir: e.DATA_DIR,
     logLevel: e.LOG_LEVEL,
   };
+}
+
+/**
+ * Validates the Discord settings (`DISCORD_TOKEN`, `DISCORD_CLIENT_ID`, optional `DISCORD_GUILD_ID`,
+ * `DISCORD_REST_API_URL`, `METRICS_PORT`).
+ *
+ * @throws {ConfigError} naming the first variable that is missing or wrong; never containing the token.
+ */
+export function loadDiscordConfig(env: Record<string, string | undefined>): DiscordConfig {
+  const parsed = discordSchema.safeParse(env);
+  if (!parsed.success) throw new ConfigError(firstIssue(parsed.error));
+  const d = parsed.data;
+  return {
+    token: d.DISCORD_TOKEN,
+    clientId: d.DISCORD_CLIENT_ID,
+    guildId: d.DISCORD_GUILD_ID,
+    restApiUrl: d.DISCORD_REST_API_URL,
+    metricsPort: d.METRICS_PORT,
+  };
+}
+
+/** Every secret in the configuration, for the logger to scrub. */
+export function secretsOf(config: Config, discord?: DiscordConfig): string[] {
+  return [config.stt.apiKey, config.llm.apiKey, ...(discord === undefined ? [] : [discord.token])];
 }

@@ -1,0 +1,10 @@
+/** Every slash command, for the bot and for the registration script. */
+import type { Command } from '../src/bot/command.ts';
+import { end } from './end.ts';
+import { join } from './join.ts';
+import { keyterms } from './keyterms.ts';
+import { optin } from './optin.ts';
+import { optout } from './optout.ts';
+import { status } from './status.ts';
+
+export const commands: readonly Command[] = [join, end, status, keyterms, optout, optin];

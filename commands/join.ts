@@ -1,0 +1,97 @@
+/**
+ * `/join [voice_channel] [caption_channel]`: start captioning a voice channel.
+ */
+import { ChannelType, MessageFlags, PermissionFlagsBits, SlashCommandBuilder, type GuildBasedChannel } from 'discord.js';
+import { CommandError, type Command } from '../src/bot/command.ts';
+import { CAPTION_PERMISSIONS, VOICE_PERMISSIONS, missingPermissions } from '../src/bot/permissions.ts';
+import { VoiceJoinError } from '../src/voice/voice-link.ts';
+
+function list(names: string[]): string {
+  return names.map((n) => `**${n}**`).join(', ');
+}
+
+export const join: Command = {
+  data: new SlashCommandBuilder()
+    .setName('join')
+    .setDescription('Join a voice channel and post live captions of it')
+    .setDMPermission(false)
+    .addChannelOption((o) =>
+      o
+        .setName('voice_channel')
+        .setDescription('Voice channel to caption (default: the one you are in)')
+        .addChannelTypes(ChannelType.GuildVoice),
+    )
+    .addChannelOption((o) =>
+      o
+        .setName('caption_channel')
+        .setDescription('Text channel for the captions (default: this channel)')
+        .addChannelTypes(ChannelType.GuildText, ChannelType.GuildVoice, ChannelType.GuildAnnouncement),
+    ),
+
+  async execute(interaction, context) {
+    const { guild, member } = interaction;
+    const me = guild.members.me;
+    if (me === null) throw new CommandError('Parley is not fully connected to this server yet. Try again in a moment.');
+
+    const chosenVoice = interaction.options.getChannel('voice_channel');
+    const voiceChannel = chosenVoice === null ? member.voice.channel : guild.channels.cache.get(chosenVoice.id);
+    if (voiceChannel === null || voiceChannel === undefined) {
+      throw new CommandError('Join a voice channel first, or pick one with the `voice_channel` option.');
+    }
+    if (!voiceChannel.isVoiceBased() || voiceChannel.type !== ChannelType.GuildVoice) {
+      throw new CommandError(`<#${voiceChannel.id}> is not a voice channel Parley can caption. Pick a voice channel.`);
+    }
+    const chosenCaption = interaction.options.getChannel('caption_channel');
+    const captionChannel: GuildBasedChannel | null | undefined =
+      chosenCaption === null ? interaction.channel : guild.channels.cache.get(chosenCaption.id);
+    if (captionChannel === null || captionChannel === undefined || !captionChannel.isSendable()) {
+      throw new CommandError('Parley cannot post in that channel. Pick a text channel with the `caption_channel` option.');
+    }
+
+    // Server-side checks: never trust that the client only offered channels the caller may use.
+    const callerMissing = missingPermissions(voiceChannel, member, VOICE_PERMISSIONS);
+    if (callerMissing.length > 0) {
+      throw new CommandError(`You can't connect to <#${voiceChannel.id}>, so you can't start captions there.`);
+    }
+    const voiceMissing = missingPermissions(voiceChannel, me, VOICE_PERMISSIONS);
+    const captionMissing = missingPermissions(captionChannel, me, CAPTION_PERMISSIONS);
+    if (voiceMissing.length > 0 || captionMissing.length > 0) {
+      const parts: string[] = [];
+      if (voiceMissing.length > 0) parts.push(`in <#${voiceChannel.id}>: ${list(voiceMissing)}`);
+      if (captionMissing.length > 0) parts.push(`in <#${captionChannel.id}>: ${list(captionMissing)}`);
+      throw new CommandError(`Parley is missing permissions ${parts.join('; ')}. Ask a server admin to grant them, then run /join again.`);
+    }
+    const running = context.meetings.get(guild.id);
+    if (running !== undefined || context.meetings.busy(guild.id)) {
+      const where = running === undefined ? 'another channel' : `<#${running.voiceChannelId}>`;
+      throw new CommandError(`Parley is already captioning ${where} in this server. Use /end there first.`);
+    }
+    await interaction.deferReply({ flags: MessageFlags.Ephemeral });
+    try {
+      await context.meetings.start({
+        guild,
+        voiceChannel,
+        captionChannel,
+        startedBy: member,
+        services: context.services,
+      });
+    } catch (error) {
+      if (error instanceof VoiceJoinError) throw new CommandError(error.message);
+      throw error;
+    }
+    await interaction.editReply({
+      content: `Captioning <#${voiceChannel.id}> in <#${captionChannel.id}>. Use /end to stop.`,
+      allowedMentions: { parse: [] },
+    });
+  },
+};
+
+/** Permissions the bot needs for `/join`, as one bit field (for the invite URL in the README). */
+export const JOIN_BOT_PERMISSIONS =
+  PermissionFlagsBits.ViewChannel |
+  PermissionFlagsBits.Connect |
+  PermissionFlagsBits.SendMessages |
+  PermissionFlagsBits.EmbedLinks |
+  PermissionFlagsBits.AttachFiles;
+
+export default join;

@@ -1,0 +1,38 @@
+/**
+ * `/status`: who is being transcribed, each speaker's session state, the caption channel and the elapsed time.
+ */
+import { MessageFlags, SlashCommandBuilder } from 'discord.js';
+import type { Command } from '../src/bot/command.ts';
+import { formatClock } from '../src/transcript/formats.ts';
+
+const STATE_TEXT = {
+  idle: 'quiet (no STT session open)',
+  connecting: 'connecting to speech-to-text',
+  open: 'transcribing',
+  terminating: 'closing session',
+  failed: 'speech-to-text refused',
+} as const;
+
+export const status: Command = {
+  data: new SlashCommandBuilder().setName('status').setDescription('Show what Parley is captioning').setDMPermission(false),
+
+  async execute(interaction, context) {
+    const meeting = context.meetings.get(interaction.guildId);
+    if (meeting === undefined) {
+      await interaction.reply({ content: 'Parley is not captioning anything in this server. Use /join to start.', flags: MessageFlags.Ephemeral });
+      return;
+    }
+    const speakers = meeting.speakers();
+    const lines = [
+      `Captioning <#${meeting.voiceChannelId}> into <#${meeting.captionChannelId}> for ${formatClock(meeting.elapsedMs).replace(/\.\d$/, '')}, started by <@${meeting.startedById}>.`,
+      speakers.length === 0 ? 'Nobody has spoken yet.' : `Speakers (${speakers.length}):`,
+      ...speakers.map((s) => {
+        const extra = s.corruptPackets > 0 ? `, ${s.corruptPackets} corrupt packets skipped` : '';
+        return `- ${s.speaker.name}: ${STATE_TEXT[s.state]}, ${s.stats.finalTurns} captions${extra}`;
+      }),
+    ];
+    await interaction.reply({ content: lines.join('\n').slice(0, 2000), flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
+  },
+};
+
+export default status;

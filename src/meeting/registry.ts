@@ -1,0 +1,83 @@
+/**
+ * The running meetings, one per guild, and the voice-state events that concern them: a member leaving the
+ * channel (their STT session closes), the bot being moved or kicked (the meeting ends cleanly).
+ */
+import type { VoiceState } from 'discord.js';
+import type { Logger } from '../log.ts';
+import { Meeting, type MeetingEndReason, type MeetingStartOptions } from './meeting.ts';
+
+/** Meetings by guild id. */
+export class MeetingRegistry {
+  readonly #meetings = new Map<string, Meeting>();
+  readonly #starting = new Set<string>();
+  readonly #logger: Logger;
+
+  constructor(logger: Logger) {
+    this.#logger = logger;
+  }
+
+  /** The guild's running meeting, if any. */
+  get(guildId: string): Meeting | undefined {
+    return this.#meetings.get(guildId);
+  }
+
+  /** True while a `/join` for the guild is connecting or a meeting runs there. */
+  busy(guildId: string): boolean {
+    return this.#starting.has(guildId) || this.#meetings.has(guildId);
+  }
+
+  /** Number of running meetings. */
+  get size(): number {
+    return this.#meetings.size;
+  }
+
+  /** Every running meeting. */
+  all(): Meeting[] {
+    return [...this.#meetings.values()];
+  }
+
+  /**
+   * Starts a meeting in a guild that has none.
+   *
+   * @throws {Error} if the guild already has one (callers check {@link busy} first), or what {@link Meeting.start} throws.
+   */
+  async start(options: Omit<MeetingStartOptions, 'onEnded'>): Promise<Meeting> {
+    const guildId = options.guild.id;
+    if (this.busy(guildId)) throw new Error(`guild ${guildId} already has a meeting`);
+    this.#starting.add(guildId);
+    try {
+      const meeting = await Meeting.start({
+        ...options,
+        onEnded: (ended) => {
+          if (this.#meetings.get(guildId) === ended) this.#meetings.delete(guildId);
+        },
+      });
+      this.#meetings.set(guildId, meeting);
+      return meeting;
+    } finally {
+      this.#starting.delete(guildId);
+    }
+  }
+
+  /** Ends every meeting (shutdown), in parallel. */
+  async endAll(reason: MeetingEndReason): Promise<void> {
+    await Promise.allSettled(this.all().map((meeting) => meeting.end(reason)));
+  }
+
+  /** Reacts to a `voiceStateUpdate` from the gateway. */
+  onVoiceStateUpdate(oldState: VoiceState, newState: VoiceState, botUserId: string): void {
+    const meeting = this.#meetings.get(newState.guild.id);
+    if (meeting === undefined || meeting.ending) return;
+    const userId = newState.id;
+    if (userId === botUserId) {
+      if (newState.channelId === null) void meeting.end('kicked');
+      else if (newState.channelId !== meeting.voiceChannelId) void meeting.end('moved');
+      return;
+    }
+    const left = oldState.channelId === meeting.voiceChannelId && newState.channelId !== meeting.voiceChannelId;
+    if (left) {
+      this.#logger.debug({ guildId: meeting.guildId, userId }, 'member left the captioned channel');
+      void meeting.removeMember(userId);
+    }
+  }
+}
