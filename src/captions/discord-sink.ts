@@ -74,12 +74,20 @@ export class DiscordSink implements CaptionSink {
       this.#partials.set(event.speaker.id, { name: event.speaker.name, text: event.text });
     } else {
       this.#partials.delete(event.speaker.id);
-      const line = `**${escapeMarkdown(event.speaker.name)}:** ${escapeMarkdown(event.text)}`;
-      for (const part of splitForDiscord(line)) this.#posts.push({ kind: 'final', line: part });
-      void this.#pumpPosts();
+      this.postLine(`**${escapeMarkdown(event.speaker.name)}:** ${escapeMarkdown(event.text)}`);
     }
     this.#liveDirty = true;
     this.#scheduleLive();
+  }
+
+  /**
+   * Posts one caption line (already formatted and escaped), batched with other finals; a line over the content
+   * limit is split across messages.
+   */
+  postLine(line: string): void {
+    if (this.#closed) return;
+    for (const part of splitForDiscord(line)) this.#posts.push({ kind: 'final', line: part });
+    void this.#pumpPosts();
   }
 
   notice(notice: Notice): void {

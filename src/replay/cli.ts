@@ -15,13 +15,17 @@ import { writeTranscriptFiles } from '../transcript/files.ts';
 import { AudioFileError, readAudioFile } from './audio-file.ts';
 import { encodeDiscordOpus } from './discord-opus.ts';
 import { runReplay, type ReplayTrack } from './replay.ts';
+import { createLlmClient } from '../llm/gateway-client.ts';
+import { parseLanguageList } from '../translation/languages.ts';
+import { Translator } from '../translation/translator.ts';
 
-const USAGE = `usage: npm run replay -- [--split-channels] [--speed X] [--out DIR] [NAME=]FILE...
+const USAGE = `usage: npm run replay -- [--split-channels] [--speed X] [--out DIR] [--translate es,de] [NAME=]FILE...
   FILE             WAV, FLAC or Ogg Opus; each file is one speaker starting at 0:00
   NAME=FILE        name the speaker (default: the file name)
   --split-channels each channel of a multichannel file is its own speaker (NAME-1, NAME-2, ...)
   --speed X        play X times faster than real time (local test servers only: AssemblyAI rejects audio sent faster than real time)
-  --out DIR        write transcript.json, transcript.md, transcript.srt and transcript.vtt to DIR`;
+  --out DIR        write transcript.json, transcript.md, transcript.srt and transcript.vtt to DIR
+  --translate L,L  translate each caption (ISO 639-1 codes) through the LLM Gateway; printed as "  ↳ es: ..."`;
 
 class UsageError extends Error {}
 
@@ -30,6 +34,7 @@ interface CliArgs {
   splitChannels: boolean;
   speed: number;
   outDir: string | undefined;
+  languages: string[];
 }
 
 function parseCli(argv: string[]): CliArgs {
@@ -42,6 +47,7 @@ function parseCli(argv: string[]): CliArgs {
         'split-channels': { type: 'boolean', default: false },
         speed: { type: 'string', default: '1' },
         out: { type: 'string' },
+        translate: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -61,7 +67,13 @@ function parseCli(argv: string[]): CliArgs {
     if (eq > 0 && !arg.slice(0, eq).includes('/')) return { name: arg.slice(0, eq), path: arg.slice(eq + 1) };
     return { name: basename(arg, extname(arg)), path: arg };
   });
-  return { inputs, splitChannels: parsed.values['split-channels'], speed, outDir: parsed.values.out };
+  let languages: string[] = [];
+  if (parsed.values.translate !== undefined) {
+    const result = parseLanguageList(parsed.values.translate);
+    if (!result.ok) throw new UsageError(`--translate: ${result.error}`);
+    languages = result.languages;
+  }
+  return { inputs, splitChannels: parsed.values['split-channels'], speed, outDir: parsed.values.out, languages };
 }
 
 async function loadTracks(args: CliArgs): Promise<ReplayTrack[]> {
@@ -92,17 +104,27 @@ async function main(argv: string[]): Promise<number> {
   const level = process.env.LOG_LEVEL === undefined ? 'warn' : config.logLevel;
   const logger = createLogger({ level, secrets: [config.stt.apiKey] });
   const tracks = await loadTracks(args);
+  const consoleSink = new ConsoleSink(process.stdout, process.stderr, args.languages.length > 0);
+  const llm = createLlmClient({ baseUrl: config.llm.baseUrl, apiKey: config.llm.apiKey, timeoutMs: config.llm.timeoutMs, logger });
+  const translator =
+    args.languages.length === 0
+      ? undefined
+      : new Translator({ client: llm, model: config.llm.translationModel, fallbackModels: config.llm.translationFallbackModels, logger });
   const result = await runReplay({
     tracks,
     provider: createAssemblyAIProvider(config.stt, logger),
     speed: args.speed,
     logger,
-    sinks: [new ConsoleSink(process.stdout, process.stderr)],
+    sinks: [consoleSink],
     keyterms: config.stt.keyterms,
     idleCloseMs: config.stt.idleCloseMs,
     maxTurnSilenceMs: config.stt.maxTurnSilenceMs,
     maxAudioAheadMs: args.speed > 1 ? null : 1_000,
+    ...(translator === undefined
+      ? {}
+      : { translation: { translator, languages: args.languages, onTranslated: (translated) => consoleSink.printTranslated(translated) } }),
   });
+  await translator?.close();
   if (result.fatal !== undefined) {
     process.stderr.write(`error: ${result.fatal.reason}\n`);
     return 1;

@@ -11,6 +11,8 @@ import type { SttProvider } from '../stt/provider.ts';
 import { CaptionPipeline } from '../pipeline/caption-pipeline.ts';
 import type { Transcript } from '../transcript/transcript.ts';
 import type { TimedOpusPacket } from './discord-opus.ts';
+import { TranslationSink, type TranslatedCaption } from '../translation/translation-sink.ts';
+import type { Translator } from '../translation/translator.ts';
 
 /** One speaker's packets. */
 export interface ReplayTrack {
@@ -31,6 +33,13 @@ export interface ReplayOptions {
   maxTurnSilenceMs: number;
   /** Pacing allowance for session audio; `null` when the clock is accelerated (local servers only). */
   maxAudioAheadMs: number | null;
+  /** Translate every final caption into these languages. */
+  translation?: {
+    translator: Translator;
+    languages: readonly string[];
+    /** Each caption's translations, in caption order. */
+    onTranslated: (result: TranslatedCaption) => void;
+  };
 }
 
 /** What a replay produced. `fatal` is set when AssemblyAI refused us and the replay stopped early. */
@@ -51,11 +60,27 @@ const STEP_MS = 50;
  */
 export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
   const clock = new VirtualClock();
+  const translation = options.translation;
+  const translationSink =
+    translation === undefined
+      ? undefined
+      : new TranslationSink({
+          translator: translation.translator,
+          languages: () => translation.languages,
+          logger: options.logger,
+          onTranslated: (result) => {
+            for (const [language, text] of Object.entries(result.translations)) pipeline.transcript.setTranslation(result.event.turnId, language, text);
+            translation.onTranslated(result);
+          },
+          onNotice: (notice) => {
+            for (const sink of options.sinks) sink.notice(notice);
+          },
+        });
   const pipeline = new CaptionPipeline({
     provider: options.provider,
     clock,
     logger: options.logger,
-    sinks: options.sinks,
+    sinks: translationSink === undefined ? options.sinks : [...options.sinks, translationSink],
     keyterms: options.keyterms,
     idleCloseMs: options.idleCloseMs,
     maxTurnSilenceMs: options.maxTurnSilenceMs,
@@ -90,5 +115,6 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
   const lastAt = schedule.at(-1)?.atMs ?? 0;
   await advanceTo(lastAt + options.maxTurnSilenceMs + 400);
   const transcript = await pipeline.end();
+  await translationSink?.flushed();
   return fatal === undefined ? { transcript } : { transcript, fatal };
 }

@@ -1,0 +1,74 @@
+/**
+ * Per-language threads under the caption channel ("Captions · Español"): members follow the language they read.
+ * Each thread is opened once per meeting and gets its own batched poster, so its messages follow the same
+ * throttle as the main channel. The speaker and the original text stay visible with every translation.
+ */
+import { escapeMarkdown } from 'discord.js';
+import type { Clock } from '../clock.ts';
+import type { Logger } from '../log.ts';
+import { DiscordSink, type CaptionChannel } from '../captions/discord-sink.ts';
+import { languageName } from './languages.ts';
+import type { TranslatedCaption } from './translation-sink.ts';
+
+/** Opens (or finds) the thread for a language. */
+export type ThreadOpener = (language: string, threadName: string) => Promise<CaptionChannel>;
+
+/** Thread title for a language, e.g. `Captions · Español`. Discord allows 100 characters. */
+export function threadName(language: string): string {
+  return `Captions · ${languageName(language)}`.slice(0, 100);
+}
+
+/** Options for {@link TranslationThreads}. */
+export interface TranslationThreadsOptions {
+  open: ThreadOpener;
+  clock: Clock;
+  logger: Logger;
+}
+
+/** Posts translations into one thread per language. */
+export class TranslationThreads {
+  readonly #o: TranslationThreadsOptions;
+  readonly #sinks = new Map<string, Promise<DiscordSink | null>>();
+
+  constructor(options: TranslationThreadsOptions) {
+    this.#o = options;
+  }
+
+  /** Posts one caption's translations (or failure marks) to their threads. */
+  post(result: TranslatedCaption): void {
+    const speaker = `**${escapeMarkdown(result.event.speaker.name)}:**`;
+    const original = escapeMarkdown(result.event.text);
+    for (const [language, text] of Object.entries(result.translations)) {
+      void this.#line(language, `${speaker} ${escapeMarkdown(text)}\n-# ${original}`);
+    }
+    for (const language of result.failed) {
+      void this.#line(language, `${speaker} ${original}\n-# ⚠️ Translation failed; this is the original.`);
+    }
+  }
+
+  /** Sends everything queued in every thread. */
+  async close(): Promise<void> {
+    const sinks = await Promise.all(this.#sinks.values());
+    await Promise.all(sinks.map((sink) => sink?.close()));
+  }
+
+  async #line(language: string, line: string): Promise<void> {
+    const sink = await this.#sink(language);
+    sink?.postLine(line);
+  }
+
+  #sink(language: string): Promise<DiscordSink | null> {
+    let sink = this.#sinks.get(language);
+    if (sink === undefined) {
+      sink = this.#o.open(language, threadName(language)).then(
+        (channel) => new DiscordSink({ channel, clock: this.#o.clock, logger: this.#o.logger }),
+        (error: unknown) => {
+          this.#o.logger.warn({ language, err: (error as Error).message }, 'could not open the translation thread');
+          return null;
+        },
+      );
+      this.#sinks.set(language, sink);
+    }
+    return sink;
+  }
+}
