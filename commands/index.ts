@@ -3,8 +3,10 @@ import type { Command } from '../src/bot/command.ts';
 import { end } from './end.ts';
 import { join } from './join.ts';
 import { keyterms } from './keyterms.ts';
+import { languages } from './languages.ts';
 import { optin } from './optin.ts';
 import { optout } from './optout.ts';
+import { recap } from './recap.ts';
 import { status } from './status.ts';
 
-export const commands: readonly Command[] = [join, end, status, keyterms, optout, optin];
+export const commands: readonly Command[] = [join, end, status, keyterms, languages, recap, optout, optin];

@@ -2,17 +2,20 @@
  * One guild's captioned meeting: the voice link, the caption pipeline, the Discord sink and the stored transcript,
  * from `/join` to `/end` (or a kick, a move, or shutdown).
  */
-import { AttachmentBuilder, type Guild, type GuildMember, type SendableChannels, type VoiceBasedChannel } from 'discord.js';
+import { ThreadAutoArchiveDuration, type Guild, type GuildMember, type SendableChannels, type VoiceBasedChannel } from 'discord.js';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import type { Speaker } from '../captions/caption.ts';
-import { DiscordSink, NO_MENTIONS, type CaptionChannel } from '../captions/discord-sink.ts';
+import { DiscordSink, type CaptionChannel } from '../captions/discord-sink.ts';
 import { CaptionPipeline, type SpeakerStatus } from '../pipeline/caption-pipeline.ts';
 import type { SttProvider } from '../stt/provider.ts';
 import type { SttConfig } from '../config.ts';
 import type { GuildSettingsStore } from '../store/guild-settings.ts';
 import type { MeetingStore } from '../store/meeting-store.ts';
-import { renderTranscriptFiles } from '../transcript/files.ts';
+import { TranslationSink } from '../translation/translation-sink.ts';
+import { TranslationThreads } from '../translation/translation-threads.ts';
+import type { Translator } from '../translation/translator.ts';
+import { buildMeetingReport, postMeetingReport, type RecapSettings } from './meeting-report.ts';
 import type { Transcript } from '../transcript/transcript.ts';
 import { VoiceLink } from '../voice/voice-link.ts';
 
@@ -24,6 +27,10 @@ export interface MeetingServices {
   logger: Logger;
   settings: GuildSettingsStore;
   meetingStore: MeetingStore;
+  /** Shared by every meeting: the gateway's rate limit is per model and account. Undefined: no translation. */
+  translator: Translator | undefined;
+  /** Undefined: no recap. */
+  recap: RecapSettings | undefined;
 }
 
 /** Why a meeting ended; shapes the last message in the channel. */
@@ -37,6 +44,14 @@ const END_TEXT: Record<MeetingEndReason, string> = {
   shutdown: 'Parley is shutting down, so captioning has ended.',
   'stt-refused': 'Speech-to-text refused Parley\'s credentials, so captioning has ended. The bot\'s owner needs to check the AssemblyAI key and balance.',
 };
+
+/** Opens the caption channel's thread for a language, reusing an active one with the same name. */
+async function openThread(channel: SendableChannels, name: string): Promise<CaptionChannel> {
+  if (!('threads' in channel) || !('create' in channel.threads)) throw new Error('this channel cannot have threads');
+  const existing = channel.threads.cache.find((thread) => thread.name === name && thread.archived !== true);
+  const thread = existing ?? (await channel.threads.create({ name, autoArchiveDuration: ThreadAutoArchiveDuration.OneDay, reason: 'Parley translated captions' }));
+  return captionChannelOf(thread);
+}
 
 /** Posts to a discord.js channel with no mentions. */
 export function captionChannelOf(channel: SendableChannels): CaptionChannel {
@@ -73,6 +88,8 @@ export class Meeting {
   readonly #sink: DiscordSink;
   readonly #channel: SendableChannels;
   readonly #pipeline: CaptionPipeline;
+  readonly #translation: TranslationSink | undefined;
+  readonly #threads: TranslationThreads;
   readonly #onEnded: (meeting: Meeting) => void;
   #voice: VoiceLink | null = null;
   #ending: Promise<Transcript> | null = null;
@@ -90,11 +107,29 @@ export class Meeting {
     this.#channel = options.captionChannel;
     const logger = services.logger.child({ guildId: guild.id });
     this.#sink = new DiscordSink({ channel: captionChannelOf(options.captionChannel), clock: services.clock, logger });
+    this.#threads = new TranslationThreads({ open: (_language, name) => openThread(options.captionChannel, name), clock: services.clock, logger });
+    const translator = services.translator;
+    this.#translation =
+      translator === undefined
+        ? undefined
+        : new TranslationSink({
+            translator,
+            languages: () => services.settings.languages(guild.id),
+            logger,
+            onTranslated: (result) => {
+              for (const [language, text] of Object.entries(result.translations)) {
+                this.#pipeline.transcript.setTranslation(result.event.turnId, language, text);
+                services.meetingStore.recordTranslation(this.id, result.event.turnId, language, text);
+              }
+              this.#threads.post(result);
+            },
+            onNotice: (notice) => this.#sink.notice(notice),
+          });
     this.#pipeline = new CaptionPipeline({
       provider: services.provider,
       clock: services.clock,
       logger,
-      sinks: [this.#sink],
+      sinks: this.#translation === undefined ? [this.#sink] : [this.#sink, this.#translation],
       keyterms: services.settings.keyterms(guild.id),
       idleCloseMs: services.stt.idleCloseMs,
       maxTurnSilenceMs: services.stt.maxTurnSilenceMs,
@@ -106,7 +141,8 @@ export class Meeting {
       startedBy: this.startedById,
       startedAtMs: this.startedAtMs,
     });
-    this.#pipeline.on('caption', (event) => {
+    // Registered before any sink sees the caption's translation, so the turn exists when its translation is stored.
+    this.#pipeline.prependListener('caption', (event) => {
       if (event.kind === 'final') services.meetingStore.recordTurn(this.id, event);
     });
     this.#pipeline.on('fatal', () => void this.end('stt-refused'));
@@ -189,19 +225,23 @@ export class Meeting {
     logger.info({ guildId: this.guildId, reason }, 'meeting ending');
     this.#voice?.leave();
     const transcript = await this.#pipeline.end();
+    await this.#translation?.flushed();
     this.#services.meetingStore.endMeeting(this.id, Date.now());
-    await this.#sink.close();
+    await Promise.all([this.#sink.close(), this.#threads.close()]);
     await this.#restoreNickname();
-    const files = renderTranscriptFiles(`Meeting transcript (${new Date(this.startedAtMs).toISOString()})`, transcript);
-    const summary = `⏹️ ${END_TEXT[reason]} ${transcript.turns.length} caption${transcript.turns.length === 1 ? '' : 's'} from ${transcript.speakers.length} speaker${transcript.speakers.length === 1 ? '' : 's'}.`;
     try {
-      await this.#channel.send({
-        content: transcript.turns.length > 0 ? `${summary} The transcript is attached.` : summary,
-        files: transcript.turns.length > 0 ? files.map((f) => new AttachmentBuilder(Buffer.from(f.content), { name: f.name })) : [],
-        allowedMentions: NO_MENTIONS,
+      const report = await buildMeetingReport({
+        title: `Meeting in #${'name' in this.#channel ? String(this.#channel.name) : 'captions'}, ${new Date(this.startedAtMs).toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+        transcript,
+        durationMs: this.elapsedMs,
+        headline: `⏹️ ${END_TEXT[reason]}`,
+        recap: this.#services.recap,
+        logger,
       });
+      if (report.recap !== undefined) this.#services.meetingStore.saveRecap(this.id, JSON.stringify(report.recap));
+      await postMeetingReport(this.#channel, report);
     } catch (error) {
-      logger.warn({ guildId: this.guildId, err: (error as Error).message }, 'could not post the transcript');
+      logger.warn({ guildId: this.guildId, err: (error as Error).message }, 'could not post the meeting report');
     }
     this.#onEnded(this);
     return transcript;

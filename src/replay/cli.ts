@@ -5,7 +5,8 @@
  * (AssemblyAI refused us, a file could not be read or written), 2 bad usage or configuration.
  */
 import 'dotenv/config';
-import { basename, extname } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config.ts';
 import { createLogger } from '../log.ts';
@@ -16,16 +17,19 @@ import { AudioFileError, readAudioFile } from './audio-file.ts';
 import { encodeDiscordOpus } from './discord-opus.ts';
 import { runReplay, type ReplayTrack } from './replay.ts';
 import { createLlmClient } from '../llm/gateway-client.ts';
+import { createRecap } from '../recap/recap.ts';
+import { recapToMarkdown } from '../recap/render.ts';
 import { parseLanguageList } from '../translation/languages.ts';
 import { Translator } from '../translation/translator.ts';
 
-const USAGE = `usage: npm run replay -- [--split-channels] [--speed X] [--out DIR] [--translate es,de] [NAME=]FILE...
+const USAGE = `usage: npm run replay -- [--split-channels] [--speed X] [--out DIR] [--translate es,de] [--no-recap] [NAME=]FILE...
   FILE             WAV, FLAC or Ogg Opus; each file is one speaker starting at 0:00
   NAME=FILE        name the speaker (default: the file name)
   --split-channels each channel of a multichannel file is its own speaker (NAME-1, NAME-2, ...)
   --speed X        play X times faster than real time (local test servers only: AssemblyAI rejects audio sent faster than real time)
   --out DIR        write transcript.json, transcript.md, transcript.srt and transcript.vtt to DIR
-  --translate L,L  translate each caption (ISO 639-1 codes) through the LLM Gateway; printed as "  ↳ es: ..."`;
+  --translate L,L  translate each caption (ISO 639-1 codes) through the LLM Gateway; printed as "  ↳ es: ..."
+  --no-recap       with --out, skip recap.md (made through the LLM Gateway by default)`;
 
 class UsageError extends Error {}
 
@@ -35,6 +39,7 @@ interface CliArgs {
   speed: number;
   outDir: string | undefined;
   languages: string[];
+  recap: boolean;
 }
 
 function parseCli(argv: string[]): CliArgs {
@@ -48,6 +53,7 @@ function parseCli(argv: string[]): CliArgs {
         speed: { type: 'string', default: '1' },
         out: { type: 'string' },
         translate: { type: 'string' },
+        'no-recap': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -73,7 +79,7 @@ function parseCli(argv: string[]): CliArgs {
     if (!result.ok) throw new UsageError(`--translate: ${result.error}`);
     languages = result.languages;
   }
-  return { inputs, splitChannels: parsed.values['split-channels'], speed, outDir: parsed.values.out, languages };
+  return { inputs, splitChannels: parsed.values['split-channels'], speed, outDir: parsed.values.out, languages, recap: !parsed.values['no-recap'] };
 }
 
 async function loadTracks(args: CliArgs): Promise<ReplayTrack[]> {
@@ -132,6 +138,15 @@ async function main(argv: string[]): Promise<number> {
   if (args.outDir !== undefined) {
     const title = `Transcript: ${tracks.map((t) => t.speaker.name).join(', ')}`;
     await writeTranscriptFiles(args.outDir, title, result.transcript);
+    if (args.recap && result.transcript.turns.length > 0) {
+      try {
+        const recap = await createRecap(result.transcript, { client: llm, model: config.llm.recapModel, fallbackModels: config.llm.recapFallbackModels, logger });
+        await writeFile(join(args.outDir, 'recap.md'), recapToMarkdown(recap, title));
+      } catch (error) {
+        // The transcript files are written; a failed recap is reported, not fatal.
+        process.stderr.write(`warning: no recap.md: ${error instanceof Error ? error.message : String(error)}\n`);
+      }
+    }
   }
   return 0;
 }

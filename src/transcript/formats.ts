@@ -68,3 +68,14 @@ export function toSrt(turns: readonly TranscriptTurn[]): string {
 export function toVtt(turns: readonly TranscriptTurn[]): string {
   return stringifySync(cues(turns), { format: 'WebVTT' });
 }
+
+/** Markdown of one language's translations: each turn's translation, or its original marked as untranslated. */
+export function toTranslatedMarkdown(title: string, language: string, turns: readonly TranscriptTurn[]): string {
+  const lines = [`# ${title} (${language})`, ''];
+  for (const t of turns) {
+    const translated = t.translations?.[language];
+    const text = translated === undefined ? `${escapeMarkdown(t.text)} _(untranslated)_` : escapeMarkdown(translated);
+    lines.push(`**[${formatClock(t.startMs)}] ${escapeMarkdown(t.speaker.name)}:** ${text}`, '');
+  }
+  return lines.join('\n');
+}

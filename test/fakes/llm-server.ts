@@ -216,7 +216,9 @@ export function defaultCompletion(request: RecordedRequest): ScriptedResponse {
   const model = typeof body['model'] === 'string' ? body['model'] : 'unknown';
   const requestId = `req_${request.index}`;
   const format = body['response_format'];
-  const schema = isRecord(format) && isRecord(format['json_schema']) ? format['json_schema']['schema'] : undefined;
+  const jsonSchema = isRecord(format) && isRecord(format['json_schema']) ? format['json_schema'] : undefined;
+  const schema = jsonSchema?.['schema'];
+  if (jsonSchema?.['name'] === 'meeting_recap') return { body: completionBody(model, JSON.stringify(recapAnswer(body)), requestId) };
   if (isRecord(schema) && isRecord(schema['properties'])) {
     const texts = new Map((translationPayload(body)?.turns ?? []).map((turn) => [turn.id, turn.text]));
     const answer: Record<string, Record<string, string>> = {};
@@ -230,4 +232,28 @@ export function defaultCompletion(request: RecordedRequest): ScriptedResponse {
   const last: unknown = messages.at(-1);
   const said = isRecord(last) && typeof last['content'] === 'string' ? last['content'] : '';
   return { body: completionBody(model, `Echo: ${said}`, requestId) };
+}
+
+/**
+ * A deterministic recap of what the request's fence holds (the transcript lines or the partial recaps): the
+ * summary counts the lines and names the first, each line becomes a key point. No language model is involved.
+ */
+function recapAnswer(body: Record<string, unknown>): Record<string, unknown> {
+  const messages = Array.isArray(body['messages']) ? body['messages'] : [];
+  const user = messages.map((m: unknown) => (isRecord(m) && typeof m['content'] === 'string' ? m['content'] : '')).join('\n');
+  const fenced = /<(transcript|partial_recaps)>([\s\S]*)<\/\1>/.exec(user)?.[2] ?? '{}';
+  let data: unknown;
+  try {
+    data = JSON.parse(fenced);
+  } catch {
+    data = {};
+  }
+  const lines = isRecord(data) && Array.isArray(data['lines']) ? data['lines'].map(String) : [];
+  return {
+    summary: `A meeting of ${lines.length} transcript lines, starting with: ${lines[0] ?? 'nothing'}`,
+    key_points: lines.slice(0, 5),
+    decisions: [],
+    action_items: [],
+    open_questions: [],
+  };
 }

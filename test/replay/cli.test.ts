@@ -38,7 +38,7 @@ describe('npm run replay', () => {
   it('captions katiesteve.wav and writes all four transcript files', async () => {
     const out = await mkdtemp(join(tmpdir(), 'parley-replay-'));
     // The pauses between Katie's and Steve's lines are about 0.9 s: a shorter max_turn_silence separates them.
-    const result = await replay(['--speed', '50', '--out', out, speechFixture('katiesteve.wav')], { ...env, STT_MAX_TURN_SILENCE_MS: '600' });
+    const result = await replay(['--speed', '50', '--no-recap', '--out', out, speechFixture('katiesteve.wav')], { ...env, STT_MAX_TURN_SILENCE_MS: '600' });
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const lines = result.stdout.trim().split('\n');
@@ -61,7 +61,7 @@ describe('npm run replay', () => {
 
   it('makes each channel of stereo_diarization.wav its own speaker with --split-channels', async () => {
     const out = await mkdtemp(join(tmpdir(), 'parley-replay-'));
-    const result = await replay(['--speed', '50', '--split-channels', '--out', out, `wizard=${speechFixture('stereo_diarization.wav')}`], env);
+    const result = await replay(['--speed', '50', '--no-recap', '--split-channels', '--out', out, `wizard=${speechFixture('stereo_diarization.wav')}`], env);
     expect(result.code).toBe(0);
     const json = JSON.parse(await readFile(join(out, 'transcript.json'), 'utf8')) as TranscriptJson;
     expect(json.speakers.map((s) => s.name)).toEqual(['wizard-1', 'wizard-2']);
@@ -90,5 +90,45 @@ describe('npm run replay', () => {
     const usage = await replay(['--speed', 'fast', speechFixture('katiesteve.wav')], env);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toMatch(/^error: --speed must be a positive number/);
+  });
+});
+
+describe('npm run replay --translate', () => {
+  it('writes translations into transcript.json and a recap.md, against local AssemblyAI and LLM servers', async () => {
+    const { startFakeLlmServer } = await import('../fakes/llm-server.ts');
+    const aai = await startFakeAssemblyAI({ apiKey: TEST_API_KEY, maxAudioAheadMs: null });
+    const llm = await startFakeLlmServer();
+    try {
+      const out = await mkdtemp(join(tmpdir(), 'parley-replay-'));
+      const result = await replay(['--speed', '50', '--translate', 'es', '--out', out, `JFK=${speechFixture('jfk.flac')}`], {
+        ASSEMBLYAI_API_KEY: TEST_API_KEY,
+        ASSEMBLYAI_STREAMING_URL: aai.url,
+        LLM_GATEWAY_URL: llm.baseUrl,
+        LLM_API_KEY: 'test-llm-key-0123456789',
+      });
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      const lines = result.stdout.trim().split('\n');
+      // Each caption is followed directly by its translation.
+      expect(lines.length).toBeGreaterThanOrEqual(2);
+      for (let i = 0; i < lines.length; i += 2) {
+        expect(lines[i]).toMatch(/^\[\d\d:\d\d\.\d\] JFK: (.+)$/);
+        const text = /JFK: (.+)$/.exec(lines[i] ?? '')?.[1];
+        expect(lines[i + 1]).toBe(`  ↳ es: [es] ${text}`);
+      }
+      const json = JSON.parse(await readFile(join(out, 'transcript.json'), 'utf8')) as TranscriptJson;
+      expect(json.turns.length).toBe(lines.length / 2);
+      for (const turn of json.turns) expect(turn.translations).toEqual({ es: `[es] ${turn.text}` });
+      const recap = await readFile(join(out, 'recap.md'), 'utf8');
+      expect(recap).toMatch(/A meeting of \d+ transcript lines/);
+      const translationRequests = llm.requests.filter((r) => JSON.stringify(r.body).includes('caption_translations'));
+      expect(translationRequests.length).toBeGreaterThanOrEqual(1);
+      expect(translationRequests.length).toBeLessThanOrEqual(json.turns.length);
+      for (const request of llm.requests) expect(request.headers.authorization).toBe('test-llm-key-0123456789');
+      expect((await readdir(out)).sort()).toEqual(['recap.md', 'transcript.json', 'transcript.md', 'transcript.srt', 'transcript.vtt']);
+    } finally {
+      await llm.close();
+      await aai.close();
+    }
   });
 });

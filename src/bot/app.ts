@@ -1,0 +1,122 @@
+/**
+ * The bot's wiring, shared by `src/main.ts` and the tests: the discord.js client, the database and stores, the
+ * meeting registry, the STT provider, and the handlers for interactions and voice-state changes.
+ *
+ * Process concerns (signals, the shutdown deadline, exit codes) stay in `main.ts`; everything else lives here so
+ * that tests run exactly the code `npm start` runs.
+ */
+import { once } from 'node:events';
+import type { DatabaseSync } from 'node:sqlite';
+import { Events, type Client } from 'discord.js';
+import { systemClock, type Clock } from '../clock.ts';
+import type { Config, DiscordConfig } from '../config.ts';
+import type { Logger } from '../log.ts';
+import { MeetingRegistry } from '../meeting/registry.ts';
+import type { MeetingEndReason } from '../meeting/meeting.ts';
+import { createAssemblyAIProvider } from '../stt/provider.ts';
+import { openDatabase } from '../store/database.ts';
+import { GuildSettingsStore } from '../store/guild-settings.ts';
+import { MeetingStore } from '../store/meeting-store.ts';
+import { createLlmClient } from '../llm/gateway-client.ts';
+import { Translator } from '../translation/translator.ts';
+import type { RecapSettings } from '../meeting/meeting-report.ts';
+import { commands } from '../../commands/index.ts';
+import { createDiscordClient } from './client.ts';
+import type { BotContext } from './command.ts';
+import { createInteractionHandler } from './interactions.ts';
+
+/** What {@link ParleyBot} is built from. */
+export interface ParleyBotOptions {
+  config: Config;
+  discord: DiscordConfig;
+  logger: Logger;
+  /** Defaults to the system clock. */
+  clock?: Clock;
+}
+
+/** One running Parley: a Discord client, its stores and its meetings. */
+export class ParleyBot {
+  readonly client: Client;
+  readonly meetings: MeetingRegistry;
+  readonly settings: GuildSettingsStore;
+  readonly meetingStore: MeetingStore;
+  readonly #options: ParleyBotOptions;
+  readonly #db: DatabaseSync;
+  /** One translator for the process: the gateway's 30 requests per minute are per model and account, not per guild. */
+  readonly #translator: Translator;
+  readonly #recap: RecapSettings;
+  #stopping: Promise<void> | null = null;
+
+  /** Opens the database and creates the client (not logged in yet). */
+  constructor(options: ParleyBotOptions) {
+    this.#options = options;
+    const { config, discord, logger } = options;
+    this.#db = openDatabase(config.dataDir);
+    this.settings = new GuildSettingsStore(this.#db);
+    this.meetingStore = new MeetingStore(this.#db);
+    this.meetings = new MeetingRegistry(logger);
+    this.client = createDiscordClient(discord);
+    const provider = createAssemblyAIProvider(config.stt, logger);
+    const llm = createLlmClient({ baseUrl: config.llm.baseUrl, apiKey: config.llm.apiKey, timeoutMs: config.llm.timeoutMs, logger });
+    this.#translator = new Translator({ client: llm, model: config.llm.translationModel, fallbackModels: config.llm.translationFallbackModels, logger });
+    this.#recap = { client: llm, model: config.llm.recapModel, fallbackModels: config.llm.recapFallbackModels };
+    const clock = options.clock ?? systemClock;
+
+    // Handlers are attached before login, so no interaction or voice-state event of the first session is missed.
+    this.client.once(Events.ClientReady, (ready) => {
+      logger.info({ user: ready.user.tag, guilds: ready.guilds.cache.size }, 'Parley is online');
+    });
+    // Interactions only arrive once the client is ready, so the client in the context is a ready one.
+    const handle = createInteractionHandler(commands, this.#context(this.client as Client<true>, provider, clock));
+    this.client.on(Events.InteractionCreate, (interaction) => void handle(interaction));
+    this.client.on(Events.VoiceStateUpdate, (oldState, newState) => {
+      const botUserId = this.client.user?.id;
+      if (botUserId !== undefined) this.meetings.onVoiceStateUpdate(oldState, newState, botUserId);
+    });
+    this.client.on(Events.Error, (error) => logger.error({ err: error.message }, 'discord client error'));
+  }
+
+  /** Logs in and resolves once the client is ready. */
+  async start(): Promise<void> {
+    const ready = once(this.client, Events.ClientReady);
+    await this.client.login(this.#options.discord.token);
+    await ready;
+  }
+
+  /**
+   * Ends every meeting (sessions terminated, voice left, transcripts posted), then closes the client and the
+   * database. Idempotent.
+   */
+  stop(reason: MeetingEndReason = 'shutdown'): Promise<void> {
+    this.#stopping ??= (async () => {
+      this.#options.logger.info({ reason, meetings: this.meetings.size }, 'stopping');
+      await this.meetings.endAll(reason);
+      await this.#translator.close();
+      await this.client.destroy();
+      this.#db.close();
+    })();
+    return this.#stopping;
+  }
+
+  #context(client: Client<true>, provider: BotContext['services']['provider'], clock: Clock): BotContext {
+    const { config, logger } = this.#options;
+    return {
+      client,
+      config,
+      logger,
+      settings: this.settings,
+      meetingStore: this.meetingStore,
+      meetings: this.meetings,
+      services: {
+        stt: config.stt,
+        provider,
+        clock,
+        logger,
+        settings: this.settings,
+        meetingStore: this.meetingStore,
+        translator: this.#translator,
+        recap: this.#recap,
+      },
+    };
+  }
+}
