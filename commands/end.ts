@@ -1,17 +1,21 @@
 /**
  * `/end`: stop captioning, leave the voice channel and post the transcript.
  */
-import { MessageFlags, PermissionFlagsBits, SlashCommandBuilder } from 'discord.js';
-import { CommandError, type Command } from '../src/bot/command.ts';
+import { MessageFlags, PermissionFlagsBits, SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
+import { CommandError, type BotContext, type Command } from '../src/bot/command.ts';
+import { buildMeetingReport, postMeetingReport } from '../src/meeting/meeting-report.ts';
 
 export const end: Command = {
   data: new SlashCommandBuilder().setName('end').setDescription('Stop captioning and post the transcript').setDMPermission(false),
 
   async execute(interaction, context) {
     const meeting = context.meetings.get(interaction.guildId);
-    if (meeting === undefined) throw new CommandError('Parley is not captioning anything in this server. Use /join to start.');
-    const inChannel = interaction.member.voice.channelId === meeting.voiceChannelId;
     const manager = interaction.memberPermissions.has(PermissionFlagsBits.ManageGuild);
+    if (meeting === undefined) {
+      await endInterrupted(interaction, context, manager);
+      return;
+    }
+    const inChannel = interaction.member.voice.channelId === meeting.voiceChannelId;
     if (!inChannel && !manager) {
       throw new CommandError(`Only members in <#${meeting.voiceChannelId}> (or with Manage Server) can end these captions.`);
     }
@@ -23,5 +27,38 @@ export const end: Command = {
     });
   },
 };
+
+/**
+ * A meeting interrupted by a crash or restart is still in the store, unfinished: `/end` finishes it from disk,
+ * recapping everything said before the interruption.
+ */
+async function endInterrupted(interaction: ChatInputCommandInteraction<'cached'>, context: BotContext, manager: boolean): Promise<void> {
+  const guildId = interaction.guildId;
+  const record = context.meetingStore.unfinishedMeeting(guildId);
+  if (record === undefined) throw new CommandError('Parley is not captioning anything in this server. Use /join to start.');
+  if (!manager && interaction.member.voice.channelId !== record.voiceChannelId) {
+    throw new CommandError(`Only members in <#${record.voiceChannelId}> (or with Manage Server) can end that meeting.`);
+  }
+  const transcript = context.meetingStore.loadTranscript(guildId, record.id);
+  const cached = interaction.guild.channels.cache.get(record.captionChannelId);
+  const channel = cached?.isSendable() === true ? cached : interaction.channel;
+  if (transcript === undefined || channel === null || !channel.isSendable()) {
+    throw new CommandError('Parley cannot post the interrupted meeting\'s transcript here. Run /end in a text channel it can post in.');
+  }
+  await interaction.deferReply({ flags: MessageFlags.Ephemeral });
+  const endedAtMs = Date.now();
+  context.meetingStore.endMeeting(record.id, endedAtMs);
+  const report = await buildMeetingReport({
+    title: `Meeting #${record.id}, ${new Date(record.startedAtMs).toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+    transcript,
+    durationMs: endedAtMs - record.startedAtMs,
+    headline: '⏹️ This meeting was interrupted when Parley restarted; here is everything said before that.',
+    recap: context.services.recap,
+    logger: context.logger,
+  });
+  if (report.recap !== undefined) context.meetingStore.saveRecap(record.id, JSON.stringify(report.recap));
+  await postMeetingReport(channel, report);
+  await interaction.editReply({ content: `Ended the interrupted meeting #${record.id}; its transcript is posted in <#${channel.id}>.` });
+}
 
 export default end;

@@ -3,7 +3,8 @@
  */
 import { ChannelType, MessageFlags, PermissionFlagsBits, SlashCommandBuilder, type GuildBasedChannel } from 'discord.js';
 import { CommandError, type Command } from '../src/bot/command.ts';
-import { CAPTION_PERMISSIONS, VOICE_PERMISSIONS, missingPermissions } from '../src/bot/permissions.ts';
+import { CAPTION_PERMISSIONS, THREAD_PERMISSIONS, VOICE_PERMISSIONS, missingPermissions } from '../src/bot/permissions.ts';
+import { parseLanguageList } from '../src/translation/languages.ts';
 import { VoiceJoinError } from '../src/voice/voice-link.ts';
 
 function list(names: string[]): string {
@@ -26,6 +27,9 @@ export const join: Command = {
         .setName('caption_channel')
         .setDescription('Text channel for the captions (default: this channel)')
         .addChannelTypes(ChannelType.GuildText, ChannelType.GuildVoice, ChannelType.GuildAnnouncement),
+    )
+    .addStringOption((o) =>
+      o.setName('languages').setDescription('Also translate into these languages, e.g. es,de,ja (replaces the server setting)').setMaxLength(200),
     ),
 
   async execute(interaction, context) {
@@ -48,13 +52,21 @@ export const join: Command = {
       throw new CommandError('Parley cannot post in that channel. Pick a text channel with the `caption_channel` option.');
     }
 
+    const languagesOption = interaction.options.getString('languages');
+    let languages = context.settings.languages(guild.id);
+    if (languagesOption !== null) {
+      const parsed = parseLanguageList(languagesOption);
+      if (!parsed.ok) throw new CommandError(parsed.error);
+      languages = parsed.languages;
+    }
+
     // Server-side checks: never trust that the client only offered channels the caller may use.
     const callerMissing = missingPermissions(voiceChannel, member, VOICE_PERMISSIONS);
     if (callerMissing.length > 0) {
       throw new CommandError(`You can't connect to <#${voiceChannel.id}>, so you can't start captions there.`);
     }
     const voiceMissing = missingPermissions(voiceChannel, me, VOICE_PERMISSIONS);
-    const captionMissing = missingPermissions(captionChannel, me, CAPTION_PERMISSIONS);
+    const captionMissing = missingPermissions(captionChannel, me, languages.length > 0 ? [...CAPTION_PERMISSIONS, ...THREAD_PERMISSIONS] : CAPTION_PERMISSIONS);
     if (voiceMissing.length > 0 || captionMissing.length > 0) {
       const parts: string[] = [];
       if (voiceMissing.length > 0) parts.push(`in <#${voiceChannel.id}>: ${list(voiceMissing)}`);
@@ -65,6 +77,12 @@ export const join: Command = {
     if (running !== undefined || context.meetings.busy(guild.id)) {
       const where = running === undefined ? 'another channel' : `<#${running.voiceChannelId}>`;
       throw new CommandError(`Parley is already captioning ${where} in this server. Use /end there first.`);
+    }
+    if (languagesOption !== null) {
+      if (!interaction.memberPermissions.has(PermissionFlagsBits.ManageGuild)) {
+        throw new CommandError('Setting translation languages needs the Manage Server permission. Run /join without `languages`, or ask an admin.');
+      }
+      context.settings.setLanguages(guild.id, languages);
     }
     await interaction.deferReply({ flags: MessageFlags.Ephemeral });
     try {
