@@ -88,7 +88,7 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
    * @param arrivalMs - meeting time of arrival, ms; defaults to now.
    */
   pushOpusPacket(speaker: Speaker, packet: Buffer, arrivalMs?: number): void {
-    if (this.#ended) return;
+    if (this.#ended || this.#fatal) return; // after a fatal refusal, audio goes nowhere
     this.#entry(speaker).audio.pushOpusPacket(packet, arrivalMs);
   }
 
@@ -188,6 +188,12 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
     if (this.#fatal) return;
     this.#fatal = true;
     this.#notice({ level: 'error', text: `Captions have stopped: ${close.reason}` });
+    // The refusal is about the key or account, so every speaker would get it: stop them all instead of letting
+    // each one try (and close any session still open, since those bill).
+    for (const [speakerId, entry] of this.#speakers) {
+      this.#speakers.delete(speakerId);
+      void this.#endEntry(entry);
+    }
     this.emit('fatal', close);
   }
 }

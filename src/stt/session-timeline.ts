@@ -3,7 +3,7 @@
  * use) to meeting time, and keeps the audio the session has not yet confirmed with a final transcript, so that
  * it can be resent to a new session after a drop.
  */
-import { PCM_FRAME_MS, type PcmFrame } from '../audio/format.ts';
+import { PCM_FRAME_MS, msToPcmBytes, type PcmFrame } from '../audio/format.ts';
 
 interface Segment {
   audioMs: number;
@@ -18,6 +18,8 @@ export class SessionTimeline {
   readonly #unconfirmed: Array<{ frame: PcmFrame; audioMs: number }> = [];
   #audioMs = 0;
   #nextMeetingMs: number | null = null;
+  /** Session audio time up to which a final transcript has covered the audio, ms. */
+  #confirmedMs = 0;
 
   /** Session audio sent so far, ms. */
   get audioMs(): number {
@@ -48,6 +50,7 @@ export class SessionTimeline {
 
   /** Forgets frames that end at or before session audio time `audioMs`: a final transcript covers them. */
   confirmUpTo(audioMs: number): void {
+    this.#confirmedMs = Math.max(this.#confirmedMs, audioMs);
     let n = 0;
     while (n < this.#unconfirmed.length) {
       const entry = this.#unconfirmed[n];
@@ -61,9 +64,18 @@ export class SessionTimeline {
     while (this.#segments.length > 1 && (this.#segments[1]?.audioMs ?? Infinity) <= oldest - 60_000) this.#segments.shift();
   }
 
-  /** Frames sent but not confirmed by a final transcript, oldest first. */
+  /**
+   * Frames sent but not confirmed by a final transcript, oldest first. The first may straddle the confirmed point:
+   * its already-transcribed head is replaced with silence, so a new session does not caption those words again.
+   */
   unconfirmedFrames(): PcmFrame[] {
-    return this.#unconfirmed.map((entry) => entry.frame);
+    return this.#unconfirmed.map(({ frame, audioMs }, i) => {
+      const coveredMs = this.#confirmedMs - audioMs;
+      if (i > 0 || coveredMs <= 0) return frame;
+      const pcm = Buffer.from(frame.pcm);
+      pcm.fill(0, 0, Math.min(pcm.length, msToPcmBytes(coveredMs)));
+      return { ...frame, pcm };
+    });
   }
 
   /** Number of segments held (for memory checks). */

@@ -24,3 +24,17 @@ describe('SessionTimeline', () => {
     expect(timeline.unconfirmedFrames().map((f) => f.meetingStartMs)).toEqual([200, 250, 300, 350, 400, 450]);
   });
 });
+
+describe('SessionTimeline resend', () => {
+  it('silences the already-transcribed head of a frame that straddles the confirmed point', () => {
+    const timeline = new SessionTimeline();
+    const loud = (t: number): PcmFrame => ({ pcm: Buffer.alloc(PCM_FRAME_BYTES, 0x11), meetingStartMs: t, speech: true });
+    for (let i = 0; i < 4; i++) timeline.recordSent(loud(i * 50));
+    timeline.confirmUpTo(110); // a final's last word ended 10 ms into the third frame
+    const [first, second] = timeline.unconfirmedFrames();
+    expect(first?.meetingStartMs).toBe(100);
+    expect(first?.pcm.subarray(0, 320).every((b) => b === 0)).toBe(true); // 10 ms = 320 bytes
+    expect(first?.pcm.subarray(320).every((b) => b === 0x11)).toBe(true);
+    expect(second?.pcm.every((b) => b === 0x11)).toBe(true);
+  });
+});

@@ -50,7 +50,7 @@ describe('SpeakerStream session lifecycle against the fake AssemblyAI server', (
     server = undefined;
   });
 
-  async function setup(serverOptions: Partial<FakeAssemblyAIOptions> = {}, idleCloseMs = 5_000, apiKey = TEST_API_KEY) {
+  async function setup(serverOptions: Partial<FakeAssemblyAIOptions> = {}, idleCloseMs = 5_000, apiKey = TEST_API_KEY, maxQueuedMs = 60_000) {
     server = await startFakeAssemblyAI({ apiKey: TEST_API_KEY, maxAudioAheadMs: null, ...serverOptions });
     const clock = new VirtualClock();
     const logger = silentLogger();
@@ -63,6 +63,8 @@ describe('SpeakerStream session lifecycle against the fake AssemblyAI server', (
       keyterms: () => ['Parley'],
       idleCloseMs,
       maxAudioAheadMs: null,
+      maxQueuedMs,
+      tooManySessionsBackoffMs: 100,
     });
     streams.push(stream);
     const captions: CaptionEvent[] = [];
@@ -148,5 +150,28 @@ describe('SpeakerStream session lifecycle against the fake AssemblyAI server', (
       expect(Math.abs(c.endMs - ((starts[i] ?? NaN) + 400))).toBeLessThanOrEqual(50);
     });
     expect(server.violations).toEqual([]);
+  });
+
+  it('backs off on 3009, keeps a bounded queue, and counts and reports what it had to drop', async () => {
+    const { server, stream } = await setup(
+      { onConnection: ({ index }) => (index < 2 ? { code: 3009, error: 'Too many concurrent sessions' } : undefined) },
+      5_000,
+      TEST_API_KEY,
+      1_000,
+    );
+    const notices: string[] = [];
+    stream.on('notice', (n) => notices.push(n.text));
+    const { frames } = bursts(1, 3_000, 0);
+    for (const f of frames) stream.pushFrame(f); // 3 s arrive while no session can take them; 1 s fits the queue
+    expect(stream.stats.framesDropped).toBe(40);
+    expect(notices).toHaveLength(1);
+    expect(notices[0]).toMatch(/oldest is being dropped/);
+    await server.nextSession();
+    await server.nextSession();
+    const accepted = await server.nextSession();
+    await accepted.waitForAudioMs(1_000);
+    // Exactly the newest second, in order.
+    expect(accepted.pcm().equals(Buffer.concat(frames.slice(-20).map((f) => f.pcm)))).toBe(true);
+    expect(server.sessions.filter((s) => s.accepted)).toHaveLength(1);
   });
 });
