@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, readdir } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -86,6 +86,26 @@ describe('npm run replay', () => {
     const unsupported = await replay([new URL(import.meta.url).pathname], env);
     expect(unsupported.code).toBe(1);
     expect(unsupported.stderr.trim()).toMatch(/^error: cannot read ".*cli\.test\.ts": unsupported format/);
+
+    // Truncated and corrupt copies of real recordings in each supported format.
+    const dir = await mkdtemp(join(tmpdir(), 'parley-bad-audio-'));
+    for (const name of ['katiesteve.wav', 'jfk.flac', 'harvard_list1_opus48k.ogg']) {
+      const bytes = await readFile(speechFixture(name));
+      const truncated = join(dir, `truncated-${name}`);
+      await writeFile(truncated, bytes.subarray(0, Math.floor(bytes.length / 2)));
+      const corrupt = join(dir, `corrupt-${name}`);
+      // FLAC frames and Ogg pages carry checksums, so garbage mid-file is detectable; raw WAV samples are not
+      // (garbage there is just noise), so the WAV copy gets a garbled header instead.
+      const garbled = Buffer.from(bytes);
+      const from = name.endsWith('.wav') ? 12 : Math.floor(garbled.length / 3);
+      for (let i = from; i < from + (name.endsWith('.wav') ? 24 : 4096); i++) garbled[i] = (i * 7919) & 0xff;
+      await writeFile(corrupt, garbled);
+      for (const path of [truncated, corrupt]) {
+        const bad = await replay(['--speed', '50', path], env);
+        expect(bad.code, path).toBe(1);
+        expect(bad.stderr.trim().split('\n'), path).toEqual([expect.stringMatching(/^error: cannot read ".*": (truncated or corrupt audio|unsupported format)/)]);
+      }
+    }
 
     const usage = await replay(['--speed', 'fast', speechFixture('katiesteve.wav')], env);
     expect(usage.code).toBe(2);
