@@ -1,0 +1,69 @@
+/**
+ * Prometheus metrics (prom-client): active meetings, speakers, open STT sessions, reconnects, dropped packets,
+ * LLM errors and caption latency. Gauges and totals are read from the live objects at scrape time, so the data
+ * path carries no metrics code; only caption latency is observed as captions happen.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** What the metrics are read from at each scrape. Totals must only grow. */
+export interface MetricsSource {
+  activeMeetings(): number;
+  /** Speakers with a live pipeline, across meetings. */
+  speakers(): number;
+  /** AssemblyAI sessions open now (each one bills). */
+  sttSessionsOpen(): number;
+  /** STT reconnects since start. */
+  sttReconnects(): number;
+  /** Opus packets skipped as corrupt, plus PCM frames dropped from full queues, since start. */
+  droppedPackets(): number;
+  /** Failed LLM requests (translation and recap) since start. */
+  llmErrors(): number;
+}
+
+/** A counter whose value is a total read from `read()` at scrape time. */
+function totalCounter(registry: Registry, name: string, help: string, read: () => number): Counter {
+  let reported = 0;
+  return new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      const total = read();
+      if (total > reported) this.inc(total - reported);
+      reported = Math.max(reported, total);
+    },
+  });
+}
+
+/** Parley's metrics registry. */
+export class ParleyMetrics {
+  readonly registry = new Registry();
+  /** Seconds from the end of a speaker's turn (meeting time) to its final caption being emitted. */
+  readonly captionLatency: Histogram;
+
+  constructor(source: MetricsSource) {
+    const registry = this.registry;
+    collectDefaultMetrics({ register: registry, prefix: 'parley_' });
+    const gauge = (name: string, help: string, read: () => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          this.set(read());
+        },
+      });
+    gauge('parley_active_meetings', 'Meetings being captioned now', () => source.activeMeetings());
+    gauge('parley_speakers', 'Speakers with a live caption pipeline', () => source.speakers());
+    gauge('parley_stt_sessions_open', 'AssemblyAI streaming sessions open now (each bills while open)', () => source.sttSessionsOpen());
+    totalCounter(registry, 'parley_stt_reconnects_total', 'AssemblyAI sessions reopened after a drop', () => source.sttReconnects());
+    totalCounter(registry, 'parley_dropped_packets_total', 'Corrupt Opus packets skipped and queued audio frames dropped', () => source.droppedPackets());
+    totalCounter(registry, 'parley_llm_errors_total', 'LLM Gateway requests that failed after retries and fallbacks', () => source.llmErrors());
+    this.captionLatency = new Histogram({
+      name: 'parley_caption_latency_seconds',
+      help: 'From the end of a turn to its final caption',
+      buckets: [0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10],
+      registers: [registry],
+    });
+  }
+}
