@@ -41,6 +41,8 @@ export interface SpeakerStatus {
   speaker: Speaker;
   state: SpeakerStreamState;
   corruptPackets: number;
+  /** PCM frames held for this speaker (queued or kept for a resend). */
+  bufferedFrames: number;
   stats: SpeakerStreamStats;
 }
 
@@ -104,6 +106,7 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
       speaker: stream.speaker,
       state: stream.state,
       corruptPackets: audio.stats.corruptPackets,
+      bufferedFrames: stream.bufferedFrames,
       stats: stream.stats,
     }));
   }

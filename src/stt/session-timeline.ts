@@ -78,6 +78,11 @@ export class SessionTimeline {
     });
   }
 
+  /** Number of frames kept for a resend (for memory checks). */
+  get unconfirmedCount(): number {
+    return this.#unconfirmed.length;
+  }
+
   /** Number of segments held (for memory checks). */
   get segmentCount(): number {
     return this.#segments.length;

@@ -133,6 +133,11 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     return this.#queuedFrames;
   }
 
+  /** Frames held in memory: waiting to be sent, or sent and kept for a resend until a final covers them. */
+  get bufferedFrames(): number {
+    return this.#queuedFrames + this.#timeline.unconfirmedCount;
+  }
+
   /**
    * Takes one PCM frame of the speaker's audio. Opens a session on speech if none is open.
    */
