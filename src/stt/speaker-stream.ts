@@ -90,7 +90,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   #pendingFinal: TurnMessage | null = null;
   #idleTimer: TimerHandle | null = null;
   #drainTimer: TimerHandle | null = null;
-  #rotateTimer: NodeJS.Timeout | null = null;
+  #rotateTimer: TimerHandle | null = null;
   #terminateWhenDrained = false;
   #ending = false;
   #endWaiters: Array<() => void> = [];
@@ -310,8 +310,8 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     });
     session.on('close', (close) => this.#onClose(session, close));
     const rotateInMs = session.expiresAtMs - Date.now() - this.#o.rotateBeforeExpiryMs;
-    this.#rotateTimer = setTimeout(() => this.#rotate(), Math.max(0, rotateInMs));
-    this.#rotateTimer.unref();
+    // expires_at is wall-clock time; the timer runs on the pipeline's clock like every other session timer.
+    this.#rotateTimer = this.#o.clock.setTimeout(() => this.#rotate(), Math.max(0, rotateInMs));
     this.#setState('open');
     this.#o.logger.debug({ speakerId: this.speaker.id, sessionId: session.id }, 'AssemblyAI session open');
     if (!this.#ending) this.#restartIdleTimer();
@@ -446,7 +446,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     this.#session = null;
     this.#stats.sessionOpenMs += this.#o.clock.now() - this.#openedAt;
     this.#openedAt = 0;
-    if (this.#rotateTimer !== null) clearTimeout(this.#rotateTimer);
+    if (this.#rotateTimer !== null) this.#o.clock.clearTimeout(this.#rotateTimer);
     this.#rotateTimer = null;
     this.#clearDrainTimer();
     // Clean only if the server confirmed it flushed every turn (Termination), or closed normally with nothing
@@ -506,7 +506,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     this.#abort.abort();
     this.#clearIdleTimer();
     this.#clearDrainTimer();
-    if (this.#rotateTimer !== null) clearTimeout(this.#rotateTimer);
+    if (this.#rotateTimer !== null) this.#o.clock.clearTimeout(this.#rotateTimer);
     this.#rotateTimer = null;
     this.#clearQueue();
   }

@@ -174,4 +174,38 @@ describe('SpeakerStream session lifecycle against the fake AssemblyAI server', (
     expect(accepted.pcm().equals(Buffer.concat(frames.slice(-20).map((f) => f.pcm)))).toBe(true);
     expect(server.sessions.filter((s) => s.accepted)).toHaveLength(1);
   });
+
+  it('rotates the session before expires_at without losing audio', async () => {
+    const { server, clock, stream } = await setup({ sessionTtlS: 120 }, 60_000);
+    // Rotation is due 60 s before expires_at (the default margin): 60 s after Begin here.
+    const speechIndexes: number[] = [];
+    for (let t = 0; t < 90_000; t += 50) {
+      clock.advanceTo(t);
+      const f = frame(t, t % 2_000 < 1_000);
+      f.pcm.writeUInt16LE(t / 50, 0); // a frame number in the first sample, to follow every frame
+      if (f.speech) speechIndexes.push(t / 50);
+      stream.pushFrame(f);
+      if (t === 0) await waitForState(stream, 'open');
+      if (t % 5_000 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    await stream.end();
+    expect(server.sessions).toHaveLength(2);
+    const [first, second] = server.sessions;
+    expect(first?.terminated).toBe(true);
+    expect(await first?.closed).toMatchObject({ code: 1000 });
+    expect(first?.audioMs).toBeGreaterThanOrEqual(59_000);
+    expect(first?.audioMs).toBeLessThanOrEqual(61_000);
+    const numbers = (pcm: Buffer) => Array.from({ length: pcm.length / PCM_FRAME_BYTES }, (_, i) => pcm.readUInt16LE(i * PCM_FRAME_BYTES));
+    const a = numbers(first?.pcm() ?? Buffer.alloc(0));
+    const b = numbers(second?.pcm() ?? Buffer.alloc(0));
+    // Each session got a contiguous run of frames, the second starting after the first ended...
+    expect(a).toEqual(Array.from({ length: a.length }, (_, i) => i));
+    expect(b).toEqual(Array.from({ length: b.length }, (_, i) => (b[0] ?? 0) + i));
+    expect(b[0]).toBeGreaterThan(a.at(-1) ?? Infinity);
+    // ...and every frame of speech reached one of them.
+    const received = new Set([...a, ...b]);
+    expect(speechIndexes.filter((n) => !received.has(n))).toEqual([]);
+    expect(stream.stats.framesDropped).toBe(0);
+    expect(server.violations).toEqual([]);
+  });
 });
