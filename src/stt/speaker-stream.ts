@@ -455,12 +455,14 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     const clean = this.#terminationReceived || (close.action === 'normal' && !unconfirmed.some((f) => f.speech));
     if (clean) {
       this.#setState('idle');
-      if (this.#ending) {
-        this.#resolveEnd();
+      // Speech that arrived while the session was closing (idle close, rotation, end) still needs a session.
+      if (this.#queue.some((item) => item.kind === 'audio' && item.frame.speech)) {
+        if (this.#ending) this.#terminateWhenDrained = true;
+        void this.#connect();
         return;
       }
-      if (this.#queue.some((item) => item.kind === 'audio' && item.frame.speech)) void this.#connect();
-      else this.#clearQueue();
+      this.#clearQueue();
+      this.#resolveEnd();
       return;
     }
     if (close.action === 'fatal') {
