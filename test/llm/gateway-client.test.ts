@@ -1,10 +1,10 @@
 import { Writable } from 'node:stream';
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LlmError } from '../../src/llm/errors.ts';
 import { createLlmClient, parseRetryAfterMs, type LlmClientOptions } from '../../src/llm/gateway-client.ts';
 import { createLogger } from '../../src/log.ts';
 import { completionBody, createGate, startFakeLlmServer, type FakeLlmServer, type Gate } from '../fakes/llm-server.ts';
+import { llmRejection } from '../support/llm-error.ts';
 
 const API_KEY = 'aai-test-key-0123456789abcdef';
 const MESSAGES = [{ role: 'user' as const, content: 'Say hello.' }];
@@ -42,15 +42,6 @@ function client(fake: FakeLlmServer, options: Partial<LlmClientOptions> = {}) {
 
 function modelsOf(fake: FakeLlmServer): unknown[] {
   return fake.requests.map((request) => (request.body as { model: unknown }).model);
-}
-
-async function rejection(promise: Promise<unknown>): Promise<LlmError> {
-  const error = await promise.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  );
-  expect(error).toBeInstanceOf(LlmError);
-  return error as LlmError;
 }
 
 describe('createLlmClient', () => {
@@ -119,7 +110,7 @@ describe('createLlmClient', () => {
 
   it('throws the last model’s retryable LlmError when every model failed', async () => {
     const fake = await start({ handler: () => ({ status: 502, body: { error: { message: 'Bad gateway', request_id: 'req_nested' } } }) });
-    const error = await rejection(client(fake, { maxRetries: 1 }).complete({ model: 'a', fallbackModels: ['b'], messages: MESSAGES }));
+    const error = await llmRejection(client(fake, { maxRetries: 1 }).complete({ model: 'a', fallbackModels: ['b'], messages: MESSAGES }));
     expect(modelsOf(fake)).toEqual(['a', 'a', 'b', 'b']);
     expect(error).toMatchObject({ kind: 'server_error', retryable: true, status: 502, model: 'b', requestId: 'req_nested' });
     expect(error.message).toContain('Bad gateway');
@@ -128,7 +119,7 @@ describe('createLlmClient', () => {
 
   it('fails at once on a 4xx other than 429: no retry, no fallback', async () => {
     const fake = await start({ responses: [{ status: 400, body: { message: 'Unknown model "nope"', request_id: 'req_400', metadata: { field: 'model' } } }] });
-    const error = await rejection(client(fake).complete({ model: 'nope', fallbackModels: ['b'], messages: MESSAGES }));
+    const error = await llmRejection(client(fake).complete({ model: 'nope', fallbackModels: ['b'], messages: MESSAGES }));
     expect(fake.requests).toHaveLength(1);
     expect(error).toMatchObject({ kind: 'rejected', retryable: false, status: 400, model: 'nope', requestId: 'req_400' });
     expect(error.message).toContain('Unknown model "nope"');
@@ -137,7 +128,7 @@ describe('createLlmClient', () => {
 
   it('reads the {error, status} error shape and takes the request id from x-request-id when the body has none', async () => {
     const fake = await start({ responses: [{ status: 401, headers: { 'x-request-id': 'hdr_1' }, body: { error: 'Invalid API key', status: 401 } }] });
-    const error = await rejection(client(fake).complete({ model: 'm', messages: MESSAGES }));
+    const error = await llmRejection(client(fake).complete({ model: 'm', messages: MESSAGES }));
     expect(error).toMatchObject({ kind: 'rejected', status: 401, requestId: 'hdr_1' });
     expect(error.message).toContain('Invalid API key');
   });
@@ -151,7 +142,7 @@ describe('createLlmClient', () => {
 
   it('rejects a 200 body without choices as a retryable malformed answer', async () => {
     const fake = await start({ responses: [{ status: 200, body: { id: 'x', choices: [], request_id: 'req_empty' } }] });
-    const error = await rejection(client(fake).complete({ model: 'a', messages: MESSAGES }));
+    const error = await llmRejection(client(fake).complete({ model: 'a', messages: MESSAGES }));
     expect(fake.requests).toHaveLength(1);
     expect(error).toMatchObject({ kind: 'malformed', retryable: true, status: 200, model: 'a', requestId: 'req_empty' });
   });
@@ -167,7 +158,7 @@ describe('createLlmClient', () => {
     const gate = createGate();
     gates.push(gate);
     const fake = await start({ handler: () => ({ hold: gate.promise }) });
-    const error = await rejection(client(fake, { timeoutMs: 100, maxRetries: 1 }).complete({ model: 'slow', messages: MESSAGES }));
+    const error = await llmRejection(client(fake, { timeoutMs: 100, maxRetries: 1 }).complete({ model: 'slow', messages: MESSAGES }));
     expect(fake.requests).toHaveLength(2);
     expect(error).toMatchObject({ kind: 'timeout', retryable: true, model: 'slow' });
     expect(error.status).toBeUndefined();
@@ -181,7 +172,7 @@ describe('createLlmClient', () => {
     const port = typeof address === 'object' && address !== null ? address.port : 0;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
     const llm = createLlmClient({ baseUrl: `http://127.0.0.1:${port}/v1`, apiKey: API_KEY, maxRetries: 0 });
-    const error = await rejection(llm.complete({ model: 'm', messages: MESSAGES }));
+    const error = await llmRejection(llm.complete({ model: 'm', messages: MESSAGES }));
     expect(error).toMatchObject({ kind: 'network', retryable: true, model: 'm' });
     expect(error.message).toContain('ECONNREFUSED');
   });
@@ -202,9 +193,9 @@ describe('createLlmClient', () => {
     const { logger, lines } = capturingLogger();
     const llm = client(fake, { logger, maxRetries: 1, timeoutMs: 100 });
     const errors = [
-      await rejection(llm.complete({ model: 'a', fallbackModels: ['b'], messages: MESSAGES })), // 429, 500 → b: malformed
-      await rejection(llm.complete({ model: 'c', messages: MESSAGES })), // 401
-      await rejection(llm.complete({ model: 'd', messages: MESSAGES })), // timeout
+      await llmRejection(llm.complete({ model: 'a', fallbackModels: ['b'], messages: MESSAGES })), // 429, 500 → b: malformed
+      await llmRejection(llm.complete({ model: 'c', messages: MESSAGES })), // 401
+      await llmRejection(llm.complete({ model: 'd', messages: MESSAGES })), // timeout
     ];
     expect(errors.map((error) => error.kind)).toEqual(['malformed', 'rejected', 'timeout']);
     expect(errors[1]?.message).toContain('Invalid API key [redacted]');
