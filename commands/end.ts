@@ -22,7 +22,7 @@ export const end: Command = {
     await interaction.deferReply({ flags: MessageFlags.Ephemeral });
     const transcript = await meeting.end('command');
     await interaction.editReply({
-      content: `Captioning ended. ${transcript.turns.length} captions; the transcript is posted in <#${meeting.captionChannelId}>.`,
+      content: `Captioning ended. ${transcript.turns.length} caption${transcript.turns.length === 1 ? '' : 's'}; the transcript is posted in <#${meeting.captionChannelId}>.`,
       allowedMentions: { parse: [] },
     });
   },

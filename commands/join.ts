@@ -73,6 +73,12 @@ export const join: Command = {
       if (captionMissing.length > 0) parts.push(`in <#${captionChannel.id}>: ${list(captionMissing)}`);
       throw new CommandError(`Parley is missing permissions ${parts.join('; ')}. Ask a server admin to grant them, then run /join again.`);
     }
+    // Discord silently ignores a join of a full channel (without Move Members): say so now rather than time out.
+    if (voiceChannel.full && !voiceChannel.permissionsFor(me).has(PermissionFlagsBits.MoveMembers)) {
+      throw new CommandError(
+        `<#${voiceChannel.id}> is full (its user limit is ${voiceChannel.userLimit}), so Parley cannot join it. Raise its user limit or give Parley **Move Members**, then run /join again.`,
+      );
+    }
     const running = context.meetings.get(guild.id);
     if (running !== undefined || context.meetings.busy(guild.id)) {
       const where = running === undefined ? 'another channel' : `<#${running.voiceChannelId}>`;

@@ -25,10 +25,11 @@ export const status: Command = {
     const speakers = meeting.speakers();
     const lines = [
       `Captioning <#${meeting.voiceChannelId}> into <#${meeting.captionChannelId}> for ${formatClock(meeting.elapsedMs).replace(/\.\d$/, '')}, started by <@${meeting.startedById}>.`,
-      speakers.length === 0 ? 'Nobody has spoken yet.' : `Speakers (${speakers.length}):`,
+      // Speakers who left are no longer listed, so "nobody has spoken" would not be true.
+      speakers.length === 0 ? 'Nobody is being transcribed right now.' : `Speakers (${speakers.length}):`,
       ...speakers.map((s) => {
         const extra = s.corruptPackets > 0 ? `, ${s.corruptPackets} corrupt packets skipped` : '';
-        return `- ${s.speaker.name}: ${STATE_TEXT[s.state]}, ${s.stats.finalTurns} captions${extra}`;
+        return `- ${s.speaker.name}: ${STATE_TEXT[s.state]}, ${s.stats.finalTurns} caption${s.stats.finalTurns === 1 ? '' : 's'}${extra}`;
       }),
     ];
     await interaction.reply({ content: lines.join('\n').slice(0, 2000), flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });

@@ -57,6 +57,8 @@ export class DiscordSink implements CaptionSink {
   #liveDirty = false;
   #liveTimer: TimerHandle | null = null;
   #lastLiveEditAt = -Infinity;
+  /** Content of the last successful write of the live message: an edit that changes nothing is not sent. */
+  #liveContent: string | null = null;
   #posts: Post[] = [];
   #postInFlight = false;
   #closed = false;
@@ -110,14 +112,20 @@ export class DiscordSink implements CaptionSink {
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
-  /** Sends what is queued, marks the live message as ended, and stops taking captions. */
+  /**
+   * Sends what is queued, marks the live message as ended, and stops taking captions. The last edit keeps to the
+   * edit interval too: the meeting's closing messages follow it under the same per-channel rate limit.
+   */
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#liveTimer !== null) this.#o.clock.clearTimeout(this.#liveTimer);
     this.#liveTimer = null;
     this.#partials.clear();
     await this.flushed();
-    if (this.#liveMessageId !== null) await this.#editLive('⏹️ *Captioning has ended.*');
+    if (this.#liveMessageId === null) return;
+    const wait = this.#lastLiveEditAt + this.#o.liveEditIntervalMs - this.#o.clock.now();
+    if (wait > 0) await new Promise<void>((resolve) => this.#o.clock.setTimeout(resolve, wait));
+    await this.#editLive('⏹️ *Captioning has ended.*');
   }
 
   #isIdle(): boolean {
@@ -136,7 +144,19 @@ export class DiscordSink implements CaptionSink {
     const wait = Math.max(0, this.#lastLiveEditAt + this.#o.liveEditIntervalMs - this.#o.clock.now());
     this.#liveTimer = this.#o.clock.setTimeout(() => {
       this.#liveTimer = null;
-      if (this.#liveDirty) void this.#editLive(this.#renderLive());
+      // Timers may fire up to a millisecond before the monotonic clock says they are due; never edit early.
+      if (this.#o.clock.now() < this.#lastLiveEditAt + this.#o.liveEditIntervalMs) {
+        this.#scheduleLive();
+        return;
+      }
+      const content = this.#renderLive();
+      if (!this.#liveDirty || content === this.#liveContent) {
+        // Nothing visible changed (e.g. a partial repeated its text): keep the rate limit for real changes.
+        this.#liveDirty = false;
+        this.#settle();
+        return;
+      }
+      void this.#editLive(content);
     }, wait);
   }
 
@@ -167,6 +187,7 @@ export class DiscordSink implements CaptionSink {
         await this.#o.channel.edit(this.#liveMessageId, message);
         this.counts.edits++;
       }
+      this.#liveContent = content;
     } catch (error) {
       this.counts.failures++;
       this.#o.logger.warn({ err: (error as Error).message }, 'could not update the live caption message');

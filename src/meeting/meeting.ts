@@ -41,7 +41,7 @@ const END_TEXT: Record<MeetingEndReason, string> = {
   kicked: 'Parley was removed from the voice channel, so captioning has ended.',
   moved: 'Parley was moved to another voice channel, so captioning has ended. Use /join to start again.',
   disconnected: 'The voice connection was lost and could not be restored, so captioning has ended. Use /join to start again.',
-  shutdown: 'Parley is shutting down, so captioning has ended.',
+  shutdown: 'Parley is shutting down, so captioning has ended. Use /recap when it is back for a recap of this meeting.',
   'stt-refused': 'Speech-to-text refused Parley\'s credentials, so captioning has ended. The bot\'s owner needs to check the AssemblyAI key and balance.',
 };
 
@@ -216,7 +216,13 @@ export class Meeting {
    * transcript files and marks the meeting ended in the store. Idempotent: later calls get the same promise.
    */
   end(reason: MeetingEndReason): Promise<Transcript> {
-    this.#ending ??= this.#end(reason);
+    if (this.#ending === null) {
+      // Set before #end runs: it leaves voice synchronously, and the voice link's 'ended' event calls end() again
+      // from inside that call; `??=` would only assign after #end returned, so the meeting would end twice.
+      const ending = Promise.withResolvers<Transcript>();
+      this.#ending = ending.promise;
+      this.#end(reason).then(ending.resolve, ending.reject);
+    }
     return this.#ending;
   }
 
@@ -235,7 +241,8 @@ export class Meeting {
         transcript,
         durationMs: this.elapsedMs,
         headline: `⏹️ ${END_TEXT[reason]}`,
-        recap: this.#services.recap,
+        // Shutdown must finish within 5 s and a recap takes an LLM longer: post the transcript now; /recap makes it later.
+        recap: reason === 'shutdown' ? undefined : this.#services.recap,
         logger,
       });
       if (report.recap !== undefined) this.#services.meetingStore.saveRecap(this.id, JSON.stringify(report.recap));

@@ -50,6 +50,7 @@ export class MeetingRegistry {
         ...options,
         onEnded: (ended) => {
           if (this.#meetings.get(guildId) === ended) this.#meetings.delete(guildId);
+          this.#logger.info({ guildId, meetingId: ended.id }, 'meeting ended');
         },
       });
       this.#meetings.set(guildId, meeting);

@@ -178,8 +178,10 @@ export class RestServer {
   }
 
   #answer(res: ServerResponse, request: RestRequest, result: RestResult, extraHeaders: Record<string, string>): void {
-    this.requests.push({ ...request, status: result.status, responseBody: result.body });
     const payload = result.body === undefined ? undefined : JSON.stringify(result.body);
+    // Record a copy of what was answered: handlers return live world objects (a message is mutated by its later
+    // edits), and the record must keep what this response said, e.g. this edit's edited_timestamp.
+    this.requests.push({ ...request, status: result.status, responseBody: payload === undefined ? undefined : JSON.parse(payload) });
     res.writeHead(result.status, {
       ...extraHeaders,
       ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
