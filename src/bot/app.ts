@@ -20,6 +20,8 @@ import { MeetingStore } from '../store/meeting-store.ts';
 import { createLlmClient } from '../llm/gateway-client.ts';
 import { Translator } from '../translation/translator.ts';
 import type { RecapSettings } from '../meeting/meeting-report.ts';
+import { ParleyMetrics } from '../ops/metrics.ts';
+import { startOpsServer, type OpsServer } from '../ops/server.ts';
 import { commands } from '../../commands/index.ts';
 import { createDiscordClient } from './client.ts';
 import type { BotContext } from './command.ts';
@@ -45,6 +47,9 @@ export class ParleyBot {
   /** One translator for the process: the gateway's 30 requests per minute are per model and account, not per guild. */
   readonly #translator: Translator;
   readonly #recap: RecapSettings;
+  readonly metrics: ParleyMetrics;
+  #recapFailures = 0;
+  #ops: OpsServer | null = null;
   #stopping: Promise<void> | null = null;
 
   /** Opens the database and creates the client (not logged in yet). */
@@ -61,6 +66,14 @@ export class ParleyBot {
     this.#translator = new Translator({ client: llm, model: config.llm.translationModel, fallbackModels: config.llm.translationFallbackModels, logger });
     this.#recap = { client: llm, model: config.llm.recapModel, fallbackModels: config.llm.recapFallbackModels };
     const clock = options.clock ?? systemClock;
+    this.metrics = new ParleyMetrics({
+      activeMeetings: () => this.meetings.size,
+      speakers: () => this.meetings.counters().speakers,
+      sttSessionsOpen: () => this.meetings.counters().sttSessionsOpen,
+      sttReconnects: () => this.meetings.counters().reconnects,
+      droppedPackets: () => this.meetings.counters().droppedPackets,
+      llmErrors: () => this.#translator.stats().failures + this.#recapFailures,
+    });
 
     // Handlers are attached before login, so no interaction or voice-state event of the first session is missed.
     this.client.once(Events.ClientReady, (ready) => {
@@ -76,11 +89,29 @@ export class ParleyBot {
     this.client.on(Events.Error, (error) => logger.error({ err: error.message }, 'discord client error'));
   }
 
-  /** Logs in and resolves once the client is ready. */
+  /**
+   * Logs in and resolves once the client is ready; serves `/healthz` and `/metrics` first when `METRICS_PORT` is set.
+   *
+   * @throws if the metrics port cannot be bound, or discord.js cannot log in (e.g. an invalid token).
+   */
   async start(): Promise<void> {
+    const port = this.#options.discord.metricsPort;
+    if (port !== undefined) {
+      this.#ops = await startOpsServer({
+        port,
+        metrics: this.metrics,
+        health: () => ({ ok: this.client.isReady(), meetings: this.meetings.size }),
+      });
+      this.#options.logger.info({ port: this.#ops.port }, 'serving /healthz and /metrics');
+    }
     const ready = once(this.client, Events.ClientReady);
     await this.client.login(this.#options.discord.token);
     await ready;
+  }
+
+  /** The port `/healthz` and `/metrics` are served on, if they are. */
+  get opsPort(): number | undefined {
+    return this.#ops?.port;
   }
 
   /**
@@ -93,6 +124,7 @@ export class ParleyBot {
       await this.meetings.endAll(reason);
       await this.#translator.close();
       await this.client.destroy();
+      await this.#ops?.close();
       this.#db.close();
     })();
     return this.#stopping;
@@ -116,6 +148,10 @@ export class ParleyBot {
         meetingStore: this.meetingStore,
         translator: this.#translator,
         recap: this.#recap,
+        metrics: this.metrics,
+        onRecapFailed: () => {
+          this.#recapFailures++;
+        },
       },
     };
   }

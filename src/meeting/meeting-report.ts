@@ -44,6 +44,8 @@ export interface MeetingReport {
   files: TranscriptFile[];
   /** The recap, when one was made (to store it). */
   recap?: Recap;
+  /** True when a recap was asked for and could not be made. */
+  recapFailed?: boolean;
 }
 
 /** Languages that have at least one translation in the transcript. */
@@ -64,12 +66,14 @@ export async function buildMeetingReport(options: MeetingReportOptions): Promise
   const stats = `${count} caption${count === 1 ? '' : 's'} from ${transcript.speakers.length} speaker${transcript.speakers.length === 1 ? '' : 's'}.`;
   const lines = [`${options.headline} ${stats}`];
   let recap = options.existingRecap;
+  let recapFailed = false;
   if (recap === undefined && options.recap !== undefined && count > 0) {
     try {
       recap = await createRecap(transcript, { ...options.recap, logger: options.logger });
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       options.logger.warn({ reason }, 'recap failed');
+      recapFailed = true;
       lines.push(`The recap could not be made (${reason}). The transcript files are attached; use /recap later to try again.`);
     }
   }
@@ -79,7 +83,13 @@ export async function buildMeetingReport(options: MeetingReportOptions): Promise
       : recapToEmbeds(recap, { title: options.title, meetingDurationMs: options.durationMs, speakers: transcript.speakers.map((s) => s.name) });
   if (recap !== undefined) files.push({ name: 'recap.md', content: recapToMarkdown(recap, options.title) });
   if (count > 0) lines.push('The transcript is attached.');
-  return { content: lines.join('\n').slice(0, 2_000), embeds, files: count > 0 ? files : [], ...(recap === undefined ? {} : { recap }) };
+  return {
+    content: lines.join('\n').slice(0, 2_000),
+    embeds,
+    files: count > 0 ? files : [],
+    recapFailed,
+    ...(recap === undefined ? {} : { recap }),
+  };
 }
 
 /** Posts a report: the first message carries the text, the embeds and up to ten files; any further files follow. */

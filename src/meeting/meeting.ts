@@ -7,7 +7,8 @@ import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import type { Speaker } from '../captions/caption.ts';
 import { DiscordSink, type CaptionChannel } from '../captions/discord-sink.ts';
-import { CaptionPipeline, type SpeakerStatus } from '../pipeline/caption-pipeline.ts';
+import { CaptionPipeline, type PipelineCounters, type SpeakerStatus } from '../pipeline/caption-pipeline.ts';
+import type { ParleyMetrics } from '../ops/metrics.ts';
 import type { SttProvider } from '../stt/provider.ts';
 import type { SttConfig } from '../config.ts';
 import type { GuildSettingsStore } from '../store/guild-settings.ts';
@@ -31,6 +32,10 @@ export interface MeetingServices {
   translator: Translator | undefined;
   /** Undefined: no recap. */
   recap: RecapSettings | undefined;
+  /** Where caption latency is observed; undefined when metrics are off. */
+  metrics?: ParleyMetrics | undefined;
+  /** Called when a recap could not be made (counted as an LLM error). */
+  onRecapFailed?: () => void;
 }
 
 /** Why a meeting ended; shapes the last message in the channel. */
@@ -143,7 +148,9 @@ export class Meeting {
     });
     // Registered before any sink sees the caption's translation, so the turn exists when its translation is stored.
     this.#pipeline.prependListener('caption', (event) => {
-      if (event.kind === 'final') services.meetingStore.recordTurn(this.id, event);
+      if (event.kind !== 'final') return;
+      services.meetingStore.recordTurn(this.id, event);
+      services.metrics?.captionLatency.observe(Math.max(0, this.#pipeline.meetingNow() - event.endMs) / 1000);
     });
     this.#pipeline.on('fatal', () => void this.end('stt-refused'));
   }
@@ -182,6 +189,11 @@ export class Meeting {
       text: `Captioning <#${voiceChannel.id}>, started by <@${options.startedBy.id}>. What members say there is sent to AssemblyAI for transcription and posted here. Don't want to be captioned? Use \`/optout\`. \`/end\` stops captioning.`,
     });
     return meeting;
+  }
+
+  /** Counters for metrics. */
+  counters(): PipelineCounters {
+    return this.#pipeline.counters();
   }
 
   /** The pipeline's view of each speaker, for `/status`. */
@@ -245,6 +257,7 @@ export class Meeting {
         recap: reason === 'shutdown' ? undefined : this.#services.recap,
         logger,
       });
+      if (report.recapFailed === true) this.#services.onRecapFailed?.();
       if (report.recap !== undefined) this.#services.meetingStore.saveRecap(this.id, JSON.stringify(report.recap));
       await postMeetingReport(this.#channel, report);
     } catch (error) {

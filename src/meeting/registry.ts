@@ -5,12 +5,15 @@
 import type { VoiceState } from 'discord.js';
 import type { Logger } from '../log.ts';
 import { Meeting, type MeetingEndReason, type MeetingStartOptions } from './meeting.ts';
+import type { PipelineCounters } from '../pipeline/caption-pipeline.ts';
 
 /** Meetings by guild id. */
 export class MeetingRegistry {
   readonly #meetings = new Map<string, Meeting>();
   readonly #starting = new Set<string>();
   readonly #logger: Logger;
+  /** Totals of meetings that have ended, so metrics totals never go down. */
+  readonly #ended = { reconnects: 0, droppedPackets: 0 };
 
   constructor(logger: Logger) {
     this.#logger = logger;
@@ -50,6 +53,9 @@ export class MeetingRegistry {
         ...options,
         onEnded: (ended) => {
           if (this.#meetings.get(guildId) === ended) this.#meetings.delete(guildId);
+          const final = ended.counters();
+          this.#ended.reconnects += final.reconnects;
+          this.#ended.droppedPackets += final.droppedPackets;
           this.#logger.info({ guildId, meetingId: ended.id }, 'meeting ended');
         },
       });
@@ -58,6 +64,19 @@ export class MeetingRegistry {
     } finally {
       this.#starting.delete(guildId);
     }
+  }
+
+  /** Live values across meetings, and totals since start (ended meetings included), for metrics. */
+  counters(): PipelineCounters {
+    const counters: PipelineCounters = { speakers: 0, sttSessionsOpen: 0, ...this.#ended };
+    for (const meeting of this.#meetings.values()) {
+      const c = meeting.counters();
+      counters.speakers += c.speakers;
+      counters.sttSessionsOpen += c.sttSessionsOpen;
+      counters.reconnects += c.reconnects;
+      counters.droppedPackets += c.droppedPackets;
+    }
+    return counters;
   }
 
   /** Ends every meeting (shutdown), in parallel. */

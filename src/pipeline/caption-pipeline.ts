@@ -54,6 +54,16 @@ export interface CaptionPipelineEvents {
   fatal: [CloseClassification];
 }
 
+/** Counters for metrics: live values and totals since the pipeline started (speakers who left included). */
+export interface PipelineCounters {
+  speakers: number;
+  /** Sessions open or closing now (each bills). */
+  sttSessionsOpen: number;
+  reconnects: number;
+  /** Corrupt Opus packets skipped plus PCM frames dropped from full queues. */
+  droppedPackets: number;
+}
+
 interface SpeakerEntry {
   audio: SpeakerAudio;
   stream: SpeakerStream;
@@ -71,6 +81,8 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
   #keyterms: readonly string[];
   #fatal = false;
   #ended = false;
+  /** Totals of speakers whose path has ended. */
+  readonly #retired = { reconnects: 0, droppedPackets: 0 };
 
   constructor(options: CaptionPipelineOptions) {
     super();
@@ -131,6 +143,17 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
     return this.transcript;
   }
 
+  /** Live values and running totals, for metrics. */
+  counters(): PipelineCounters {
+    const counters: PipelineCounters = { speakers: this.#speakers.size, sttSessionsOpen: 0, ...this.#retired };
+    for (const { audio, stream } of this.#speakers.values()) {
+      if (stream.state === 'open' || stream.state === 'terminating') counters.sttSessionsOpen++;
+      counters.reconnects += stream.stats.reconnects;
+      counters.droppedPackets += audio.stats.corruptPackets + stream.stats.framesDropped;
+    }
+    return counters;
+  }
+
   /** Number of speakers with a live path (for memory checks). */
   get speakerCount(): number {
     return this.#speakers.size;
@@ -141,6 +164,8 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
     entry.audio.destroy();
     await entry.stream.end();
     entry.stream.removeAllListeners();
+    this.#retired.reconnects += entry.stream.stats.reconnects;
+    this.#retired.droppedPackets += entry.audio.stats.corruptPackets + entry.stream.stats.framesDropped;
   }
 
   #entry(speaker: Speaker): SpeakerEntry {
