@@ -7,16 +7,16 @@
  * States: `idle` (no session) → `connecting` → `open` → `terminating` → `idle`; `failed` after a fatal refusal.
  */
 import { EventEmitter } from 'node:events';
-import pRetry, { AbortError } from 'p-retry';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Clock, TimerHandle } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import type { CaptionEvent, Notice, Speaker } from '../captions/caption.ts';
 import { PCM_FRAME_MS, type PcmFrame } from '../audio/format.ts';
 import type { CloseClassification } from './assemblyai/close-codes.ts';
-import type { TurnMessage } from './assemblyai/messages.ts';
 import { SttConnectError, isU3Model, type StreamingSession } from './assemblyai/streaming-session.ts';
 import { SessionTimeline } from './session-timeline.ts';
+import { openWithRetry } from './connect.ts';
+import { TurnTracker } from './turn-tracker.ts';
+import { AudioQueue } from './audio-queue.ts';
 import type { SttProvider } from './provider.ts';
 
 /** Lifecycle state of a speaker's STT session. */
@@ -70,8 +70,6 @@ export interface SpeakerStreamStats {
   finalTurns: number;
 }
 
-type QueueItem = { kind: 'audio'; frame: PcmFrame } | { kind: 'forceEndpoint' };
-
 /** Manages one speaker's STT sessions. */
 export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   readonly speaker: Speaker;
@@ -79,15 +77,12 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   #state: SpeakerStreamState = 'idle';
   #session: StreamingSession | null = null;
   #timeline = new SessionTimeline();
-  #queue: QueueItem[] = [];
-  #queuedFrames = 0;
+  #turns: TurnTracker | null = null;
+  readonly #queue: AudioQueue;
   #sessionSeq = 0;
   #beginAt = 0;
   #openedAt = 0;
-  #turnOpen = false;
   #terminationReceived = false;
-  #finalTurnOrders = new Set<number>();
-  #pendingFinal: TurnMessage | null = null;
   #idleTimer: TimerHandle | null = null;
   #drainTimer: TimerHandle | null = null;
   #rotateTimer: TimerHandle | null = null;
@@ -117,6 +112,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
       ...options,
       maxAudioAheadMs: options.maxAudioAheadMs === undefined ? 1_000 : options.maxAudioAheadMs,
     };
+    this.#queue = new AudioQueue(Math.ceil(this.#o.maxQueuedMs / PCM_FRAME_MS));
   }
 
   get state(): SpeakerStreamState {
@@ -130,12 +126,12 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
 
   /** Frames waiting to be sent. */
   get queuedFrames(): number {
-    return this.#queuedFrames;
+    return this.#queue.frames;
   }
 
   /** Frames held in memory: waiting to be sent, or sent and kept for a resend until a final covers them. */
   get bufferedFrames(): number {
-    return this.#queuedFrames + this.#timeline.unconfirmedCount;
+    return this.#queue.frames + this.#timeline.unconfirmedCount;
   }
 
   /**
@@ -149,11 +145,11 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     if (frame.speech) this.#restartIdleTimer();
     if (this.#state === 'idle') {
       if (!frame.speech) return; // silence with no session open: nothing to transcribe
-      this.#enqueue({ kind: 'audio', frame });
+      this.#enqueue(frame);
       void this.#connect();
       return;
     }
-    this.#enqueue({ kind: 'audio', frame });
+    this.#enqueue(frame);
     this.#drain();
   }
 
@@ -199,20 +195,8 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     this.emit('state', state);
   }
 
-  #enqueue(item: QueueItem, front = false): void {
-    if (front) this.#queue.unshift(item);
-    else this.#queue.push(item);
-    if (item.kind !== 'audio') return;
-    this.#queuedFrames++;
-    const maxFrames = Math.ceil(this.#o.maxQueuedMs / PCM_FRAME_MS);
-    let dropped = 0;
-    while (this.#queuedFrames > maxFrames) {
-      const index = this.#queue.findIndex((entry) => entry.kind === 'audio');
-      if (index < 0) break;
-      this.#queue.splice(index, 1);
-      this.#queuedFrames--;
-      dropped++;
-    }
+  #enqueue(frame: PcmFrame, front = false): void {
+    const dropped = this.#queue.push({ kind: 'audio', frame }, front);
     if (dropped > 0) {
       this.#stats.framesDropped += dropped;
       if (!this.#dropNoticeSent) {
@@ -231,29 +215,14 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     this.#clearDrainTimer();
     let session: StreamingSession;
     try {
-      session = await pRetry(
-        async () => {
-          if (this.#abort.signal.aborted) throw new AbortError('speaker stream ended');
-          return this.#o.provider.open(this.#o.keyterms());
-        },
-        {
-          retries: this.#o.connectRetries,
-          minTimeout: 250,
-          maxTimeout: 15_000,
-          factor: 2,
-          randomize: true,
-          signal: this.#abort.signal,
-          shouldRetry: ({ error }) => !(error instanceof SttConnectError) || error.retryable,
-          onFailedAttempt: async ({ error, attemptNumber }) => {
-            const close = error instanceof SttConnectError ? error.close : undefined;
-            this.#o.logger.warn(
-              { speakerId: this.speaker.id, attempt: attemptNumber, code: close?.code, reason: close?.reason ?? error.message },
-              'could not open an AssemblyAI session',
-            );
-            if (close?.action === 'backoff') await sleep(this.#o.tooManySessionsBackoffMs, undefined, { signal: this.#abort.signal }).catch(() => {});
-          },
-        },
-      );
+      session = await openWithRetry({
+        open: () => this.#o.provider.open(this.#o.keyterms()),
+        retries: this.#o.connectRetries,
+        tooManySessionsBackoffMs: this.#o.tooManySessionsBackoffMs,
+        signal: this.#abort.signal,
+        logger: this.#o.logger,
+        logContext: { speakerId: this.speaker.id },
+      });
     } catch (error) {
       this.#onConnectFailed(error);
       return;
@@ -282,9 +251,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
 
   #fail(close: CloseClassification): void {
     this.#setState('failed');
-    this.#stats.framesDropped += this.#queuedFrames;
-    this.#queue = [];
-    this.#queuedFrames = 0;
+    this.#stats.framesDropped += this.#queue.clear();
     this.emit('fatal', close);
     this.#resolveEnd();
   }
@@ -295,19 +262,25 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     this.#stats.sessionsOpened++;
     if (this.#sessionSeq > 1) this.#stats.reconnects++;
     this.#timeline = new SessionTimeline();
-    this.#finalTurnOrders = new Set();
-    this.#pendingFinal = null;
-    this.#turnOpen = false;
+    const turns = new TurnTracker({
+      speaker: this.speaker,
+      sessionSeq: this.#sessionSeq,
+      timeline: this.#timeline,
+      awaitFormatted: !isU3Model(this.#o.provider.speechModel),
+      emit: (event) => {
+        if (event.kind === 'final') this.#stats.finalTurns++;
+        this.emit('caption', event);
+      },
+    });
+    this.#turns = turns;
     this.#terminationReceived = false;
     this.#beginAt = this.#o.clock.now();
     this.#openedAt = this.#beginAt;
-    session.on('turn', (turn) => this.#onTurn(turn));
+    session.on('turn', (turn) => turns.onTurn(turn));
     session.on('termination', () => {
       this.#terminationReceived = true;
     });
-    session.on('speechStarted', () => {
-      this.#turnOpen = true;
-    });
+    session.on('speechStarted', () => turns.onSpeechStarted());
     session.on('close', (close) => this.#onClose(session, close));
     const rotateInMs = session.expiresAtMs - Date.now() - this.#o.rotateBeforeExpiryMs;
     // expires_at is wall-clock time; the timer runs on the pipeline's clock like every other session timer.
@@ -321,11 +294,9 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   #drain(): void {
     if (this.#state !== 'open' || this.#session === null) return;
     const session = this.#session;
-    while (this.#queue.length > 0) {
-      const item = this.#queue[0];
-      if (item === undefined) break;
+    for (let item = this.#queue.peek(); item !== undefined; item = this.#queue.peek()) {
       if (item.kind === 'forceEndpoint') {
-        if (this.#turnOpen) session.sendMessage({ type: 'ForceEndpoint' });
+        if (this.#turns?.turnOpen === true) session.sendMessage({ type: 'ForceEndpoint' });
         this.#queue.shift();
         continue;
       }
@@ -338,7 +309,6 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
         }
       }
       this.#queue.shift();
-      this.#queuedFrames--;
       this.#timeline.recordSent(item.frame);
       session.sendAudio(item.frame.pcm);
       this.#stats.framesSent++;
@@ -393,56 +363,9 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     this.#idleTimer = null;
   }
 
-  #onTurn(turn: TurnMessage): void {
-    if (this.#finalTurnOrders.has(turn.turnOrder)) return; // e.g. the formatted copy of a turn already final
-    if (this.#pendingFinal !== null && turn.turnOrder !== this.#pendingFinal.turnOrder) this.#flushPendingFinal();
-    const awaitingFormatted = !isU3Model(this.#o.provider.speechModel) && !turn.turnIsFormatted;
-    if (turn.endOfTurn && !awaitingFormatted) {
-      this.#pendingFinal = null;
-      this.#emitFinal(turn);
-      return;
-    }
-    if (turn.endOfTurn) this.#pendingFinal = turn; // older models: the formatted copy follows
-    this.#turnOpen = true;
-    if (turn.transcript.length > 0) this.emit('caption', this.#toCaption(turn, 'partial'));
-  }
-
-  #flushPendingFinal(): void {
-    const pending = this.#pendingFinal;
-    this.#pendingFinal = null;
-    if (pending !== null && !this.#finalTurnOrders.has(pending.turnOrder)) this.#emitFinal(pending);
-  }
-
-  #emitFinal(turn: TurnMessage): void {
-    this.#finalTurnOrders.add(turn.turnOrder);
-    this.#turnOpen = false;
-    const lastWord = turn.words.at(-1);
-    if (lastWord !== undefined) this.#timeline.confirmUpTo(lastWord.end);
-    if (turn.transcript.trim().length === 0) return;
-    this.#stats.finalTurns++;
-    this.emit('caption', this.#toCaption(turn, 'final'));
-  }
-
-  #toCaption(turn: TurnMessage, kind: CaptionEvent['kind']): CaptionEvent {
-    const first = turn.words[0];
-    const last = turn.words.at(-1);
-    const startAudio = first?.start ?? Math.max(0, this.#timeline.audioMs - PCM_FRAME_MS);
-    const endAudio = last?.end ?? this.#timeline.audioMs;
-    const event: CaptionEvent = {
-      kind,
-      speaker: this.speaker,
-      turnId: `${this.speaker.id}:${this.#sessionSeq}:${turn.turnOrder}`,
-      startMs: Math.round(this.#timeline.toMeetingMs(startAudio)),
-      endMs: Math.round(this.#timeline.toMeetingMs(endAudio)),
-      text: turn.transcript,
-    };
-    if (turn.languageCode !== undefined) event.languageCode = turn.languageCode;
-    return event;
-  }
-
   #onClose(session: StreamingSession, close: CloseClassification): void {
     if (session !== this.#session) return;
-    this.#flushPendingFinal();
+    this.#turns?.flush();
     this.#session = null;
     this.#stats.sessionOpenMs += this.#o.clock.now() - this.#openedAt;
     this.#openedAt = 0;
@@ -456,7 +379,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     if (clean) {
       this.#setState('idle');
       // Speech that arrived while the session was closing (idle close, rotation, end) still needs a session.
-      if (this.#queue.some((item) => item.kind === 'audio' && item.frame.speech)) {
+      if (this.#queue.hasSpeech()) {
         if (this.#ending) this.#terminateWhenDrained = true;
         void this.#connect();
         return;
@@ -478,22 +401,16 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     );
     for (let i = unconfirmed.length - 1; i >= 0; i--) {
       const frame = unconfirmed[i];
-      if (frame !== undefined) this.#enqueue({ kind: 'audio', frame }, true);
+      if (frame !== undefined) this.#enqueue(frame, true);
     }
     this.#stats.framesResent += unconfirmed.length;
-    if (close.action === 'backoff' || close.action === 'retry') {
-      void sleep(close.action === 'backoff' ? this.#o.tooManySessionsBackoffMs : 100, undefined, { signal: this.#abort.signal })
-        .then(() => this.#connect())
-        .catch(() => {});
-    } else {
-      void this.#connect();
-    }
-    this.#setState('connecting');
+    // Straight back into the one retry loop: a rotation (3008) or a blip reconnects at once; if the server is
+    // really down or limiting new sessions, the loop's backoff applies.
+    void this.#connect();
   }
 
   #clearQueue(): void {
-    this.#queue = [];
-    this.#queuedFrames = 0;
+    this.#queue.clear();
   }
 
   #resolveEnd(): void {
