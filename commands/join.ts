@@ -91,6 +91,10 @@ export const join: Command = {
       context.settings.setLanguages(guild.id, languages);
     }
     await interaction.deferReply({ flags: MessageFlags.Ephemeral });
+    // A meeting interrupted by a restart is closed (its transcript stays available to /recap), so the store
+    // keeps at most one unfinished meeting per guild: the running one.
+    const interrupted = context.meetingStore.unfinishedMeeting(guild.id);
+    if (interrupted !== undefined) context.meetingStore.endMeeting(interrupted.id, Date.now());
     try {
       await context.meetings.start({
         guild,
@@ -103,8 +107,9 @@ export const join: Command = {
       if (error instanceof VoiceJoinError) throw new CommandError(error.message);
       throw error;
     }
+    const note = interrupted === undefined ? '' : ` The meeting interrupted by Parley's restart was closed; \`/recap meeting:${interrupted.id}\` posts its transcript and recap.`;
     await interaction.editReply({
-      content: `Captioning <#${voiceChannel.id}> in <#${captionChannel.id}>. Use /end to stop.`,
+      content: `Captioning <#${voiceChannel.id}> in <#${captionChannel.id}>. Use /end to stop.${note}`,
       allowedMentions: { parse: [] },
     });
   },

@@ -78,6 +78,7 @@ export class ParleyBot {
     // Handlers are attached before login, so no interaction or voice-state event of the first session is missed.
     this.client.once(Events.ClientReady, (ready) => {
       logger.info({ user: ready.user.tag, guilds: ready.guilds.cache.size }, 'Parley is online');
+      void this.#announceInterruptedMeetings(ready);
     });
     // Interactions only arrive once the client is ready, so the client in the context is a ready one.
     const handle = createInteractionHandler(commands, this.#context(this.client as Client<true>, provider, clock));
@@ -128,6 +129,26 @@ export class ParleyBot {
       this.#db.close();
     })();
     return this.#stopping;
+  }
+
+  /**
+   * A meeting still unfinished in the store was interrupted by a crash or restart: say so where its captions were,
+   * so people know `/end` still gets them everything said before.
+   */
+  async #announceInterruptedMeetings(client: Client<true>): Promise<void> {
+    for (const guild of client.guilds.cache.values()) {
+      const record = this.meetingStore.unfinishedMeeting(guild.id);
+      const channel = record === undefined ? undefined : guild.channels.cache.get(record.captionChannelId);
+      if (record === undefined || channel === undefined || !channel.isSendable()) continue;
+      try {
+        await channel.send({
+          content: `⚠️ Parley restarted while captioning <#${record.voiceChannelId}>. Nothing said before that is lost: use \`/end\` for its transcript and recap, or \`/join\` to start captioning again.`,
+          allowedMentions: { parse: [] },
+        });
+      } catch (error) {
+        this.#options.logger.warn({ guildId: guild.id, err: (error as Error).message }, 'could not announce the interrupted meeting');
+      }
+    }
   }
 
   #context(client: Client<true>, provider: BotContext['services']['provider'], clock: Clock): BotContext {
