@@ -12,6 +12,11 @@
  * until they spoke again. Filling silence lets the model end the turn on its own acoustic and semantic cues
  * (as soon as `min_turn_silence` when it is confident) and keeps session audio time aligned with meeting time.
  * When the fill window ends, `onSpeechEnd` fires so the session can force the end of any turn still open.
+ *
+ * Latency: the fill timer wakes exactly when the frame in progress can be completed (not on a fixed 50 ms beat),
+ * and after a Discord silence frame (0xF8 0xFF 0xFE: clients send five before they stop transmitting) it does not
+ * wait out the jitter allowance, since a late packet can then only be another silence frame. So a phrase's last
+ * frame goes out ~20 ms after it is complete instead of 80–130 ms (bench/README.md, `added_latency_audio_ms`).
  */
 import type { Clock, TimerHandle } from '../clock.ts';
 import { OpusPacketDecoder } from './opus-decoder.ts';
@@ -41,6 +46,11 @@ export interface SpeakerAudioStats {
 
 const ZEROS = Buffer.alloc(PCM_FRAME_BYTES);
 
+/** True for the 3-byte Opus silence frame Discord clients send before they stop transmitting (Discord voice docs). */
+function isOpusSilenceFrame(packet: Buffer): boolean {
+  return packet.length === 3 && packet[0] === 0xf8 && packet[1] === 0xff && packet[2] === 0xfe;
+}
+
 /** Turns one speaker's Opus packets into meeting-time-stamped PCM frames. Not thread-safe; one per speaker. */
 export class SpeakerAudio {
   readonly #options: SpeakerAudioOptions;
@@ -53,7 +63,11 @@ export class SpeakerAudio {
   /** Meeting time at the end of the audio appended so far; null outside a talk spurt and its fill window. */
   #cursorMs: number | null = null;
   #lastPacketMs = 0;
+  /** The last packet was a Discord silence frame: the speaker is stopping, so no jitter wait before filling. */
+  #lastWasSilenceFrame = false;
   #timer: TimerHandle | null = null;
+  /** Meeting time the timer is due, ms. */
+  #timerAt = 0;
   #frames = 0;
   #destroyed = false;
 
@@ -83,7 +97,8 @@ export class SpeakerAudio {
     }
     this.#append(pcm, true);
     this.#lastPacketMs = arrivalMs;
-    if (this.#timer === null) this.#schedule();
+    this.#lastWasSilenceFrame = isOpusSilenceFrame(packet);
+    this.#schedule();
   }
 
   /** Ends the current talk spurt now: pads and emits the partial frame. Timers stop. */
@@ -126,9 +141,14 @@ export class SpeakerAudio {
     }
     // A packet arriving after now would cover audio from (its arrival - 20 ms), and may be late by the jitter
     // allowance: only audio older than that is known to be silence.
-    const target = now - OPUS_PACKET_MS - this.#jitterMs;
+    const target = now - OPUS_PACKET_MS - this.#currentJitterMs();
     if (target > this.#cursorMs) this.#appendSilence(target - this.#cursorMs);
     this.#schedule();
+  }
+
+  /** After a silence frame only more silence frames can still be late, and shifting silence is harmless. */
+  #currentJitterMs(): number {
+    return this.#lastWasSilenceFrame ? 0 : this.#jitterMs;
   }
 
   #endSpurt(): void {
@@ -137,8 +157,20 @@ export class SpeakerAudio {
     this.#options.onSpeechEnd();
   }
 
+  /**
+   * Arms the timer for the first moment there is work: when silence up to the end of the frame in progress is
+   * known (frame end + one packet + the jitter allowance), or when the fill window ends. An armed timer is kept
+   * unless this moment is earlier (a silence frame just arrived), so steady speech costs no timer churn.
+   */
   #schedule(): void {
-    this.#timer = this.#options.clock.setTimeout(() => this.#tick(), PCM_FRAME_MS);
+    const frameEndMs = this.#frameStartMs + PCM_FRAME_MS;
+    const at = Math.min(frameEndMs + OPUS_PACKET_MS + this.#currentJitterMs(), this.#lastPacketMs + this.#options.silenceFillMs);
+    if (this.#timer !== null) {
+      if (at >= this.#timerAt) return;
+      this.#options.clock.clearTimeout(this.#timer);
+    }
+    this.#timerAt = at;
+    this.#timer = this.#options.clock.setTimeout(() => this.#tick(), Math.max(0, at - this.#options.meetingNow()));
   }
 
   #stopTimer(): void {

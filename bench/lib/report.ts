@@ -1,0 +1,115 @@
+/**
+ * The bench's targets and its printed table.
+ */
+
+/** A figure's target: a check on the figures, and how to say it. */
+export interface Target {
+  text: string;
+  check: (figures: Readonly<Record<string, number>>) => boolean;
+}
+
+/** One row of the table. */
+export interface Row {
+  key: string;
+  /** The part that produces the figure (headline rows), so a part that failed still shows its rows as n/a. */
+  part?: string;
+  /** Indented rows are supporting figures under a headline one. */
+  sub?: boolean;
+  unit?: string;
+  target?: Target;
+  note?: string;
+}
+
+const at = (figures: Readonly<Record<string, number>>, key: string) => figures[key] ?? Number.NaN;
+
+/** The rows, in the order of the issue's list. Headline keys are the issue's exact keys. */
+export const ROWS: Row[] = [
+  { key: 'audio_path_x_realtime', part: 'audio-path', unit: '×', note: 'one core: decode + 50 ms framing + ws send, per second of packets' },
+  { key: 'audio_path_vs_decode_ratio', part: 'audio-path', target: { text: '≥ 0.75', check: (f) => at(f, 'audio_path_vs_decode_ratio') >= 0.75 }, note: 'vs bare opusscript decode, same run' },
+  { key: 'decode_x_realtime', sub: true, unit: '×', note: 'the baseline: bare decode at 16 kHz mono' },
+  { key: 'audio_path_send_floor_ratio', sub: true, note: 'decode + naive framing + the same ws sends, no Parley logic' },
+  { key: 'audio_path_vs_minimal_ratio', sub: true, note: 'Parley path ÷ that floor: cost of Parley’s own logic' },
+  { key: 'speakers_per_core', part: 'live', note: 'at 50 % of one core; 12 speakers at real-time pacing' },
+  { key: 'cpu_ms_per_speaker_second', sub: true, unit: 'ms' },
+  { key: 'added_latency_ms_p50', part: 'live', unit: 'ms', note: 'the worse interval (see below)' },
+  { key: 'added_latency_ms_p99', part: 'live', unit: 'ms', target: { text: '≤ 110 (50 ms floor + 60)', check: (f) => at(f, 'added_latency_ms_p99') <= 110 } },
+  { key: 'added_latency_audio_ms_p50', sub: true, unit: 'ms', note: '(a) last packet of a phrase → its frame on the socket' },
+  { key: 'added_latency_audio_ms_p99', sub: true, unit: 'ms', target: { text: '≤ 110', check: (f) => at(f, 'added_latency_audio_ms_p99') <= 110 } },
+  { key: 'added_latency_caption_ms_p50', sub: true, unit: 'ms', note: '(b) final Turn received → Discord REST request issued' },
+  { key: 'added_latency_caption_ms_p99', sub: true, unit: 'ms', target: { text: '≤ 110', check: (f) => at(f, 'added_latency_caption_ms_p99') <= 110 } },
+  { key: 'rss_mb_start', part: 'long-meeting', unit: 'MB', note: '3 h meeting, 10 speakers, before it starts' },
+  {
+    key: 'rss_mb_end',
+    part: 'long-meeting',
+    unit: 'MB',
+    target: { text: 'flat from 1 h to 3 h', check: (f) => at(f, 'memory_flat') === 1 },
+    note: 'heap +≤ transcript + 5 MB and RSS +≤ 32 MB from 1 h to 3 h; no leaked sessions/timers/listeners',
+  },
+  { key: 'rss_mb_1h', sub: true, unit: 'MB' },
+  { key: 'heap_used_mb_start', sub: true, unit: 'MB', note: 'after a full GC' },
+  { key: 'heap_used_mb_1h', sub: true, unit: 'MB' },
+  { key: 'heap_used_mb_end', sub: true, unit: 'MB' },
+  { key: 'open_sessions_end', sub: true, note: 'AssemblyAI sessions open at 3 h (idle close 15 s)' },
+  { key: 'pending_timers_end', sub: true, note: 'pipeline timers pending at 3 h (10 speakers)' },
+  { key: 'pipeline_listeners_end', sub: true, note: 'listeners on the pipeline at 3 h' },
+  {
+    key: 'billed_over_speech_ratio',
+    part: 'billing',
+    target: { text: '≤ 1.3', check: (f) => at(f, 'billed_over_speech_ratio') <= 1.3 },
+    note: 'worse of the two calls, default idle close 15 s; speech = packets’ duration',
+  },
+  { key: 'billed_over_speech_ratio_katiesteve', sub: true, target: { text: '≤ 1.3', check: (f) => at(f, 'billed_over_speech_ratio_katiesteve') <= 1.3 }, note: 'one speaker, 30 s call' },
+  { key: 'billed_over_speech_ratio_mix', sub: true, target: { text: '≤ 1.3', check: (f) => at(f, 'billed_over_speech_ratio_mix') <= 1.3 }, note: '10 speakers, 15 min' },
+  { key: 'whole_call_over_speech_ratio_katiesteve', sub: true, note: 'tutorial style: a session per speaker for the whole call' },
+  { key: 'whole_call_over_speech_ratio_mix', sub: true, note: 'tutorial style, 10 speakers' },
+  { key: 'billed_over_speech_ratio_mix_idle_10000', sub: true, note: 'STT_IDLE_CLOSE_MS=10000' },
+  { key: 'billed_over_speech_ratio_mix_idle_5000', sub: true, note: 'STT_IDLE_CLOSE_MS=5000' },
+  { key: 'billed_over_speech_ratio_mix_idle_3000', sub: true, note: 'STT_IDLE_CLOSE_MS=3000' },
+  { key: 'billed_over_speech_ratio_mix_idle_2000', sub: true, note: 'STT_IDLE_CLOSE_MS=2000' },
+  { key: 'sessions_per_minute_mix_idle_15000', sub: true, note: 'new sessions a minute, 10 speakers (limit: 5 free, 100+ paid)' },
+  { key: 'sessions_per_minute_mix_idle_2000', sub: true, note: 'the same with STT_IDLE_CLOSE_MS=2000' },
+  { key: 'billed_over_speech_ratio_dialogue_idle_15000', sub: true, note: 'katiesteve as a 2-person dialogue, 5 min, default idle close' },
+  { key: 'billed_over_speech_ratio_dialogue_idle_2000', sub: true, note: 'the same with STT_IDLE_CLOSE_MS=2000' },
+  { key: 'sessions_per_minute_dialogue_idle_15000', sub: true, note: 'new sessions a minute in that dialogue' },
+  { key: 'sessions_per_minute_dialogue_idle_2000', sub: true, note: 'the same with STT_IDLE_CLOSE_MS=2000' },
+  { key: 'llm_requests_per_final_turn', part: 'translation', target: { text: '≤ 1', check: (f) => at(f, 'llm_requests_per_final_turn') <= 1 }, note: '3 target languages' },
+  {
+    key: 'llm_requests_per_minute_10_speakers',
+    part: 'translation',
+    target: { text: '≤ 30 per model', check: (f) => at(f, 'llm_requests_per_minute_10_speakers') <= 30 },
+    note: 'most in any 60 s window; one model',
+  },
+  { key: 'llm_final_turns_per_minute_10_speakers', sub: true },
+  { key: 'translation_delay_ms_p99', sub: true, unit: 'ms', note: 'final caption → its translations' },
+];
+
+function formatValue(value: number | null | undefined, unit: string | undefined): string {
+  if (typeof value !== 'number' || Number.isNaN(value)) return 'n/a';
+  const digits = Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : 3;
+  const text = Number(value.toFixed(digits)).toString();
+  return unit === undefined ? text : unit === '×' ? `${text}×` : `${text} ${unit}`;
+}
+
+/** The outcome of a row: PASS, FAIL, `info` (no target) or n/a (missing figure). */
+export function verdict(row: Row, figures: Readonly<Record<string, number>>): 'PASS' | 'FAIL' | 'info' | 'n/a' {
+  const value: unknown = figures[row.key];
+  if (typeof value !== 'number' || Number.isNaN(value)) return 'n/a';
+  if (row.target === undefined) return 'info';
+  return row.target.check(figures) ? 'PASS' : 'FAIL';
+}
+
+/** The table as Markdown-compatible text: rows of the parts that ran (`parts`; default all). */
+export function renderTable(figures: Readonly<Record<string, number>>, parts?: readonly string[]): string {
+  const shown = (row: Row) => figures[row.key] !== undefined || (row.part !== undefined && (parts === undefined || parts.includes(row.part)));
+  const rows = ROWS.filter(shown).map((row) => [
+    row.sub === true ? `  ${row.key}` : row.key,
+    formatValue(figures[row.key], row.unit),
+    row.target?.text ?? '—',
+    verdict(row, figures),
+    row.note ?? '',
+  ]);
+  const header = ['figure', 'value', 'target', 'result', 'note'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`;
+  return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+}
