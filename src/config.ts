@@ -42,7 +42,8 @@ const sttSchema = z.object({
   ASSEMBLYAI_API_KEY: z.string({ error: 'is required (your AssemblyAI API key)' }).trim().min(1, { error: 'is required (your AssemblyAI API key)' }),
   ASSEMBLYAI_STREAMING_URL: streamingUrl,
   ASSEMBLYAI_SPEECH_MODEL: z.string().trim().min(1).default('u3-rt-pro'),
-  STT_IDLE_CLOSE_MS: wholeMs(2_000, 3_600_000).default(15_000),
+  STT_IDLE_CLOSE_MS: wholeMs(1_000, 3_600_000).default(2_000),
+  STT_IDLE_CLOSE_MAX_MS: wholeMs(1_000, 3_600_000).default(15_000),
   STT_MIN_TURN_SILENCE_MS: wholeMs(0, 10_000).optional(),
   STT_MAX_TURN_SILENCE_MS: wholeMs(100, 10_000).default(1_000),
   STT_KEYTERMS: keyterms,
@@ -80,6 +81,8 @@ export interface SttConfig {
   speechModel: string;
   /** Close a speaker's session (with `Terminate`) after this much silence, in ms; AssemblyAI bills open time. */
   idleCloseMs: number;
+  /** The idle close grows up to this, ms, while AssemblyAI limits new sessions (3009). */
+  idleCloseMaxMs: number;
   /** `min_turn_silence` in ms, or undefined for the model's default. */
   minTurnSilenceMs: number | undefined;
   /** `max_turn_silence` in ms: the longest silence after which a turn ends. */
@@ -164,6 +167,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       streamingUrl: e.ASSEMBLYAI_STREAMING_URL,
       speechModel: e.ASSEMBLYAI_SPEECH_MODEL,
       idleCloseMs: e.STT_IDLE_CLOSE_MS,
+      idleCloseMaxMs: e.STT_IDLE_CLOSE_MAX_MS,
       minTurnSilenceMs: e.STT_MIN_TURN_SILENCE_MS,
       maxTurnSilenceMs: e.STT_MAX_TURN_SILENCE_MS,
       keyterms: e.STT_KEYTERMS,

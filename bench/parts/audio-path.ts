@@ -18,6 +18,7 @@ import { silentLogger } from '../../src/log.ts';
 import { CaptionPipeline } from '../../src/pipeline/caption-pipeline.ts';
 import { StreamingSession } from '../../src/stt/assemblyai/streaming-session.ts';
 import type { SttProvider } from '../../src/stt/provider.ts';
+import { IdleClosePolicy } from '../../src/stt/idle-close-policy.ts';
 import { PCM_FRAME_BYTES } from '../../src/audio/format.ts';
 import { loadTracks, packetAudioMs, type Track } from '../lib/fixtures.ts';
 import { BENCH_API_KEY, startServers } from '../lib/servers.ts';
@@ -71,6 +72,7 @@ export async function measureAudioPath(tracks: readonly Track[], url: string): P
   const ready = [...sessions];
   const provider: SttProvider = {
     speechModel: 'u3-rt-pro',
+    idleClose: new IdleClosePolicy({ baseMs: 15_000, maxMs: 15_000 }),
     open: async () => {
       const session = ready.shift();
       if (session === undefined) throw new Error('bench: no pre-opened session left');

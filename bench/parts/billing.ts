@@ -15,7 +15,8 @@
  * Whole-call baseline (what public tutorials do): one session per speaker held open for the whole call.
  * A third call, for the trade-off only: katiesteve as a two-person dialogue (Katie and Steve as two speakers,
  * the conversation repeated to 5 minutes), where each speaker's own pauses are short.
- * Each call is run with the default `STT_IDLE_CLOSE_MS` (15,000) and with shorter idle closes, to show the
+ * Each call is run with the default `STT_IDLE_CLOSE_MS` (2,000) and with longer idle closes (15,000 is where it
+ * grows to while AssemblyAI limits new sessions), to show the
  * trade-off; sessions opened per minute are reported beside (AssemblyAI rate-limits new sessions per minute:
  * 5 on free accounts, 100+ on paid ones, ../shared/NOTES.md).
  */
@@ -32,7 +33,7 @@ import { round, yieldToLoop } from '../lib/stats.ts';
 import type { PartOptions, PartResult } from '../lib/part.ts';
 
 /** The default idle close (config.ts, README). */
-export const DEFAULT_IDLE_CLOSE_MS = 15_000;
+export const DEFAULT_IDLE_CLOSE_MS = 2_000;
 /** Target for billed ÷ speech. */
 export const BILLED_TARGET = 1.3;
 
@@ -58,7 +59,7 @@ export async function measureBilling(url: string, schedule: readonly ScheduledPa
   const logger = silentLogger();
   const clock = new VirtualClock();
   const provider = createAssemblyAIProvider(
-    { apiKey: BENCH_API_KEY, streamingUrl: url, speechModel: 'u3-rt-pro', idleCloseMs, minTurnSilenceMs: undefined, maxTurnSilenceMs: 1_000, keyterms: [] },
+    { apiKey: BENCH_API_KEY, streamingUrl: url, speechModel: 'u3-rt-pro', idleCloseMs, idleCloseMaxMs: idleCloseMs, minTurnSilenceMs: undefined, maxTurnSilenceMs: 1_000, keyterms: [] },
     logger,
   );
   const pipeline = new CaptionPipeline({ provider, clock, logger, sinks: [], keyterms: [], idleCloseMs, maxTurnSilenceMs: 1_000, maxAudioAheadMs: null, jitterMs: 0 });
@@ -134,7 +135,7 @@ export async function run(options: PartOptions): Promise<PartResult> {
   const single: ScheduledPacket[] = katiesteve.map((p) => ({ speaker: 0, atMs: p.atMs, packet: p.packet }));
   const mix = [...conversationPackets({ speakers: 10, durationMs: options.quick ? 60_000 : 15 * 60_000, seed: 11, clips })];
   const dialogue = dialogueSchedule(katiesteve, options.quick ? 60_000 : 5 * 60_000);
-  const idleCloses = options.quick ? [DEFAULT_IDLE_CLOSE_MS, 3_000] : [DEFAULT_IDLE_CLOSE_MS, 10_000, 5_000, 3_000, 2_000];
+  const idleCloses = options.quick ? [DEFAULT_IDLE_CLOSE_MS, 15_000] : [DEFAULT_IDLE_CLOSE_MS, 15_000, 10_000, 5_000, 3_000];
   const host = await startServers({ stt: { kind: 'light-turns' } });
   try {
     const url = host.sttUrl ?? '';

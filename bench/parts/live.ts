@@ -125,11 +125,12 @@ export async function run(options: PartOptions): Promise<PartResult> {
   };
   let turnArrivedAt: number | undefined;
   const real = createAssemblyAIProvider(
-    { apiKey: BENCH_API_KEY, streamingUrl: host.sttUrl ?? '', speechModel: 'u3-rt-pro', idleCloseMs: 15_000, minTurnSilenceMs: undefined, maxTurnSilenceMs: 1_000, keyterms: [] },
+    { apiKey: BENCH_API_KEY, streamingUrl: host.sttUrl ?? '', speechModel: 'u3-rt-pro', idleCloseMs: 2_000, idleCloseMaxMs: 15_000, minTurnSilenceMs: undefined, maxTurnSilenceMs: 1_000, keyterms: [] },
     logger,
   );
   const provider: SttProvider = {
     speechModel: real.speechModel,
+    idleClose: real.idleClose,
     open: async (keyterms) => {
       const session = await real.open(keyterms);
       const send = session.sendAudio.bind(session);
@@ -166,7 +167,7 @@ export async function run(options: PartOptions): Promise<PartResult> {
     },
   };
   const sink = new DiscordSink({ channel, clock: systemClock, logger });
-  const pipeline = new CaptionPipeline({ provider, clock: systemClock, logger, sinks: [sink], keyterms: [], idleCloseMs: 15_000, maxTurnSilenceMs: 1_000 });
+  const pipeline = new CaptionPipeline({ provider, clock: systemClock, logger, sinks: [sink], keyterms: [], idleCloseMs: () => provider.idleClose.currentMs(), maxTurnSilenceMs: 1_000 });
   const finals: Array<{ arrivedAt: number; line: string; text: string }> = [];
   pipeline.on('caption', (event) => {
     if (event.kind !== 'final' || turnArrivedAt === undefined) return;

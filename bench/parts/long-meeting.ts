@@ -69,7 +69,7 @@ export async function run(options: PartOptions): Promise<PartResult> {
     const store = new MeetingStore(db);
     const clock = new VirtualClock();
     const real = createAssemblyAIProvider(
-      { apiKey: BENCH_API_KEY, streamingUrl: host.sttUrl ?? '', speechModel: 'u3-rt-pro', idleCloseMs: 15_000, minTurnSilenceMs: undefined, maxTurnSilenceMs: 1_000, keyterms: [] },
+      { apiKey: BENCH_API_KEY, streamingUrl: host.sttUrl ?? '', speechModel: 'u3-rt-pro', idleCloseMs: 2_000, idleCloseMaxMs: 15_000, minTurnSilenceMs: undefined, maxTurnSilenceMs: 1_000, keyterms: [] },
       logger,
     );
     // Sessions are tracked only to compare bytes sent with bytes received (back-pressure below); closed ones are dropped.
@@ -77,6 +77,7 @@ export async function run(options: PartOptions): Promise<PartResult> {
     let closedBytes = 0;
     const provider: SttProvider = {
       speechModel: real.speechModel,
+    idleClose: real.idleClose,
       open: async (keyterms) => {
         const session = await real.open(keyterms);
         sessions.add(session);
@@ -90,7 +91,7 @@ export async function run(options: PartOptions): Promise<PartResult> {
     let nextId = 1;
     const channel: CaptionChannel = { send: async () => ({ id: String(nextId++) }), edit: async () => {} };
     const sink = new DiscordSink({ channel, clock, logger });
-    const pipeline = new CaptionPipeline({ provider, clock, logger, sinks: [sink], keyterms: [], idleCloseMs: 15_000, maxTurnSilenceMs: 1_000, maxAudioAheadMs: null });
+    const pipeline = new CaptionPipeline({ provider, clock, logger, sinks: [sink], keyterms: [], idleCloseMs: () => provider.idleClose.currentMs(), maxTurnSilenceMs: 1_000, maxAudioAheadMs: null });
     const meetingId = store.startMeeting({ guildId: '1', voiceChannelId: '2', captionChannelId: '3', startedBy: '4', startedAtMs: Date.now() });
     let transcriptChars = 0;
     pipeline.prependListener('caption', (event) => {

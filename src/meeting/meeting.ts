@@ -112,7 +112,12 @@ export class Meeting {
     this.#channel = options.captionChannel;
     const logger = services.logger.child({ guildId: guild.id });
     this.#sink = new DiscordSink({ channel: captionChannelOf(options.captionChannel), clock: services.clock, logger });
-    this.#threads = new TranslationThreads({ open: (_language, name) => openThread(options.captionChannel, name), clock: services.clock, logger });
+    this.#threads = new TranslationThreads({
+      open: (_language, name) => openThread(options.captionChannel, name),
+      clock: services.clock,
+      logger,
+      onNotice: (notice) => this.#sink.notice(notice),
+    });
     const translator = services.translator;
     this.#translation =
       translator === undefined
@@ -136,7 +141,7 @@ export class Meeting {
       logger,
       sinks: this.#translation === undefined ? [this.#sink] : [this.#sink, this.#translation],
       keyterms: services.settings.keyterms(guild.id),
-      idleCloseMs: services.stt.idleCloseMs,
+      idleCloseMs: () => services.provider.idleClose.currentMs(),
       maxTurnSilenceMs: services.stt.maxTurnSilenceMs,
     });
     this.id = services.meetingStore.startMeeting({
@@ -245,7 +250,9 @@ export class Meeting {
     const transcript = await this.#pipeline.end();
     await this.#translation?.flushed();
     this.#services.meetingStore.endMeeting(this.id, Date.now());
-    await Promise.all([this.#sink.close(), this.#threads.close()]);
+    // Threads first: a thread that fails to open now still gets its notice into the caption channel.
+    await this.#threads.close();
+    await this.#sink.close();
     await this.#restoreNickname();
     try {
       const report = await buildMeetingReport({

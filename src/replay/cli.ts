@@ -116,14 +116,15 @@ async function main(argv: string[]): Promise<number> {
     args.languages.length === 0
       ? undefined
       : new Translator({ client: llm, model: config.llm.translationModel, fallbackModels: config.llm.translationFallbackModels, logger });
+  const provider = createAssemblyAIProvider(config.stt, logger);
   const result = await runReplay({
     tracks,
-    provider: createAssemblyAIProvider(config.stt, logger),
+    provider,
     speed: args.speed,
     logger,
     sinks: [consoleSink],
     keyterms: config.stt.keyterms,
-    idleCloseMs: config.stt.idleCloseMs,
+    idleCloseMs: () => provider.idleClose.currentMs(),
     maxTurnSilenceMs: config.stt.maxTurnSilenceMs,
     maxAudioAheadMs: args.speed > 1 ? null : 1_000,
     ...(translator === undefined

@@ -29,7 +29,7 @@ export interface ReplayOptions {
   logger: Logger;
   sinks: CaptionSink[];
   keyterms: readonly string[];
-  idleCloseMs: number;
+  idleCloseMs: number | (() => number);
   maxTurnSilenceMs: number;
   /** Pacing allowance for session audio; `null` when the clock is accelerated (local servers only). */
   maxAudioAheadMs: number | null;

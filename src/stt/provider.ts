@@ -4,12 +4,15 @@
  */
 import type { SttConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
-import { StreamingSession } from './assemblyai/streaming-session.ts';
+import { SttConnectError, StreamingSession } from './assemblyai/streaming-session.ts';
+import { IdleClosePolicy } from './idle-close-policy.ts';
 
 /** Opens Streaming v3 sessions. */
 export interface SttProvider {
   /** Speech model sessions use, e.g. `u3-rt-pro`. */
   readonly speechModel: string;
+  /** How long a quiet speaker's session stays open; raised when AssemblyAI limits new sessions. */
+  readonly idleClose: IdleClosePolicy;
   /**
    * Opens one session with the given keyterms.
    *
@@ -20,8 +23,10 @@ export interface SttProvider {
 
 /** Creates the AssemblyAI Streaming v3 provider from validated config. */
 export function createAssemblyAIProvider(config: SttConfig, logger: Logger): SttProvider {
+  const idleClose = new IdleClosePolicy({ baseMs: config.idleCloseMs, maxMs: config.idleCloseMaxMs });
   return {
     speechModel: config.speechModel,
+    idleClose,
     open: (keyterms) =>
       StreamingSession.open(
         {
@@ -33,6 +38,12 @@ export function createAssemblyAIProvider(config: SttConfig, logger: Logger): Stt
           maxTurnSilenceMs: config.maxTurnSilenceMs,
         },
         logger,
-      ),
+      ).catch((error: unknown) => {
+        if (error instanceof SttConnectError && error.close.action === 'backoff') {
+          idleClose.onTooManySessions();
+          logger.warn({ idleCloseMs: idleClose.currentMs() }, 'AssemblyAI is limiting new sessions; keeping quiet speakers\' sessions open longer');
+        }
+        throw error;
+      }),
   };
 }

@@ -31,7 +31,8 @@ export interface SpeakerStreamOptions {
   /** The guild's keyterms at the time a session opens. */
   keyterms: () => readonly string[];
   /** Close the session after this long without speech, ms. */
-  idleCloseMs: number;
+  /** Close the session after this long without speech, ms; a function is asked each time (it can change). */
+  idleCloseMs: number | (() => number);
   /** Rotate this long before `expires_at`, ms. Default 60,000. */
   rotateBeforeExpiryMs?: number;
   /** Most audio held for a speaker while no session can take it, ms; older audio is dropped and counted. Default 60,000. */
@@ -355,7 +356,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
         this.#terminateWhenDrained = true;
         this.#drain();
       }
-    }, this.#o.idleCloseMs);
+    }, typeof this.#o.idleCloseMs === 'function' ? this.#o.idleCloseMs() : this.#o.idleCloseMs);
   }
 
   #clearIdleTimer(): void {

@@ -54,7 +54,7 @@ describe('SpeakerStream session lifecycle against the fake AssemblyAI server', (
     server = await startFakeAssemblyAI({ apiKey: TEST_API_KEY, maxAudioAheadMs: null, ...serverOptions });
     const clock = new VirtualClock();
     const logger = silentLogger();
-    const provider = createAssemblyAIProvider(sttConfig(server.url, { apiKey, maxTurnSilenceMs: 400 }), logger);
+    const provider = createAssemblyAIProvider(sttConfig(server.url, { apiKey, maxTurnSilenceMs: 400, idleCloseMs, idleCloseMaxMs: 60_000 }), logger);
     const stream = new SpeakerStream({
       speaker: { id: 'u1', name: 'Katie' },
       provider,
@@ -69,7 +69,7 @@ describe('SpeakerStream session lifecycle against the fake AssemblyAI server', (
     streams.push(stream);
     const captions: CaptionEvent[] = [];
     stream.on('caption', (c) => captions.push(c));
-    return { server, clock, stream, captions };
+    return { server, clock, stream, captions, provider };
   }
 
   it('opens lazily on speech, and loses none of the audio sent while connecting', async () => {
@@ -153,7 +153,7 @@ describe('SpeakerStream session lifecycle against the fake AssemblyAI server', (
   });
 
   it('backs off on 3009, keeps a bounded queue, and counts and reports what it had to drop', async () => {
-    const { server, stream } = await setup(
+    const { server, stream, provider } = await setup(
       { onConnection: ({ index }) => (index < 2 ? { code: 3009, error: 'Too many concurrent sessions' } : undefined) },
       5_000,
       TEST_API_KEY,
@@ -173,6 +173,8 @@ describe('SpeakerStream session lifecycle against the fake AssemblyAI server', (
     // Exactly the newest second, in order.
     expect(accepted.pcm().equals(Buffer.concat(frames.slice(-20).map((f) => f.pcm)))).toBe(true);
     expect(server.sessions.filter((s) => s.accepted)).toHaveLength(1);
+    // Quiet speakers' sessions now stay open longer (5 s doubled twice), so fewer new sessions are needed.
+    expect(provider.idleClose.currentMs()).toBe(20_000);
   });
 
   it('rotates the session before expires_at without losing audio', async () => {

@@ -22,6 +22,7 @@ export function sttConfig(url: string, overrides: Partial<SttConfig> = {}): SttC
     streamingUrl: url,
     speechModel: 'u3-rt-pro',
     idleCloseMs: 15_000,
+    idleCloseMaxMs: 15_000,
     minTurnSilenceMs: undefined,
     maxTurnSilenceMs: 1_000,
     keyterms: [],

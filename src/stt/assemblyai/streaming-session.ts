@@ -107,7 +107,8 @@ export class StreamingSession extends EventEmitter<StreamingSessionEvents> {
    */
   static open(options: StreamingSessionOptions, logger: Logger): Promise<StreamingSession> {
     return new Promise((resolve, reject) => {
-      const socket = new WebSocket(buildSessionUrl(options), { headers: { Authorization: options.apiKey } });
+      // PCM does not compress: skip permessage-deflate rather than spend CPU on every frame.
+      const socket = new WebSocket(buildSessionUrl(options), { headers: { Authorization: options.apiKey }, perMessageDeflate: false });
       let serverError = '';
       let settled = false;
       const fail = (code: number, reason: string) => {
