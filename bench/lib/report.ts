@@ -49,7 +49,7 @@ export const ROWS: Row[] = [
   { key: 'heap_used_mb_start', sub: true, unit: 'MB', note: 'after a full GC' },
   { key: 'heap_used_mb_1h', sub: true, unit: 'MB' },
   { key: 'heap_used_mb_end', sub: true, unit: 'MB' },
-  { key: 'open_sessions_end', sub: true, note: 'AssemblyAI sessions open at 3 h (idle close 15 s)' },
+  { key: 'open_sessions_end', sub: true, note: 'AssemblyAI sessions open at 3 h (default idle close)' },
   { key: 'pending_timers_end', sub: true, note: 'pipeline timers pending at 3 h (10 speakers)' },
   { key: 'pipeline_listeners_end', sub: true, note: 'listeners on the pipeline at 3 h' },
   {
