@@ -22,7 +22,7 @@ export interface CaptionPipelineOptions {
   /** Keyterms for new sessions (`keyterms_prompt`). */
   keyterms: readonly string[];
   /** Close a speaker's session after this long without speech, ms. */
-  idleCloseMs: number;
+  idleCloseMs: number | (() => number);
   /** `max_turn_silence` the sessions use, ms: silence is filled in a little longer than this after each spurt. */
   maxTurnSilenceMs: number;
   /** See {@link SpeakerStreamOptions.maxAudioAheadMs}. */
