@@ -56,6 +56,7 @@ async function endInterrupted(interaction: ChatInputCommandInteraction<'cached'>
     recap: context.services.recap,
     logger: context.logger,
   });
+  if (report.recapFailed === true) context.services.onRecapFailed?.();
   if (report.recap !== undefined) context.meetingStore.saveRecap(record.id, JSON.stringify(report.recap));
   await postMeetingReport(channel, report);
   await interaction.editReply({ content: `Ended the interrupted meeting #${record.id}; its transcript is posted in <#${channel.id}>.` });

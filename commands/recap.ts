@@ -45,6 +45,7 @@ export const recap: Command = {
       ...(stored === undefined ? {} : { existingRecap: stored }),
       logger: context.logger,
     });
+    if (report.recapFailed === true) context.services.onRecapFailed?.();
     if (record.endedAtMs === undefined) context.meetingStore.endMeeting(record.id, endedAtMs);
     if (stored === undefined && report.recap !== undefined) context.meetingStore.saveRecap(record.id, JSON.stringify(report.recap));
     await postMeetingReport(channel, report);

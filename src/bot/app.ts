@@ -7,7 +7,7 @@
  */
 import { once } from 'node:events';
 import type { DatabaseSync } from 'node:sqlite';
-import { Events, type Client } from 'discord.js';
+import { Events, Status, type Client } from 'discord.js';
 import { systemClock, type Clock } from '../clock.ts';
 import type { Config, DiscordConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
@@ -101,13 +101,22 @@ export class ParleyBot {
       this.#ops = await startOpsServer({
         port,
         metrics: this.metrics,
-        health: () => ({ ok: this.client.isReady(), meetings: this.meetings.size }),
+        health: () => ({ ok: this.connected, meetings: this.meetings.size }),
       });
       this.#options.logger.info({ port: this.#ops.port }, 'serving /healthz and /metrics');
     }
     const ready = once(this.client, Events.ClientReady);
     await this.client.login(this.#options.discord.token);
     await ready;
+  }
+
+  /**
+   * Whether the bot is connected to Discord's gateway now. `client.isReady()` alone stays true once the first
+   * READY came, even while the connection is lost and being re-established; each shard's status says whether
+   * its session is live (Ready again only after RESUMED, or READY when it had to identify anew).
+   */
+  get connected(): boolean {
+    return this.client.isReady() && this.client.ws.shards.size > 0 && this.client.ws.shards.every((shard) => shard.status === Status.Ready);
   }
 
   /** The port `/healthz` and `/metrics` are served on, if they are. */

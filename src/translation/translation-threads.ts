@@ -6,6 +6,7 @@
 import { escapeMarkdown } from 'discord.js';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
+import type { Notice } from '../captions/caption.ts';
 import { DiscordSink, type CaptionChannel } from '../captions/discord-sink.ts';
 import { languageName } from './languages.ts';
 import type { TranslatedCaption } from './translation-sink.ts';
@@ -23,6 +24,11 @@ export interface TranslationThreadsOptions {
   open: ThreadOpener;
   clock: Clock;
   logger: Logger;
+  /**
+   * Told, once per language, that its thread could not be opened (e.g. Parley lacks Create Public Threads): the
+   * language's translations are then not posted for the rest of the meeting, but they stay in the transcript.
+   */
+  onNotice?: (notice: Notice) => void;
 }
 
 /** Posts translations into one thread per language. */
@@ -63,7 +69,13 @@ export class TranslationThreads {
       sink = this.#o.open(language, threadName(language)).then(
         (channel) => new DiscordSink({ channel, clock: this.#o.clock, logger: this.#o.logger }),
         (error: unknown) => {
-          this.#o.logger.warn({ language, err: (error as Error).message }, 'could not open the translation thread');
+          const reason = error instanceof Error ? error.message : String(error);
+          this.#o.logger.warn({ language, err: reason }, 'could not open the translation thread');
+          // Not retried for each caption: every refused request counts towards Discord's invalid-request limit.
+          this.#o.onNotice?.({
+            level: 'warning',
+            text: `Parley could not open the thread "${threadName(language)}" (${reason}), so translations into ${languageName(language)} are not posted during this meeting; they are kept and come with the transcript when captioning ends. Parley needs **Create Public Threads** and **Send Messages in Threads** here.`,
+          });
           return null;
         },
       );

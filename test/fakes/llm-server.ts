@@ -240,8 +240,9 @@ export function defaultCompletion(request: RecordedRequest): ScriptedResponse {
  */
 function recapAnswer(body: Record<string, unknown>): Record<string, unknown> {
   const messages = Array.isArray(body['messages']) ? body['messages'] : [];
-  const user = messages.map((m: unknown) => (isRecord(m) && typeof m['content'] === 'string' ? m['content'] : '')).join('\n');
-  const fenced = /<(transcript|partial_recaps)>([\s\S]*)<\/\1>/.exec(user)?.[2] ?? '{}';
+  // User messages only: the system prompt names the fence tags too ("between <transcript> and </transcript>").
+  const user = messages.map((m: unknown) => (isRecord(m) && m['role'] === 'user' && typeof m['content'] === 'string' ? m['content'] : '')).join('\n');
+  const fenced = /<(transcript|partial_recaps)>([\s\S]*?)<\/\1>/.exec(user)?.[2] ?? '{}';
   let data: unknown;
   try {
     data = JSON.parse(fenced);

@@ -102,3 +102,13 @@ export function sessionThatHeard(sessions: readonly FakeSession[], packets: read
   }
   return session;
 }
+
+/**
+ * The same speech cut into short utterances: every `everyMs` of it, the member pauses for `pauseMs` (Discord
+ * sends nothing meanwhile). With a recognizer whose words end a sentence, each utterance becomes its own turn,
+ * so a few seconds of speech make a burst of final captions.
+ */
+export function withPauses(packets: readonly TimedOpusPacket[], everyMs: number, pauseMs: number): TimedOpusPacket[] {
+  const first = packets[0]?.atMs ?? 0;
+  return packets.map((p) => ({ ...p, atMs: p.atMs + Math.floor((p.atMs - first) / everyMs) * pauseMs }));
+}

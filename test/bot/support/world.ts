@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDiscordStandIn, type DiscordStandIn, type StandInOptions } from '../../fakes/discord/stand-in.ts';
 import { startFakeAssemblyAI, type FakeAssemblyAI, type FakeAssemblyAIOptions, type FakeSession } from '../../fakes/assemblyai-server.ts';
-import { startFakeLlmServer, type FakeLlmServer } from '../../fakes/llm-server.ts';
+import { startFakeLlmServer, type FakeLlmServer, type FakeLlmServerOptions } from '../../fakes/llm-server.ts';
 import { TEST_API_KEY } from '../../support/pipeline-harness.ts';
 
 /** The bot token the stand-in accepts (it rejects any other, as Discord does). */
@@ -26,6 +26,7 @@ export const sessionTaggingRecognizer: NonNullable<FakeAssemblyAIOptions['recogn
 export interface WorldOptions {
   standIn?: StandInOptions;
   stt?: Omit<FakeAssemblyAIOptions, 'apiKey'>;
+  llm?: FakeLlmServerOptions;
 }
 
 /** The servers of one test file. */
@@ -41,7 +42,7 @@ export interface World {
 export async function startWorld(options: WorldOptions = {}): Promise<World> {
   const standIn = await startDiscordStandIn({ token: TEST_DISCORD_TOKEN, ...options.standIn });
   const stt = await startFakeAssemblyAI({ apiKey: TEST_API_KEY, ...options.stt });
-  const llm = await startFakeLlmServer();
+  const llm = await startFakeLlmServer(options.llm);
   const dataDir = await mkdtemp(join(tmpdir(), 'parley-bot-test-'));
   return {
     standIn,

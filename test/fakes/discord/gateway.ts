@@ -82,6 +82,8 @@ class Connection {
 export class GatewayServer {
   /** Every payload the bot sent. */
   readonly received = new RecordLog<GatewayReceived>('gateway payload from the bot', (p) => `op ${p.op} ${JSON.stringify(p.d)?.slice(0, 120)}`);
+  /** Connections accepted while held by {@link holdConnections} (they get HELLO once released). */
+  readonly connectionsHeld = new RecordLog<{ at: number }>('held gateway connection', (c) => `at ${c.at}`);
   /** Called for each op 4 Voice State Update once the bot is identified. */
   onVoiceStateUpdate: (data: GatewayVoiceStateUpdateData) => void = () => {};
   readonly #world: World;
@@ -91,6 +93,8 @@ export class GatewayServer {
   readonly #heartbeatIntervalMs: number;
   readonly #token: string | undefined;
   #current: Session | undefined;
+  /** While set, new connections are accepted but get no HELLO until {@link holdConnections}' release is called. */
+  #held: Array<() => void> | undefined;
 
   private constructor(world: World, http: Server, heartbeatIntervalMs: number, token: string | undefined) {
     this.#world = world;
@@ -156,9 +160,23 @@ export class GatewayServer {
     this.#current?.connection?.close(code, 'stand-in dropped the connection');
   }
 
+  /**
+   * Holds new connections: each is accepted (and recorded in `connectionsHeld`) but gets no HELLO, so the client
+   * waits, as when Discord's gateway is unreachable or slow. The returned function releases them and stops holding.
+   */
+  holdConnections(): () => void {
+    this.#held ??= [];
+    return () => {
+      const held = this.#held ?? [];
+      this.#held = undefined;
+      for (const hello of held) hello();
+    };
+  }
+
   /** Terminates connections and stops listening. */
   async close(): Promise<void> {
     this.received.rejectAll('stand-in closed');
+    this.connectionsHeld.rejectAll('stand-in closed');
     for (const client of this.#wss.clients) client.terminate();
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
     this.#http.closeAllConnections();
@@ -175,7 +193,10 @@ export class GatewayServer {
     socket.on('close', () => {
       if (connection.session?.connection === connection) connection.session.connection = undefined;
     });
-    connection.send(JSON.stringify({ op: GatewayOpcodes.Hello, d: { heartbeat_interval: this.#heartbeatIntervalMs } }));
+    const hello = () => connection.send(JSON.stringify({ op: GatewayOpcodes.Hello, d: { heartbeat_interval: this.#heartbeatIntervalMs } }));
+    if (this.#held === undefined) return hello();
+    this.#held.push(hello);
+    this.connectionsHeld.push({ at: Date.now() });
   }
 
   #onMessage(connection: Connection, text: string, isBinary: boolean): void {

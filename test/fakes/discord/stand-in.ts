@@ -166,6 +166,17 @@ export class DiscordStandIn {
   dropGatewayConnection(code = 4000): void {
     this.#gateway.dropConnection(code);
   }
+  /**
+   * Makes the gateway unreachable for the bot's next connections: they are accepted but get no HELLO until the
+   * returned function is called (then they proceed, and the bot resumes). Pair with {@link dropGatewayConnection}.
+   */
+  holdGatewayConnections(): () => void {
+    return this.#gateway.holdConnections();
+  }
+  /** Gateway connections accepted while held, in order. */
+  get gatewayConnectionsHeld(): RecordLog<{ at: number }> {
+    return this.#gateway.connectionsHeld;
+  }
   /** A realistic guild chat-input command interaction payload, permissions computed from the world. */
   buildCommandInteraction(init: CommandInteractionInit): ReturnType<typeof buildCommandInteraction> {
     return buildCommandInteraction(this.world, init);
