@@ -1,25 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import OpusScript from 'opusscript';
 import { SpeakerAudio } from '../../src/audio/speaker-audio.ts';
 import { PCM_FRAME_BYTES, type PcmFrame } from '../../src/audio/format.ts';
 import { VirtualClock } from '../../src/clock.ts';
+import { tonePackets } from '../support/tone.ts';
 
-/** Encodes `count` 20 ms packets of a 440 Hz tone, 48 kHz stereo, as a Discord client would send. */
-function tonePackets(count: number): Buffer[] {
-  const encoder = new OpusScript(48_000, 2, OpusScript.Application.VOIP);
-  const packets: Buffer[] = [];
-  for (let p = 0; p < count; p++) {
-    const pcm = Buffer.alloc(960 * 4);
-    for (let i = 0; i < 960; i++) {
-      const v = Math.round(8000 * Math.sin((2 * Math.PI * 440 * (p * 960 + i)) / 48_000));
-      pcm.writeInt16LE(v, i * 4);
-      pcm.writeInt16LE(v, i * 4 + 2);
-    }
-    packets.push(Buffer.from(encoder.encode(pcm, 960)));
-  }
-  encoder.delete();
-  return packets;
-}
 
 function setup(silenceFillMs = 500) {
   const clock = new VirtualClock();

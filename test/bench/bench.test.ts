@@ -4,7 +4,7 @@
  * `npm run bench` on a quiet machine.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import OpusScript from 'opusscript';
+import { tonePackets as encodeTone } from '../support/tone.ts';
 import { OPUS_SILENCE_FRAME, type TimedOpusPacket } from '../../src/replay/discord-opus.ts';
 import { PCM_FRAME_BYTES } from '../../src/audio/format.ts';
 import { startLightStt, type LightStt } from '../../bench/lib/light-stt.ts';
@@ -22,18 +22,7 @@ import { VirtualClock } from '../../src/clock.ts';
 
 /** `count` 20 ms packets of a 440 Hz tone as a Discord client sends them, then its five silence frames. */
 function tonePackets(count: number, startMs = 0): TimedOpusPacket[] {
-  const encoder = new OpusScript(48_000, 2, OpusScript.Application.VOIP);
-  const packets: TimedOpusPacket[] = [];
-  for (let p = 0; p < count; p++) {
-    const pcm = Buffer.alloc(960 * 4);
-    for (let i = 0; i < 960; i++) {
-      const v = Math.round(8000 * Math.sin((2 * Math.PI * 440 * (p * 960 + i)) / 48_000));
-      pcm.writeInt16LE(v, i * 4);
-      pcm.writeInt16LE(v, i * 4 + 2);
-    }
-    packets.push({ atMs: startMs + (p + 1) * 20, packet: Buffer.from(encoder.encode(pcm, 960)) });
-  }
-  encoder.delete();
+  const packets: TimedOpusPacket[] = encodeTone(count).map((packet, p) => ({ atMs: startMs + (p + 1) * 20, packet }));
   for (let s = 0; s < 5; s++) packets.push({ atMs: startMs + (count + s + 1) * 20, packet: Buffer.from(OPUS_SILENCE_FRAME) });
   return packets;
 }

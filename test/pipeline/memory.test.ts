@@ -3,7 +3,7 @@
  * not timings or RSS (the benchmark reports RSS).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import OpusScript from 'opusscript';
+import { tonePackets } from '../support/tone.ts';
 import { setImmediate as yieldToIo } from 'node:timers/promises';
 import { VirtualClock } from '../../src/clock.ts';
 import { silentLogger } from '../../src/log.ts';
@@ -12,19 +12,6 @@ import { createAssemblyAIProvider } from '../../src/stt/provider.ts';
 import { startFakeAssemblyAI, type FakeAssemblyAI } from '../fakes/assemblyai-server.ts';
 import { CollectingSink, TEST_API_KEY, sttConfig } from '../support/pipeline-harness.ts';
 
-/** One 20 ms Opus packet of a tone (48 kHz stereo, as Discord sends). */
-function tonePacket(): Buffer {
-  const encoder = new OpusScript(48_000, 2, OpusScript.Application.VOIP);
-  const pcm = Buffer.alloc(960 * 4);
-  for (let i = 0; i < 960; i++) {
-    const v = Math.round(6000 * Math.sin((2 * Math.PI * 250 * i) / 48_000));
-    pcm.writeInt16LE(v, i * 4);
-    pcm.writeInt16LE(v, i * 4 + 2);
-  }
-  const packet = Buffer.from(encoder.encode(pcm, 960));
-  encoder.delete();
-  return packet;
-}
 
 describe('memory stays bounded', () => {
   let server: FakeAssemblyAI | undefined;
@@ -55,7 +42,7 @@ describe('memory stays bounded', () => {
 
   it('speakers joining and leaving leave no speaker, timer, listener or open session behind', async () => {
     const { server, clock, pipeline, sink } = await setup(2_000);
-    const packet = tonePacket();
+    const [packet = Buffer.alloc(0)] = tonePackets(1, 250, 6_000);
     const listenersBefore = pipeline.listenerCount('caption') + pipeline.listenerCount('notice');
     let t = 0;
     for (let round = 0; round < 40; round++) {
@@ -80,7 +67,7 @@ describe('memory stays bounded', () => {
 
   it('a speaker talking for 20 minutes keeps a small, bounded buffer and timeline', async () => {
     const { clock, pipeline } = await setup(15_000);
-    const packet = tonePacket();
+    const [packet = Buffer.alloc(0)] = tonePackets(1, 250, 6_000);
     const speaker = { id: 'talker', name: 'Talker' };
     let maxBuffered = 0;
     // 1.5 s of speech, 1.5 s of pause, for 20 minutes of meeting time: one long session (pauses < idle close).
