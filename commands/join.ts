@@ -115,12 +115,4 @@ export const join: Command = {
   },
 };
 
-/** Permissions the bot needs for `/join`, as one bit field (for the invite URL in the README). */
-export const JOIN_BOT_PERMISSIONS =
-  PermissionFlagsBits.ViewChannel |
-  PermissionFlagsBits.Connect |
-  PermissionFlagsBits.SendMessages |
-  PermissionFlagsBits.EmbedLinks |
-  PermissionFlagsBits.AttachFiles;
-
 export default join;
