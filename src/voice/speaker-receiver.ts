@@ -47,6 +47,8 @@ export interface SpeakerReceiverEvents {
 
 interface SpeakerState {
   stream: AudioReceiveStream | null;
+  /** Why we are destroying the stream ourselves, so its close is healed with that reason. */
+  restartReason: string | null;
   failures: number[];
   escalations: number[];
   silentStarts: number;
@@ -108,18 +110,17 @@ export class SpeakerReceiver extends EventEmitter<SpeakerReceiverEvents> {
     if (state.silentStarts >= this.#o.maxSilentStarts) {
       this.#o.logger.warn({ userId, silentStarts: state.silentStarts }, 'speaker is speaking but no audio arrives; re-subscribing');
       state.silentStarts = 0;
-      const stalled = state.stream;
-      state.stream = null;
-      stalled.removeAllListeners();
-      stalled.destroy();
-      this.#fail(userId, state, 'stalled');
+      // Healed from the stream's close, after the library has dropped the subscription: subscribing before that
+      // would get the same dead stream back.
+      state.restartReason = 'stalled';
+      state.stream.destroy();
     }
   }
 
   #state(userId: string): SpeakerState {
     let state = this.#speakers.get(userId);
     if (state === undefined) {
-      state = { stream: null, failures: [], escalations: [], silentStarts: 0, lost: false };
+      state = { stream: null, restartReason: null, failures: [], escalations: [], silentStarts: 0, lost: false };
       this.#speakers.set(userId, state);
     }
     return state;
@@ -136,11 +137,14 @@ export class SpeakerReceiver extends EventEmitter<SpeakerReceiverEvents> {
     stream.on('error', (error: Error) => {
       this.#o.logger.warn({ userId, err: error.message }, 'receive stream failed');
     });
+    // Registered after the library's own close listener (added in subscribe), which removes the subscription.
     stream.once('close', () => {
       if (state.stream !== stream) return;
       state.stream = null;
+      const reason = state.restartReason ?? 'stream closed';
+      state.restartReason = null;
       if (this.#stopped || this.#speakers.get(userId) !== state || !this.#o.isAllowed(userId)) return;
-      this.#fail(userId, state, 'stream closed');
+      this.#fail(userId, state, reason);
     });
   }
 
