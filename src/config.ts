@@ -133,6 +133,13 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/** An empty variable (`FOO=` in `.env`) means "not set", so its default applies. */
+function withoutEmpty(env: Record<string, string | undefined>): Record<string, string> {
+  const set: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) if (value !== undefined && value.trim() !== '') set[name] = value;
+  return set;
+}
+
 function firstIssue(error: z.ZodError): string {
   const issue = error.issues[0];
   if (issue === undefined) return 'Invalid configuration';
@@ -146,9 +153,10 @@ function firstIssue(error: z.ZodError): string {
  * @throws {ConfigError} naming the first variable that is missing or wrong; the message never contains a secret.
  */
 export function loadConfig(env: Record<string, string | undefined>): Config {
-  const parsed = sttSchema.safeParse(env);
+  const set = withoutEmpty(env);
+  const parsed = sttSchema.safeParse(set);
   if (!parsed.success) throw new ConfigError(firstIssue(parsed.error));
-  const llm = llmSchema.safeParse(env);
+  const llm = llmSchema.safeParse(set);
   if (!llm.success) throw new ConfigError(firstIssue(llm.error));
   const e = parsed.data;
   const l = llm.data;
@@ -184,7 +192,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
  * @throws {ConfigError} naming the first variable that is missing or wrong; never containing the token.
  */
 export function loadDiscordConfig(env: Record<string, string | undefined>): DiscordConfig {
-  const parsed = discordSchema.safeParse(env);
+  const parsed = discordSchema.safeParse(withoutEmpty(env));
   if (!parsed.success) throw new ConfigError(firstIssue(parsed.error));
   const d = parsed.data;
   return {

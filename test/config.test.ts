@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { parse } from 'dotenv';
+import { ConfigError, loadConfig, loadDiscordConfig } from '../src/config.ts';
+
+const example = parse(readFileSync(new URL('../.env.example', import.meta.url)));
+
+describe('config', () => {
+  it('accepts .env.example as copied, once the required values are filled in, with the documented defaults', () => {
+    const config = loadConfig({ ...example, ASSEMBLYAI_API_KEY: 'key' });
+    expect(config.stt).toMatchObject({ streamingUrl: 'wss://streaming.assemblyai.com/v3/ws', speechModel: 'u3-rt-pro', idleCloseMs: 2_000, idleCloseMaxMs: 15_000, maxTurnSilenceMs: 1_000, keyterms: [] });
+    expect(config.stt.minTurnSilenceMs).toBeUndefined(); // empty means unset, not 0
+    expect(config.llm).toMatchObject({ apiKey: 'key', translationModel: 'gemini-2.5-flash-lite', recapModel: 'claude-sonnet-4-6', translationFallbackModels: [] });
+    const discord = loadDiscordConfig({ ...example, DISCORD_TOKEN: 'token', DISCORD_CLIENT_ID: '123456789012345678' });
+    expect(discord).toMatchObject({ guildId: undefined, restApiUrl: undefined, metricsPort: undefined });
+  });
+
+  it('names the variable that is wrong, in one line, without echoing secrets', () => {
+    const cases: Array<[Record<string, string>, RegExp]> = [
+      [{}, /^Invalid configuration: ASSEMBLYAI_API_KEY is required/],
+      [{ ASSEMBLYAI_API_KEY: 'k', STT_IDLE_CLOSE_MS: 'soon' }, /^Invalid configuration: STT_IDLE_CLOSE_MS must be a number of milliseconds$/],
+      [{ ASSEMBLYAI_API_KEY: 'k', ASSEMBLYAI_STREAMING_URL: 'https://x' }, /^Invalid configuration: ASSEMBLYAI_STREAMING_URL must be a ws:\/\/ or wss:\/\/ URL$/],
+      [{ ASSEMBLYAI_API_KEY: 'k', STT_KEYTERMS: `ok, ${'x'.repeat(51)}` }, /STT_KEYTERMS each term must be at most 50 characters/],
+      [{ ASSEMBLYAI_API_KEY: 'k', LOG_LEVEL: 'loud' }, /LOG_LEVEL must be one of/],
+    ];
+    for (const [env, message] of cases) expect(() => loadConfig(env)).toThrow(message);
+    expect(() => loadDiscordConfig({ DISCORD_TOKEN: 'secret-token-value', DISCORD_CLIENT_ID: 'abc' })).toThrow(ConfigError);
+    try {
+      loadDiscordConfig({ DISCORD_TOKEN: 'secret-token-value', DISCORD_CLIENT_ID: 'abc' });
+    } catch (error) {
+      expect((error as Error).message).toBe('Invalid configuration: DISCORD_CLIENT_ID must be the application id: a number of 17 to 20 digits');
+      expect((error as Error).message).not.toContain('secret-token-value');
+    }
+  });
+});
