@@ -238,7 +238,10 @@ export class Meeting {
       // from inside that call; `??=` would only assign after #end returned, so the meeting would end twice.
       const ending = Promise.withResolvers<Transcript>();
       this.#ending = ending.promise;
-      this.#end(reason).then(ending.resolve, ending.reject);
+      // Whatever happens while ending, the registry must let go of the meeting, or the guild could never /join again.
+      this.#end(reason)
+        .finally(() => this.#onEnded(this))
+        .then(ending.resolve, ending.reject);
     }
     return this.#ending;
   }
@@ -270,7 +273,6 @@ export class Meeting {
     } catch (error) {
       logger.warn({ guildId: this.guildId, err: (error as Error).message }, 'could not post the meeting report');
     }
-    this.#onEnded(this);
     return transcript;
   }
 
