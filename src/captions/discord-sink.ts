@@ -94,7 +94,7 @@ export class DiscordSink implements CaptionSink {
 
   notice(notice: Notice): void {
     if (this.#closed) return;
-    this.#posts.push({ kind: 'notice', text: `${NOTICE_ICON[notice.level]} ${notice.text}` });
+    for (const part of splitForDiscord(`${NOTICE_ICON[notice.level]} ${notice.text}`)) this.#posts.push({ kind: 'notice', text: part });
     void this.#pumpPosts();
   }
 
@@ -223,7 +223,7 @@ export class DiscordSink implements CaptionSink {
   #takeBatch(): string {
     const first = this.#posts.shift();
     if (first === undefined) return '';
-    if (first.kind === 'notice') return splitForDiscord(first.text)[0] ?? '';
+    if (first.kind === 'notice') return first.text;
     let content = first.line;
     while (this.#posts[0]?.kind === 'final') {
       const next = this.#posts[0];
