@@ -85,6 +85,8 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   #openedAt = 0;
   #terminationReceived = false;
   #idleTimer: TimerHandle | null = null;
+  /** Clock time of the latest speech frame, ms; the idle timer checks it when it fires. */
+  #lastSpeechAt = 0;
   #drainTimer: TimerHandle | null = null;
   #rotateTimer: TimerHandle | null = null;
   #terminateWhenDrained = false;
@@ -125,11 +127,6 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     return { ...this.#stats, sessionOpenMs: this.#stats.sessionOpenMs + openNow };
   }
 
-  /** Frames waiting to be sent. */
-  get queuedFrames(): number {
-    return this.#queue.frames;
-  }
-
   /** Frames held in memory: waiting to be sent, or sent and kept for a resend until a final covers them. */
   get bufferedFrames(): number {
     return this.#queue.frames + this.#timeline.unconfirmedCount;
@@ -143,7 +140,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
       this.#stats.framesDropped++;
       return;
     }
-    if (frame.speech) this.#restartIdleTimer();
+    if (frame.speech) this.#noteSpeech();
     if (this.#state === 'idle') {
       if (!frame.speech) return; // silence with no session open: nothing to transcribe
       this.#enqueue(frame);
@@ -288,7 +285,11 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     this.#rotateTimer = this.#o.clock.setTimeout(() => this.#rotate(), Math.max(0, rotateInMs));
     this.#setState('open');
     this.#o.logger.debug({ speakerId: this.speaker.id, sessionId: session.id }, 'AssemblyAI session open');
-    if (!this.#ending) this.#restartIdleTimer();
+    if (!this.#ending) {
+      // A fresh session gets a full idle window from now.
+      this.#clearIdleTimer();
+      this.#noteSpeech();
+    }
     this.#drain();
   }
 
@@ -348,15 +349,32 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     this.#drain();
   }
 
-  #restartIdleTimer(): void {
-    this.#clearIdleTimer();
+  /**
+   * Records speech. The idle timer is armed once and, when it fires, re-armed for whatever is left of the window:
+   * speech frames come every 50 ms, and resetting a timer for each of them would be needless work.
+   */
+  #noteSpeech(): void {
+    this.#lastSpeechAt = this.#o.clock.now();
+    if (this.#idleTimer === null) this.#armIdleTimer(this.#idleCloseMs());
+  }
+
+  #armIdleTimer(ms: number): void {
     this.#idleTimer = this.#o.clock.setTimeout(() => {
       this.#idleTimer = null;
+      const remainingMs = this.#lastSpeechAt + this.#idleCloseMs() - this.#o.clock.now();
+      if (remainingMs > 0) {
+        this.#armIdleTimer(remainingMs);
+        return;
+      }
       if (this.#state === 'open') {
         this.#terminateWhenDrained = true;
         this.#drain();
       }
-    }, typeof this.#o.idleCloseMs === 'function' ? this.#o.idleCloseMs() : this.#o.idleCloseMs);
+    }, ms);
+  }
+
+  #idleCloseMs(): number {
+    return typeof this.#o.idleCloseMs === 'function' ? this.#o.idleCloseMs() : this.#o.idleCloseMs;
   }
 
   #clearIdleTimer(): void {
