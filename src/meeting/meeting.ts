@@ -99,6 +99,7 @@ export class Meeting {
   #voice: VoiceLink | null = null;
   #ending: Promise<Transcript> | null = null;
   #previousNickname: string | null = null;
+  readonly #speakers = new Map<string, Speaker>();
 
   private constructor(options: MeetingStartOptions) {
     const { guild, services } = options;
@@ -140,7 +141,7 @@ export class Meeting {
       clock: services.clock,
       logger,
       sinks: this.#translation === undefined ? [this.#sink] : [this.#sink, this.#translation],
-      keyterms: services.settings.keyterms(guild.id),
+      keyterms: this.#keyterms(services.settings.keyterms(guild.id)),
       idleCloseMs: () => services.provider.idleClose.currentMs(),
       maxTurnSilenceMs: services.stt.maxTurnSilenceMs,
     });
@@ -218,6 +219,7 @@ export class Meeting {
 
   /** A member left the voice channel or opted out: stop receiving them and close their STT session. */
   async removeMember(userId: string): Promise<void> {
+    this.#speakers.delete(userId);
     this.#voice?.receiver.drop(userId);
     this.#sink.clearSpeaker(userId);
     await this.#pipeline.removeSpeaker(userId);
@@ -225,7 +227,12 @@ export class Meeting {
 
   /** New guild keyterms: sent to open sessions with `UpdateConfiguration`. */
   setKeyterms(keyterms: readonly string[]): void {
-    this.#pipeline.setKeyterms(keyterms);
+    this.#pipeline.setKeyterms(this.#keyterms(keyterms));
+  }
+
+  /** The guild's keyterms, or `STT_KEYTERMS` where the guild has set none. */
+  #keyterms(guildKeyterms: readonly string[]): readonly string[] {
+    return guildKeyterms.length > 0 ? guildKeyterms : this.#services.stt.keyterms;
   }
 
   /**
@@ -283,9 +290,15 @@ export class Meeting {
     return !this.#services.settings.isOptedOut(userId);
   }
 
+  /** The member as a speaker; looked up once per member, not per Opus packet. */
   #speaker(userId: string): Speaker {
-    const member = this.#guild.members.cache.get(userId);
-    return { id: userId, name: member?.displayName ?? `Member ${userId.slice(-4)}` };
+    let speaker = this.#speakers.get(userId);
+    if (speaker === undefined) {
+      const member = this.#guild.members.cache.get(userId);
+      speaker = { id: userId, name: member?.displayName ?? `Member ${userId.slice(-4)}` };
+      this.#speakers.set(userId, speaker);
+    }
+    return speaker;
   }
 
   async #markNickname(): Promise<void> {

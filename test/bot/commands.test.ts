@@ -71,12 +71,24 @@ describe('slash commands on interactions from real payloads', () => {
 
   beforeAll(async () => {
     world = await startWorld({ standIn: { guilds: [defaultGuildSpec(), lockedGuildSpec()] } });
-    bot = await startInProcessBot(world);
+    bot = await startInProcessBot(world, { STT_KEYTERMS: 'Parley, AssemblyAI' });
   });
 
   afterAll(async () => {
     await bot?.stop();
     await world?.close();
+  });
+
+  it('uses STT_KEYTERMS while the server has set no keyterms of its own', async () => {
+    const { standIn, stt } = world;
+    const { right } = await twoSpeakers();
+    await runCommand(standIn, { commandName: 'join', userId: ids.katieId });
+    const opened = sessionFrom(stt, stt.sessions.length);
+    await standIn.memberSpeak(ids.katieId, right);
+    const session = await opened;
+    expect(session.query.get('keyterms_prompt')).toBe(JSON.stringify(['Parley', 'AssemblyAI']));
+    await runCommand(standIn, { commandName: 'end', userId: ids.katieId });
+    expect(session.terminated).toBe(true);
   });
 
   it('/join names each permission Parley lacks, privately, and does not join', async () => {
