@@ -34,7 +34,13 @@ export type NoticeLevel = 'info' | 'warning' | 'error';
 /** A plain-words message for the people reading the captions (e.g. "Speech-to-text is unavailable: …"). */
 export interface Notice {
   level: NoticeLevel;
+  /** Plain words, escaped by each sink (untrusted names may be in it), unless {@link Notice.markdown} is set. */
   text: string;
+  /**
+   * Set only by code that builds Discord Markdown itself and has escaped every untrusted part of `text` with
+   * `escapeDiscordText`; such text is posted as written.
+   */
+  markdown?: boolean;
 }
 
 /** Receives caption events and notices. Implementations must not throw; they handle their own failures. */

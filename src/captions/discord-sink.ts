@@ -9,7 +9,7 @@
  * - Every message fits Discord's 2,000-character content limit and carries `allowedMentions: { parse: [] }`:
  *   transcript text is user content and must never ping anyone.
  */
-import { escapeMarkdown } from 'discord.js';
+import { escapeDiscordText } from '../text/discord-markdown.ts';
 import type { Clock, TimerHandle } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import type { CaptionEvent, CaptionSink, Notice } from './caption.ts';
@@ -76,7 +76,7 @@ export class DiscordSink implements CaptionSink {
       this.#partials.set(event.speaker.id, { name: event.speaker.name, text: event.text });
     } else {
       this.#partials.delete(event.speaker.id);
-      this.postLine(`**${escapeMarkdown(event.speaker.name)}:** ${escapeMarkdown(event.text)}`);
+      this.postLine(`**${escapeDiscordText(event.speaker.name)}:** ${escapeDiscordText(event.text)}`);
     }
     this.#liveDirty = true;
     this.#scheduleLive();
@@ -94,7 +94,7 @@ export class DiscordSink implements CaptionSink {
 
   notice(notice: Notice): void {
     if (this.#closed) return;
-    for (const part of splitForDiscord(`${NOTICE_ICON[notice.level]} ${notice.text}`)) this.#posts.push({ kind: 'notice', text: part });
+    for (const part of splitForDiscord(`${NOTICE_ICON[notice.level]} ${notice.markdown === true ? notice.text : escapeDiscordText(notice.text)}`)) this.#posts.push({ kind: 'notice', text: part });
     void this.#pumpPosts();
   }
 
@@ -165,9 +165,9 @@ export class DiscordSink implements CaptionSink {
     const header = '🔴 **Live**';
     const budget = Math.floor((MESSAGE_CONTENT_LIMIT - header.length - 1) / this.#partials.size);
     const lines = [...this.#partials.values()].map(({ name, text }) => {
-      const prefix = `**${escapeMarkdown(name)}:** `;
+      const prefix = `**${escapeDiscordText(name)}:** `;
       const room = Math.max(0, budget - prefix.length - 2);
-      const escaped = escapeMarkdown(text);
+      const escaped = escapeDiscordText(text);
       // Keep the newest words: that is what a reader is waiting for.
       return prefix + (escaped.length > room ? `…${escaped.slice(escaped.length - room + 1)}` : escaped);
     });

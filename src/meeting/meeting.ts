@@ -2,6 +2,7 @@
  * One guild's captioned meeting: the voice link, the caption pipeline, the Discord sink and the stored transcript,
  * from `/join` to `/end` (or a kick, a move, or shutdown).
  */
+import { escapeDiscordText } from '../text/discord-markdown.ts';
 import { ThreadAutoArchiveDuration, type Guild, type GuildMember, type SendableChannels, type VoiceBasedChannel } from 'discord.js';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
@@ -186,12 +187,14 @@ export class Meeting {
     meeting.#voice.on('speakerLost', (userId) =>
       meeting.#sink.notice({
         level: 'warning',
-        text: `Parley has stopped receiving audio from ${meeting.#speaker(userId).name} and could not recover it. Their speech is not being captioned; leaving and rejoining the voice channel usually fixes it.`,
+        markdown: true,
+        text: `Parley has stopped receiving audio from ${escapeDiscordText(meeting.#speaker(userId).name)} and could not recover it. Their speech is not being captioned; leaving and rejoining the voice channel usually fixes it.`,
       }),
     );
     await meeting.#markNickname();
     meeting.#sink.notice({
       level: 'info',
+      markdown: true,
       text: `Captioning <#${voiceChannel.id}>, started by <@${options.startedBy.id}>. What members say there is sent to AssemblyAI for transcription and posted here. Don't want to be captioned? Use \`/optout\`. \`/end\` stops captioning.`,
     });
     return meeting;

@@ -1,13 +1,14 @@
 /**
  * Renders a {@link Recap} as Discord embeds (for the channel) and as Markdown (for `recap.md`).
  *
- * Everything the model wrote is user content: it was derived from what people said. Mentions are neutralised
- * (`@everyone` → `@\u200beveryone`, `<@123>` → `<@\u200b123>`, likewise `<@!…>`, `<@&…>` and `<#…>`) even though
- * the poster also sets `allowedMentions`, and Markdown syntax is escaped so that the text shows as written:
- * a model cannot turn "[click](…)" into a masked link or a `#` into a heading.
+ * Everything the model wrote is user content: it was derived from what people said. It goes through the one
+ * escaping helper ({@link escapeDiscordText}): mentions neutral even though the poster also sets
+ * `allowedMentions`, and Markdown escaped so the text shows as written: a model cannot turn "[click](…)" into a
+ * masked link or a `#` into a heading.
  */
 import type { APIEmbed, APIEmbedField } from 'discord.js';
 import { meetingClock } from './prompt.ts';
+import { escapeDiscordText } from '../text/discord-markdown.ts';
 import type { Recap } from './recap.ts';
 
 /**
@@ -31,20 +32,9 @@ export interface RecapEmbedOptions {
 const COLOR = 0x5865f2;
 const SHORTENED_NOTE = 'Shortened to fit Discord: the full recap is in recap.md';
 
-/** Neutralises `@everyone`, `@here`, and user, role and channel mentions with a zero-width space. */
-export function neutraliseMentions(text: string): string {
-  return text.replace(/@(everyone|here)/gi, '@\u200b$1').replace(/<(@[!&]?|#)(\d)/g, '<$1\u200b$2');
-}
-
-/**
- * One line of user text made safe for Discord Markdown and CommonMark: whitespace collapsed, mentions
- * neutralised, `\ * _ ~ ` | [ ] < > #` escaped, and a leading list marker (`-`, `+`, `1.`) escaped.
- */
+/** One line of user text made safe with {@link escapeDiscordText}, whitespace collapsed to single spaces. */
 export function safeInline(text: string): string {
-  return neutraliseMentions(text.replace(/\s+/g, ' ').trim())
-    .replace(/[\\*_~`|[\]<>#]/g, '\\$&')
-    .replace(/^([-+])/, '\\$1')
-    .replace(/^(\d+)([.)])/, '$1\\$2');
+  return escapeDiscordText(text.replace(/\s+/g, ' ').trim());
 }
 
 /** The summary's paragraphs, each made safe with {@link safeInline}, separated by a blank line. */

@@ -4,6 +4,7 @@
 import { stringifySync, type NodeList } from 'subtitle';
 import type { TranscriptTurn } from './transcript.ts';
 import type { Speaker } from '../captions/caption.ts';
+import { escapeDiscordText } from '../text/discord-markdown.ts';
 
 /** The `transcript.json` document. Times are meeting time, ms. */
 export interface TranscriptJson {
@@ -41,15 +42,11 @@ export function toTranscriptJson(speakers: readonly Speaker[], turns: readonly T
 export function toMarkdown(title: string, turns: readonly TranscriptTurn[]): string {
   const lines = [`# ${title}`, ''];
   for (const t of turns) {
-    lines.push(`**[${formatClock(t.startMs)}] ${escapeMarkdown(t.speaker.name)}:** ${escapeMarkdown(t.text)}`);
-    for (const [language, text] of Object.entries(t.translations ?? {})) lines.push(`  - _${language}:_ ${escapeMarkdown(text)}`);
+    lines.push(`**[${formatClock(t.startMs)}] ${escapeDiscordText(t.speaker.name)}:** ${escapeDiscordText(t.text)}`);
+    for (const [language, text] of Object.entries(t.translations ?? {})) lines.push(`  - _${language}:_ ${escapeDiscordText(text)}`);
     lines.push('');
   }
   return lines.join('\n');
-}
-
-function escapeMarkdown(text: string): string {
-  return text.replace(/([\\*_`~|<>#[\]])/g, '\\$1');
 }
 
 function cues(turns: readonly TranscriptTurn[]): NodeList {
@@ -74,8 +71,8 @@ export function toTranslatedMarkdown(title: string, language: string, turns: rea
   const lines = [`# ${title} (${language})`, ''];
   for (const t of turns) {
     const translated = t.translations?.[language];
-    const text = translated === undefined ? `${escapeMarkdown(t.text)} _(untranslated)_` : escapeMarkdown(translated);
-    lines.push(`**[${formatClock(t.startMs)}] ${escapeMarkdown(t.speaker.name)}:** ${text}`, '');
+    const text = translated === undefined ? `${escapeDiscordText(t.text)} _(untranslated)_` : escapeDiscordText(translated);
+    lines.push(`**[${formatClock(t.startMs)}] ${escapeDiscordText(t.speaker.name)}:** ${text}`, '');
   }
   return lines.join('\n');
 }

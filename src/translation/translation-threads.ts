@@ -3,7 +3,7 @@
  * Each thread is opened once per meeting and gets its own batched poster, so its messages follow the same
  * throttle as the main channel. The speaker and the original text stay visible with every translation.
  */
-import { escapeMarkdown } from 'discord.js';
+import { escapeDiscordText } from '../text/discord-markdown.ts';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import type { Notice } from '../captions/caption.ts';
@@ -42,10 +42,10 @@ export class TranslationThreads {
 
   /** Posts one caption's translations (or failure marks) to their threads. */
   post(result: TranslatedCaption): void {
-    const speaker = `**${escapeMarkdown(result.event.speaker.name)}:**`;
-    const original = escapeMarkdown(result.event.text);
+    const speaker = `**${escapeDiscordText(result.event.speaker.name)}:**`;
+    const original = escapeDiscordText(result.event.text);
     for (const [language, text] of Object.entries(result.translations)) {
-      void this.#line(language, `${speaker} ${escapeMarkdown(text)}\n-# ${original}`);
+      void this.#line(language, `${speaker} ${escapeDiscordText(text)}\n-# ${original}`);
     }
     for (const language of result.failed) {
       void this.#line(language, `${speaker} ${original}\n-# ⚠️ Translation failed; this is the original.`);
@@ -74,7 +74,8 @@ export class TranslationThreads {
           // Not retried for each caption: every refused request counts towards Discord's invalid-request limit.
           this.#o.onNotice?.({
             level: 'warning',
-            text: `Parley could not open the thread "${threadName(language)}" (${reason}), so translations into ${languageName(language)} are not posted during this meeting; they are kept and come with the transcript when captioning ends. Parley needs **Create Public Threads** and **Send Messages in Threads** here.`,
+            markdown: true,
+            text: `Parley could not open the thread "${threadName(language)}" (${escapeDiscordText(reason)}), so translations into ${languageName(language)} are not posted during this meeting; they are kept and come with the transcript when captioning ends. Parley needs **Create Public Threads** and **Send Messages in Threads** here.`,
           });
           return null;
         },

@@ -143,7 +143,7 @@ describe('captions in the channel, through discord.js and the stand-in', () => {
     expect(finalPosts.map(contentOf)).toEqual(['**Katie:** line 1', [2, 3, 4, 5, 6].map((n) => `**Katie:** line ${n}`).join('\n')]);
   });
 
-  it('pings no one: a caption saying @everyone, @here and <@id> goes out with allowed_mentions parse []', async () => {
+  it('pings no one: a caption saying @everyone, @here and <@id> shows them as text, with allowed_mentions parse []', async () => {
     const { standIn } = world;
     const { right } = await twoSpeakers();
     const said = ['hey', '@everyone', '@here', `<@${ids.katieId}>`, `<@&${ids.botRoleId}>`];
@@ -154,11 +154,11 @@ describe('captions in the channel, through discord.js and the stand-in', () => {
       await standIn.memberSpeak(ids.steveId, right);
       const final = await waitForChannelPost(standIn, ids.textChannelId, from, (c) => c.startsWith('**Steve:** Hey'));
       await runCommand(standIn, { commandName: 'end', userId: ids.steveId });
-      expect(contentOf(final)).toBe(`**Steve:** Hey @everyone @here <@${ids.katieId}> <@&${ids.botRoleId}>.`);
+      expect(contentOf(final)).toBe(`**Steve:** Hey @\u200beveryone @\u200bhere <@\u200b${ids.katieId}> <@&\u200b${ids.botRoleId}>.`);
       expect(final.body).toMatchObject({ allowed_mentions: { parse: [] } });
       expect(final.responseBody).toMatchObject({ mentions: [], mention_everyone: false });
       const live = liveMessageWrites(standIn, ids.textChannelId, from);
-      expect(live.some((w) => contentOf(w).includes('@everyone'))).toBe(true);
+      expect(live.some((w) => contentOf(w).includes('@\u200beveryone'))).toBe(true);
     } finally {
       recognizer = taggedWords;
     }

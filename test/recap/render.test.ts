@@ -132,7 +132,7 @@ describe('recapToEmbeds', () => {
       expect(output).not.toMatch(/<(@[!&]?|#)\d+>/);
       expect(output).toContain('@\u200beveryone');
       expect(output).not.toMatch(/(^|[^\\])\[here\]/);
-      expect(output).toContain('\\[here\\](https://evil.example)');
+      expect(output).toContain('\\[here]\\(https://evil.example)');
       expect(output).toContain('\\*\\*free\\*\\*');
     }
     expect(fields(embeds).find((field) => field.name === 'Key points')?.value).toContain('• \\# Heading attempt');
