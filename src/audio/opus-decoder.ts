@@ -4,7 +4,7 @@
  * mono or stereo), so Parley does no DSP of its own.
  *
  * prism-media's `opus.Decoder` stream is not used on this path: a corrupt packet makes it emit an error and end
- * the pipe (../shared/NOTES.md), and a stream hop would separate each packet from its arrival time. Calling the
+ * the pipe (prism-media 1.3.5 `src/opus/Opus.js`), and a stream hop would separate each packet from its arrival time. Calling the
  * same libopus binding directly, once per packet, lets a corrupt packet be skipped and counted.
  */
 import OpusScript from 'opusscript';

@@ -2,7 +2,7 @@
  * Permission checks made before Parley acts, so the user hears exactly what is missing instead of a generic
  * failure later. Permission names follow Discord's client wording.
  *
- * Needed (../shared/NOTES.md): voice channel: View Channel, Connect (Speak is not needed to listen); caption
+ * Needed (Discord docs, "Permissions"; @discordjs/voice receive): voice channel: View Channel, Connect (Speak is not needed to listen); caption
  * channel: View Channel, Send Messages, Embed Links, Attach Files; translation threads: Create Public Threads and
  * Send Messages in Threads.
  */

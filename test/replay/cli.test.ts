@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startFakeAssemblyAI, type FakeAssemblyAI } from '../fakes/assemblyai-server.ts';
 import { speechFixture } from '../support/fixtures.ts';
+import { oggOpusFixture } from '../support/ogg-opus.ts';
 import { TEST_API_KEY } from '../support/pipeline-harness.ts';
 import type { TranscriptJson } from '../../src/transcript/formats.ts';
 
@@ -89,8 +90,9 @@ describe('npm run replay', () => {
 
     // Truncated and corrupt copies of real recordings in each supported format.
     const dir = await mkdtemp(join(tmpdir(), 'parley-bad-audio-'));
-    for (const name of ['katiesteve.wav', 'jfk.flac', 'harvard_list1_opus48k.ogg']) {
-      const bytes = await readFile(speechFixture(name));
+    const recordings = { 'katiesteve.wav': speechFixture('katiesteve.wav'), 'jfk.flac': speechFixture('jfk.flac'), 'opus.ogg': await oggOpusFixture() };
+    for (const [name, source] of Object.entries(recordings)) {
+      const bytes = await readFile(source);
       const truncated = join(dir, `truncated-${name}`);
       await writeFile(truncated, bytes.subarray(0, Math.floor(bytes.length / 2)));
       const corrupt = join(dir, `corrupt-${name}`);

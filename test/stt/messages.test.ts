@@ -15,9 +15,9 @@ describe('parseServerMessage on the documented sequences', () => {
     const begin = events[0];
     expect(begin).toMatchObject({ type: 'begin', id: '3207b601-2054-48df-ba77-8784dfcf9fb8', expiresAtMs: 1772570132000 });
     const final = events[3];
-    expect(final).toMatchObject({ type: 'turn', turnOrder: 0, endOfTurn: true, turnIsFormatted: true, transcript: 'My name is Sonny.' });
+    expect(final).toMatchObject({ type: 'turn', turnOrder: 0, endOfTurn: true, turnIsFormatted: true, transcript: 'My name is Parley.' });
     if (final?.type !== 'turn') throw new Error('expected a turn');
-    expect(final.words.map((w) => w.text)).toEqual(['My', 'name', 'is', 'Sonny.']);
+    expect(final.words.map((w) => w.text)).toEqual(['My', 'name', 'is', 'Parley.']);
     expect(final.words[3]).toMatchObject({ start: 3016, end: 4155, wordIsFinal: true });
     expect(events[4]).toEqual({ type: 'termination', audioDurationS: 13, sessionDurationS: 13 });
   });
