@@ -2,6 +2,7 @@
  * One guild's captioned meeting: the voice link, the caption pipeline, the Discord sink and the stored transcript,
  * from `/join` to `/end` (or a kick, a move, or shutdown).
  */
+import type { RecapSettingsStore } from '../store/recap-settings.ts';
 import { escapeDiscordText } from '../text/discord-markdown.ts';
 import { ThreadAutoArchiveDuration, type Guild, type GuildMember, type SendableChannels, type VoiceBasedChannel } from 'discord.js';
 import type { Clock } from '../clock.ts';
@@ -29,6 +30,8 @@ export interface MeetingServices {
   logger: Logger;
   settings: GuildSettingsStore;
   meetingStore: MeetingStore;
+  /** Each guild's recap template and custom prompt. */
+  recapSettings: RecapSettingsStore;
   /** Shared by every meeting: the gateway's rate limit is per model and account. Undefined: no translation. */
   translator: Translator | undefined;
   /** Undefined: no recap. */
@@ -275,6 +278,7 @@ export class Meeting {
         headline: `⏹️ ${END_TEXT[reason]}`,
         // Shutdown must finish within 5 s and a recap takes an LLM longer: post the transcript now; /recap makes it later.
         recap: reason === 'shutdown' ? undefined : this.#services.recap,
+        recapStyle: this.#services.recapSettings.recapStyle(this.guildId),
         logger,
       });
       if (report.recapFailed === true) this.#services.onRecapFailed?.();

@@ -17,7 +17,7 @@ import type { LlmClient, LlmMessage } from '../llm/gateway-client.ts';
 import type { Logger } from '../log.ts';
 import { silentLogger } from '../log.ts';
 import type { Transcript } from '../transcript/transcript.ts';
-import { DEFAULT_RECAP_TEMPLATE, recapTemplate, type RecapHeadings, type RecapStyle } from './templates.ts';
+import { DEFAULT_HEADINGS, DEFAULT_RECAP_TEMPLATE, recapTemplate, type RecapHeadings, type RecapStyle } from './templates.ts';
 import { mergeMessages, mergeUserMessage, RECAP_JSON_SCHEMA, RECAP_SCHEMA_NAME, splitTranscript, transcriptMessages, type RecapAnswer } from './prompt.ts';
 
 /** A meeting recap. All text comes from the model: it is user content (neutralise mentions before posting). */
@@ -57,6 +57,16 @@ export interface RecapOptions {
   temperature?: number;
   /** The template, and the guild's custom prompt if any (see `templates.ts`). Default: meeting notes. */
   style?: RecapStyle;
+}
+
+/**
+ * A recap stored as JSON by the meeting store. Recaps stored before templates existed have no headings: they
+ * were meeting notes.
+ *
+ * @throws {SyntaxError} if `json` is not JSON.
+ */
+export function parseStoredRecap(json: string): Recap {
+  return { headings: DEFAULT_HEADINGS, ...(JSON.parse(json) as Partial<Recap>) } as Recap;
 }
 
 /** Summary of a recap with no speech, made without any request. */
