@@ -33,6 +33,15 @@ export const THREAD_PERMISSIONS = [
   named(PermissionFlagsBits.SendMessagesInThreads, 'Send Messages in Threads'),
 ];
 
+/**
+ * Bot permissions that are asked for in the invite but not required: the voice channel status that tells
+ * everyone Parley is captioning (Set Voice Channel Status), and the nickname marker used where that is missing.
+ */
+export const OPTIONAL_PERMISSIONS = [
+  named(PermissionFlagsBits.SetVoiceChannelStatus, 'Set Voice Channel Status'),
+  named(PermissionFlagsBits.ChangeNickname, 'Change Nickname'),
+];
+
 /** The permissions `member` lacks in `channel`, by name; empty when it has them all. */
 export function missingPermissions(channel: GuildBasedChannel, member: GuildMember, needed: readonly NamedPermission[]): string[] {
   const granted = channel.permissionsFor(member);
