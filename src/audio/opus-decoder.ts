@@ -127,6 +127,8 @@ export class OpusPacketDecoder {
   /** Packets the current decoder has decoded. */
   #goodOnCurrent = 0;
   #corruptRun = 0;
+  /** Packets that arrived while the current decoder was starting. */
+  #arrivedWhileStarting = 0;
   /** The current run of corrupt packets already had its replacement. */
   #corruptRunRetried = false;
   /** Packets that failed to decode (corrupt, truncated, or still encrypted) and were skipped. */
@@ -181,12 +183,14 @@ export class OpusPacketDecoder {
     }
     if (state.status === 'destroyed') return;
     if (state.status === 'starting' || this.#pending.length > 0) {
+      if (state.status === 'starting') this.#arrivedWhileStarting++;
       this.#pending.push({ packet, arrivalMs });
       if (this.#pending.length > MAX_PENDING_PACKETS) {
         this.#pending.shift();
         this.lostPackets++;
-        this.#fault(new Error(`Opus decoder did not start within ${MAX_PENDING_PACKETS} packets`));
       }
+      // More packets than the queue holds arrived while this decoder started (5 s at 50 packets a second).
+      if (this.#arrivedWhileStarting === MAX_PENDING_PACKETS + 1) this.#fault(new Error(`Opus decoder did not start within ${MAX_PENDING_PACKETS} packets`));
       return;
     }
     this.#decode(state.backend, packet, arrivalMs);
@@ -211,6 +215,7 @@ export class OpusPacketDecoder {
     }
     const state: StartingState = { status: 'starting', backend };
     this.#goodOnCurrent = 0;
+    this.#arrivedWhileStarting = 0;
     this.#settled = backend.ready.then(
       () => {
         if (this.#state !== state) {
