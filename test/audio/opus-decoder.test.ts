@@ -78,13 +78,13 @@ const arrivals = (n: number, from = 20) => Array.from({ length: n }, (_, i) => f
 describe('OpusPacketDecoder', () => {
   it('decodes 60 speakers at once, each to 16 kHz mono s16le like an independent libopus decode', async () => {
     const packets = tonePackets(50, 330, 12_000);
-    const speakers = Array.from({ length: 60 }, () => collect());
-    for (const { decoder } of speakers) for (const [i, packet] of packets.entries()) decoder.push(packet, (i + 1) * 20);
-    await Promise.all(speakers.map(({ decoder }) => decoder.settled()));
-
     const reference = new OpusScript(16_000, 1, OpusScript.Application.AUDIO);
     const expected = samplesOf(Buffer.concat(packets.map((p) => Buffer.from(reference.decode(p)))));
     reference.delete();
+
+    const speakers = Array.from({ length: 60 }, () => collect());
+    for (const { decoder } of speakers) for (const [i, packet] of packets.entries()) decoder.push(packet, (i + 1) * 20);
+    await Promise.all(speakers.map(({ decoder }) => decoder.settled()));
     for (const [n, { decoder, out, failed }] of speakers.entries()) {
       expect(failed, `speaker ${n}`).toEqual([]);
       expect(decoder.decodedPackets, `speaker ${n}`).toBe(50);
@@ -139,6 +139,28 @@ describe('OpusPacketDecoder', () => {
     expect(out.map((d) => d.arrivalMs)).toEqual(arrivals(100));
     decoder.destroy();
     expect(counts).toEqual({ created: 2, freed: 2 });
+  });
+
+  it('treats a libopus error about the decoder itself (OPUS_INVALID_STATE) as a fault, not a corrupt packet', async () => {
+    const invalidState = () => {
+      const real = createLibopusDecoder();
+      let decodes = 0;
+      return {
+        ready: real.ready,
+        free: () => real.free(),
+        decodeFrame: (packet: Uint8Array) =>
+          ++decodes === 10 ? { channelData: [], samplesDecoded: 0, errors: [{ message: 'libopus -6 OPUS_INVALID_STATE: An encoder or decoder structure is invalid or already freed' }] } : real.decodeFrame(packet),
+      };
+    };
+    const { factory } = sequence(invalidState);
+    const { decoder, out, replaced } = collect(factory);
+    await decoder.settled();
+    for (const [i, packet] of tonePackets(30).entries()) decoder.push(packet, (i + 1) * 20);
+    await decoder.settled();
+    expect(replaced.map((e) => e.message)).toEqual([expect.stringContaining('OPUS_INVALID_STATE')]);
+    expect(decoder.corruptPackets).toBe(0);
+    expect(out.map((d) => d.arrivalMs)).toEqual(arrivals(30));
+    decoder.destroy();
   });
 
   it('gives the speaker up, once, when the replacement fails too', async () => {
