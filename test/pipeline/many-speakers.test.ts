@@ -43,6 +43,17 @@ function expectedAudio(packets: readonly TimedOpusPacket[]): Int16Array {
   return referenceDecode(packets, last.atMs + FILL_MS).subarray((first.atMs - 20) * 16);
 }
 
+/** Longest run of exact zeros (a packet that was never decoded leaves 320 of them), samples. */
+function longestZeroRun(samples: Int16Array): number {
+  let longest = 0;
+  let run = 0;
+  for (const sample of samples) {
+    run = sample === 0 ? run + 1 : 0;
+    longest = Math.max(longest, run);
+  }
+  return longest;
+}
+
 /** The error a WebAssembly trap throws (the TypeScript lib in use does not declare `WebAssembly`). */
 const WasmRuntimeError = (globalThis as unknown as { WebAssembly: { RuntimeError: ErrorConstructor } }).WebAssembly.RuntimeError;
 
@@ -175,6 +186,10 @@ describe('many speakers in one process', () => {
     expect(cy.audioMs).toBe(ana.audioMs);
     expect(ana.audioMs).toBe(2_000 + FILL_MS);
     expect(alignAndMeasure(samplesOf(ana.pcm()), samplesOf(cy.pcm()), { maxLagSamples: 16 }).snrDb).toBeGreaterThanOrEqual(15);
+    // No 20 ms hole in his 2 s of tone (the first 20 ms are left out: a decoder's first output ramps up).
+    const speech = (session: FakeSession) => samplesOf(session.pcm()).subarray(320, 2_000 * 16);
+    expect(longestZeroRun(speech(ana))).toBeLessThan(100);
+    expect(longestZeroRun(speech(cy))).toBeLessThan(100);
     // Ben was captioned until his decoders failed (39 + 2 packets, the fill, the last frame padded to 50 ms), and
     // his session was ended properly.
     expect(ben.terminated).toBe(true);
