@@ -17,9 +17,14 @@
  * and after a Discord silence frame (0xF8 0xFF 0xFE: clients send five before they stop transmitting) it does not
  * wait out the jitter allowance, since a late packet can then only be another silence frame. So a phrase's last
  * frame goes out ~20 ms after it is complete instead of 80–130 ms (bench/README.md, `added_latency_audio_ms`).
+ *
+ * Decoding ({@link OpusPacketDecoder}) starts asynchronously: packets that arrive while a decoder starts are held
+ * and go through the timeline with their own arrival times once it is ready, and silence is not filled past
+ * packets still held. A decoder that fails is replaced; if decoding is given up, `onDecoderFailed` fires and the
+ * talk spurt in progress is ended as usual.
  */
 import type { Clock, TimerHandle } from '../clock.ts';
-import { OpusPacketDecoder } from './opus-decoder.ts';
+import { OpusPacketDecoder, type MAX_REPLACEMENTS, type OpusBackendFactory } from './opus-decoder.ts';
 import { OPUS_PACKET_MS, PCM_FRAME_BYTES, PCM_FRAME_MS, msToPcmBytes, pcmBytesToMs, type PcmFrame } from './format.ts';
 
 /** Options for {@link SpeakerAudio}. */
@@ -35,12 +40,24 @@ export interface SpeakerAudioOptions {
   onFrame: (frame: PcmFrame) => void;
   /** Called when the fill window after the speaker's last packet has ended. */
   onSpeechEnd: () => void;
+  /** A decoder failed and a fresh one took over (for logs). */
+  onDecoderReplaced?: (error: Error) => void;
+  /** Decoding this speaker was given up: their decoder and its replacement both failed. Called at most once. */
+  onDecoderFailed?: (error: Error) => void;
+  /** Creates the libopus decoder; default opus-decoder at 16 kHz mono. */
+  createDecoder?: OpusBackendFactory;
 }
 
 /** Counters for one speaker's audio path. */
 export interface SpeakerAudioStats {
   decodedPackets: number;
   corruptPackets: number;
+  /** Decoders replaced after a failure. */
+  replacedDecoders: number;
+  /** Packets lost to decoder failure (none while decoding works). */
+  lostPackets: number;
+  /** Decoding was given up for this speaker. */
+  decoderFailed: boolean;
   frames: number;
 }
 
@@ -55,7 +72,7 @@ function isOpusSilenceFrame(packet: Buffer): boolean {
 export class SpeakerAudio {
   readonly #options: SpeakerAudioOptions;
   readonly #jitterMs: number;
-  readonly #decoder = new OpusPacketDecoder();
+  readonly #decoder: OpusPacketDecoder;
   #frame = Buffer.alloc(PCM_FRAME_BYTES);
   #frameFill = 0;
   #frameStartMs = 0;
@@ -74,18 +91,40 @@ export class SpeakerAudio {
   constructor(options: SpeakerAudioOptions) {
     this.#options = options;
     this.#jitterMs = options.jitterMs ?? 60;
+    this.#decoder = new OpusPacketDecoder({
+      onPcm: (pcm, packet, arrivalMs) => this.#onPcm(pcm, packet, arrivalMs),
+      onReplaced: (error) => options.onDecoderReplaced?.(error),
+      onFailed: (error) => {
+        // Held packets are gone: end the spurt in progress on the usual fill schedule.
+        if (this.#cursorMs !== null && this.#timer === null) this.#schedule();
+        options.onDecoderFailed?.(error);
+      },
+      ...(options.createDecoder === undefined ? {} : { createDecoder: options.createDecoder }),
+    });
   }
 
   /**
-   * Takes one Opus packet as it arrives. A corrupt packet is skipped and counted.
+   * Takes one Opus packet as it arrives. A corrupt packet is skipped and counted. While the decoder starts, the
+   * packet is held (see {@link OpusPacketDecoder}) and framed once it is decoded.
    *
    * @param packet - one Opus packet (Discord: 20 ms, 48 kHz stereo).
    * @param arrivalMs - meeting time the packet arrived, ms; defaults to now.
    */
   pushOpusPacket(packet: Buffer, arrivalMs: number = this.#options.meetingNow()): void {
     if (this.#destroyed) return;
-    const pcm = this.#decoder.decode(packet);
-    if (pcm === null) return;
+    this.#decoder.push(packet, arrivalMs);
+  }
+
+  /**
+   * Resolves when no packet is held for decoding: the decoder has started and decoded them, or decoding was given
+   * up. Waits through at most {@link MAX_REPLACEMENTS} replacements; never rejects.
+   */
+  settled(): Promise<void> {
+    return this.#decoder.settled();
+  }
+
+  #onPcm(pcm: Buffer, packet: Buffer, arrivalMs: number): void {
+    if (this.#destroyed) return;
     const durationMs = pcmBytesToMs(pcm.length);
     const startMs = arrivalMs - durationMs;
     if (this.#cursorMs === null) {
@@ -120,6 +159,9 @@ export class SpeakerAudio {
     return {
       decodedPackets: this.#decoder.decodedPackets,
       corruptPackets: this.#decoder.corruptPackets,
+      replacedDecoders: this.#decoder.replacements,
+      lostPackets: this.#decoder.lostPackets,
+      decoderFailed: this.#decoder.status === 'failed',
       frames: this.#frames,
     };
   }
@@ -132,6 +174,13 @@ export class SpeakerAudio {
   #tick(): void {
     this.#timer = null;
     if (this.#cursorMs === null) return;
+    if (this.#decoder.pendingPackets > 0) {
+      // Held packets cover the time ahead: wait for them rather than fill it with silence.
+      void this.#decoder.settled().then(() => {
+        if (!this.#destroyed && this.#timer === null && this.#cursorMs !== null) this.#schedule();
+      });
+      return;
+    }
     const now = this.#options.meetingNow();
     const fillEnd = this.#lastPacketMs + this.#options.silenceFillMs;
     if (now >= fillEnd) {

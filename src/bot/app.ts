@@ -75,6 +75,7 @@ export class ParleyBot {
       sttSessionsOpen: () => this.meetings.counters().sttSessionsOpen,
       sttReconnects: () => this.meetings.counters().reconnects,
       droppedPackets: () => this.meetings.counters().droppedPackets,
+      decoderFailures: () => this.meetings.counters().decoderFailures,
       llmErrors: () => this.#translator.stats().failures + this.#recapFailures,
     });
 

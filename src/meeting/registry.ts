@@ -13,7 +13,7 @@ export class MeetingRegistry {
   readonly #starting = new Set<string>();
   readonly #logger: Logger;
   /** Totals of meetings that have ended, so metrics totals never go down. */
-  readonly #ended = { reconnects: 0, droppedPackets: 0 };
+  readonly #ended = { reconnects: 0, droppedPackets: 0, decoderFailures: 0 };
 
   constructor(logger: Logger) {
     this.#logger = logger;
@@ -56,6 +56,7 @@ export class MeetingRegistry {
           const final = ended.counters();
           this.#ended.reconnects += final.reconnects;
           this.#ended.droppedPackets += final.droppedPackets;
+          this.#ended.decoderFailures += final.decoderFailures;
           this.#logger.info({ guildId, meetingId: ended.id }, 'meeting ended');
         },
       });
@@ -75,6 +76,7 @@ export class MeetingRegistry {
       counters.sttSessionsOpen += c.sttSessionsOpen;
       counters.reconnects += c.reconnects;
       counters.droppedPackets += c.droppedPackets;
+      counters.decoderFailures += c.decoderFailures;
     }
     return counters;
   }

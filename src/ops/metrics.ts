@@ -18,6 +18,8 @@ export interface MetricsSource {
   droppedPackets(): number;
   /** Failed LLM requests (translation and recap) since start. */
   llmErrors(): number;
+  /** Speakers whose Opus decoding was given up (decoder and replacement failed) since start. */
+  decoderFailures(): number;
 }
 
 /** A counter whose value is a total read from `read()` at scrape time. */
@@ -58,6 +60,7 @@ export class ParleyMetrics {
     gauge('parley_stt_sessions_open', 'AssemblyAI streaming sessions open now (each bills while open)', () => source.sttSessionsOpen());
     totalCounter(registry, 'parley_stt_reconnects_total', 'AssemblyAI sessions reopened after a drop', () => source.sttReconnects());
     totalCounter(registry, 'parley_dropped_packets_total', 'Corrupt Opus packets skipped and queued audio frames dropped', () => source.droppedPackets());
+    totalCounter(registry, 'parley_opus_decoder_failures_total', 'Speakers who could not be captioned because their Opus decoder and its replacement failed', () => source.decoderFailures());
     totalCounter(registry, 'parley_llm_errors_total', 'LLM Gateway requests that failed after retries and fallbacks', () => source.llmErrors());
     this.captionLatency = new Histogram({
       name: 'parley_caption_latency_seconds',

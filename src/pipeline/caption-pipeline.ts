@@ -8,6 +8,7 @@ import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import type { CaptionEvent, CaptionSink, Notice, Speaker } from '../captions/caption.ts';
 import { SpeakerAudio } from '../audio/speaker-audio.ts';
+import type { OpusBackendFactory } from '../audio/opus-decoder.ts';
 import type { CloseClassification } from '../stt/assemblyai/close-codes.ts';
 import { SpeakerStream, type SpeakerStreamState, type SpeakerStreamStats } from '../stt/speaker-stream.ts';
 import type { SttProvider } from '../stt/provider.ts';
@@ -34,6 +35,8 @@ export interface CaptionPipelineOptions {
    * Live Discord audio needs an allowance for network jitter (default 60); replay's arrival times are exact (0).
    */
   jitterMs?: number;
+  /** Creates each speaker's libopus decoder; default opus-decoder at 16 kHz mono. */
+  createOpusDecoder?: OpusBackendFactory;
 }
 
 /** One speaker's state, as `/status` shows it. */
@@ -62,6 +65,8 @@ export interface PipelineCounters {
   reconnects: number;
   /** Corrupt Opus packets skipped plus PCM frames dropped from full queues. */
   droppedPackets: number;
+  /** Speakers whose decoding was given up (their decoder and its replacement failed), since start. */
+  decoderFailures: number;
 }
 
 interface SpeakerEntry {
@@ -83,6 +88,7 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
   #ended = false;
   /** Totals of speakers whose path has ended. */
   readonly #retired = { reconnects: 0, droppedPackets: 0 };
+  #decoderFailures = 0;
 
   constructor(options: CaptionPipelineOptions) {
     super();
@@ -145,7 +151,7 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
 
   /** Live values and running totals, for metrics. */
   counters(): PipelineCounters {
-    const counters: PipelineCounters = { speakers: this.#speakers.size, sttSessionsOpen: 0, ...this.#retired };
+    const counters: PipelineCounters = { speakers: this.#speakers.size, sttSessionsOpen: 0, ...this.#retired, decoderFailures: this.#decoderFailures };
     for (const { audio, stream } of this.#speakers.values()) {
       if (stream.state === 'open' || stream.state === 'terminating') counters.sttSessionsOpen++;
       counters.reconnects += stream.stats.reconnects;
@@ -160,6 +166,7 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
   }
 
   async #endEntry(entry: SpeakerEntry): Promise<void> {
+    await entry.audio.settled(); // packets held while a decoder starts are part of the speech
     entry.audio.flush();
     entry.audio.destroy();
     await entry.stream.end();
@@ -189,6 +196,9 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
       ...(this.#o.jitterMs === undefined ? {} : { jitterMs: this.#o.jitterMs }),
       onFrame: (frame) => stream.pushFrame(frame),
       onSpeechEnd: () => stream.endOfSpeech(),
+      onDecoderReplaced: (err) => logger.warn({ speakerId: speaker.id, err }, 'Opus decoder failed; a fresh one took over'),
+      onDecoderFailed: (err) => this.#onDecoderFailed(speaker, err),
+      ...(this.#o.createOpusDecoder === undefined ? {} : { createDecoder: this.#o.createOpusDecoder }),
     });
     stream.on('caption', (event) => this.#onCaption(event));
     stream.on('notice', (notice) => this.#notice(notice));
@@ -198,6 +208,15 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
     this.transcript.addSpeaker(speaker);
     logger.info({ speakerId: speaker.id }, 'speaker joined the caption pipeline');
     return entry;
+  }
+
+  #onDecoderFailed(speaker: Speaker, err: Error): void {
+    this.#decoderFailures++;
+    this.#o.logger.error({ speakerId: speaker.id, err }, 'Opus decoding failed twice for a speaker; they cannot be captioned');
+    this.#notice({
+      level: 'error',
+      text: `${speaker.name} cannot be captioned: Parley could not decode their audio, even with a fresh decoder. If they leave and rejoin the voice channel, Parley will try again.`,
+    });
   }
 
   #onCaption(event: CaptionEvent): void {

@@ -5,7 +5,7 @@ import { VirtualClock } from '../../src/clock.ts';
 import { tonePackets } from '../support/tone.ts';
 
 
-function setup(silenceFillMs = 500) {
+async function setup(silenceFillMs = 500) {
   const clock = new VirtualClock();
   const frames: PcmFrame[] = [];
   let speechEnds = 0;
@@ -24,12 +24,13 @@ function setup(silenceFillMs = 500) {
       audio.pushOpusPacket(packet);
     }
   };
+  await audio.settled(); // the decoder has started: packets decode as they arrive
   return { clock, frames, audio, speak, speechEnds: () => speechEnds };
 }
 
 describe('SpeakerAudio', () => {
-  it('decodes 20 ms packets to 16 kHz mono and frames them into contiguous 50 ms frames in meeting time', () => {
-    const { frames, speak } = setup();
+  it('decodes 20 ms packets to 16 kHz mono and frames them into contiguous 50 ms frames in meeting time', async () => {
+    const { frames, speak } = await setup();
     speak(tonePackets(50), 1000); // 1 s of tone from meeting time 1000 ms
     expect(frames.length).toBe(20);
     expect(frames.every((f) => f.pcm.length === PCM_FRAME_BYTES)).toBe(true);
@@ -40,8 +41,8 @@ describe('SpeakerAudio', () => {
     expect(energy).toBeGreaterThan(0);
   });
 
-  it('fills silence in real time after the last packet, then signals the end of speech once', () => {
-    const { clock, frames, speak, speechEnds } = setup(500);
+  it('fills silence in real time after the last packet, then signals the end of speech once', async () => {
+    const { clock, frames, speak, speechEnds } = await setup(500);
     speak(tonePackets(10), 0); // 200 ms of speech: 4 frames
     expect(frames.length).toBe(4);
     clock.advance(300);
@@ -58,8 +59,8 @@ describe('SpeakerAudio', () => {
     expect(clock.pendingTimers).toBe(0);
   });
 
-  it('starts a new talk spurt at the arrival time of the first packet after a long gap', () => {
-    const { clock, frames, speak } = setup(300);
+  it('starts a new talk spurt at the arrival time of the first packet after a long gap', async () => {
+    const { clock, frames, speak } = await setup(300);
     speak(tonePackets(5), 0); // 0–100 ms
     clock.advance(2000);
     const before = frames.length;
@@ -70,8 +71,8 @@ describe('SpeakerAudio', () => {
     expect(spurt[0]?.speech).toBe(true);
   });
 
-  it('skips and counts corrupt packets without ending the speaker', () => {
-    const { audio, frames, speak } = setup();
+  it('skips and counts corrupt packets without ending the speaker', async () => {
+    const { audio, frames, speak } = await setup();
     const packets = tonePackets(20);
     const mixed = packets.flatMap((p, i) => (i % 5 === 0 ? [p, Buffer.from([0xff, 0x00, 0x13]), Buffer.alloc(0)] : [p]));
     speak(mixed, 0);
@@ -80,8 +81,8 @@ describe('SpeakerAudio', () => {
     expect(frames.filter((f) => f.speech).length).toBeGreaterThanOrEqual(8);
   });
 
-  it('survives 10,000 random and truncated packets', () => {
-    const { audio } = setup();
+  it('survives 10,000 random and truncated packets', async () => {
+    const { audio } = await setup();
     const good = tonePackets(50);
     let seed = 42;
     const random = () => {

@@ -144,10 +144,11 @@ describe('bench measurements on tiny inputs', () => {
 
 describe('what the latency figure relies on (src/audio/speaker-audio.ts)', () => {
   /** Plays packets at their times on a virtual clock, then 1 ms steps; returns when the phrase's last frame was emitted. */
-  function lastSpeechFrameAt(packets: TimedOpusPacket[]): { emittedAt: number; lastPacketAt: number; frames: PcmFrame[] } {
+  async function lastSpeechFrameAt(packets: TimedOpusPacket[]): Promise<{ emittedAt: number; lastPacketAt: number; frames: PcmFrame[] }> {
     const clock = new VirtualClock();
     const frames: Array<PcmFrame & { at: number }> = [];
     const audio = new SpeakerAudio({ clock, meetingNow: () => clock.now(), silenceFillMs: 1_300, onFrame: (f) => frames.push({ ...f, at: clock.now() }), onSpeechEnd: () => {} });
+    await audio.settled(); // the decoder has started, so each packet is framed as it arrives
     for (const p of packets) {
       clock.advanceTo(p.atMs);
       audio.pushOpusPacket(p.packet);
@@ -159,9 +160,9 @@ describe('what the latency figure relies on (src/audio/speaker-audio.ts)', () =>
     return { emittedAt: last?.at ?? Number.NaN, lastPacketAt, frames };
   }
 
-  it('sends a phrase ending in Discord silence frames at most 20 ms after its last frame is complete', () => {
+  it('sends a phrase ending in Discord silence frames at most 20 ms after its last frame is complete', async () => {
     for (const count of [10, 11, 12, 13, 14]) {
-      const { emittedAt, lastPacketAt, frames } = lastSpeechFrameAt(tonePackets(count, 1_000));
+      const { emittedAt, lastPacketAt, frames } = await lastSpeechFrameAt(tonePackets(count, 1_000));
       // The frame holding the last packet ends at most 40 ms after it (20 ms packets in 50 ms frames).
       expect(emittedAt - lastPacketAt).toBeLessThanOrEqual(40 + 20);
       // The timeline is untouched: contiguous 50 ms frames from the first packet's start.
@@ -169,9 +170,9 @@ describe('what the latency figure relies on (src/audio/speaker-audio.ts)', () =>
     }
   });
 
-  it('still waits out the jitter allowance after a speech packet, since a late one may yet arrive', () => {
+  it('still waits out the jitter allowance after a speech packet, since a late one may yet arrive', async () => {
     const packets = tonePackets(12, 1_000).slice(0, 12); // no silence frames: the speaker's client stopped abruptly
-    const { emittedAt, lastPacketAt } = lastSpeechFrameAt(packets);
+    const { emittedAt, lastPacketAt } = await lastSpeechFrameAt(packets);
     expect(emittedAt - lastPacketAt).toBeGreaterThanOrEqual(60);
     expect(emittedAt - lastPacketAt).toBeLessThanOrEqual(40 + 20 + 60);
   });

@@ -10,7 +10,7 @@ describe('ops server', () => {
   });
 
   it('serves /healthz and Prometheus /metrics from the live values', async () => {
-    const live = { meetings: 2, speakers: 5, open: 3, reconnects: 1, dropped: 7, llm: 0 };
+    const live = { meetings: 2, speakers: 5, open: 3, reconnects: 1, dropped: 7, llm: 0, decoderFailures: 0 };
     const source: MetricsSource = {
       activeMeetings: () => live.meetings,
       speakers: () => live.speakers,
@@ -18,6 +18,7 @@ describe('ops server', () => {
       sttReconnects: () => live.reconnects,
       droppedPackets: () => live.dropped,
       llmErrors: () => live.llm,
+      decoderFailures: () => live.decoderFailures,
     };
     const metrics = new ParleyMetrics(source);
     let healthy = true;
@@ -36,14 +37,16 @@ describe('ops server', () => {
     expect(text).toMatch(/^parley_stt_reconnects_total 1$/m);
     expect(text).toMatch(/^parley_dropped_packets_total 7$/m);
     expect(text).toMatch(/^parley_llm_errors_total 0$/m);
+    expect(text).toMatch(/^parley_opus_decoder_failures_total 0$/m);
     expect(text).toMatch(/^parley_caption_latency_seconds_count 1$/m);
     expect(text).toMatch(/^parley_process_resident_memory_bytes \d+/m);
 
-    Object.assign(live, { meetings: 0, reconnects: 4, llm: 2 });
+    Object.assign(live, { meetings: 0, reconnects: 4, llm: 2, decoderFailures: 1 });
     text = await (await fetch(`${base}/metrics`)).text();
     expect(text).toMatch(/^parley_active_meetings 0$/m);
     expect(text).toMatch(/^parley_stt_reconnects_total 4$/m);
     expect(text).toMatch(/^parley_llm_errors_total 2$/m);
+    expect(text).toMatch(/^parley_opus_decoder_failures_total 1$/m);
 
     healthy = false;
     expect((await fetch(`${base}/healthz`)).status).toBe(503);
