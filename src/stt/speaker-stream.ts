@@ -2,25 +2,31 @@
  * One speaker's speech-to-text, managed for cost and latency: a Streaming v3 session opens when the speaker
  * starts talking, audio is queued while it connects (nothing is lost), the session is closed with `Terminate`
  * after `idleCloseMs` without speech (AssemblyAI bills every second a session is open), it is rotated before
- * `expires_at`, and after a drop it reconnects with backoff and resends the audio no final transcript covered.
+ * `expires_at`, and after a drop it reconnects and resends the audio no final transcript covered.
  *
- * States: `idle` (no session) → `connecting` → `open` → `terminating` → `idle`; `failed` after a fatal refusal.
+ * Every new session, first or after a failure, goes through one {@link ReconnectPolicy} (backoff with jitter and
+ * a cap, and a circuit breaker) and takes a slot of the process-wide {@link SessionBudget}. A connection is
+ * declared dead when a WebSocket ping goes unanswered (see `StreamingSession`) or when no server message arrives
+ * for `watchdogMs` while speech is being sent; it is then handled as a drop.
+ *
+ * States: `idle` (no session) → `connecting` (waiting for the backoff or the budget, then opening) → `open` →
+ * `terminating` → `idle`; `paused` while the circuit breaker is open; `failed` after a fatal refusal.
  */
 import { EventEmitter } from 'node:events';
 import type { Clock, TimerHandle } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import type { CaptionEvent, Notice, Speaker } from '../captions/caption.ts';
 import { PCM_FRAME_MS, type PcmFrame } from '../audio/format.ts';
-import type { CloseClassification } from './assemblyai/close-codes.ts';
+import { classifyClose, type CloseClassification } from './assemblyai/close-codes.ts';
 import { SttConnectError, isU3Model, type StreamingSession } from './assemblyai/streaming-session.ts';
 import { SessionTimeline } from './session-timeline.ts';
-import { openWithRetry } from './connect.ts';
+import { ReconnectPolicy, type ReconnectPolicyOptions } from './reconnect-policy.ts';
 import { TurnTracker } from './turn-tracker.ts';
 import { AudioQueue } from './audio-queue.ts';
 import type { SttProvider } from './provider.ts';
 
 /** Lifecycle state of a speaker's STT session. */
-export type SpeakerStreamState = 'idle' | 'connecting' | 'open' | 'terminating' | 'failed';
+export type SpeakerStreamState = 'idle' | 'connecting' | 'open' | 'terminating' | 'paused' | 'failed';
 
 /** Options for {@link SpeakerStream}. */
 export interface SpeakerStreamOptions {
@@ -38,15 +44,24 @@ export interface SpeakerStreamOptions {
   /** Most audio held for a speaker while no session can take it, ms; older audio is dropped and counted. Default 60,000. */
   maxQueuedMs?: number;
   /**
+   * Most audio kept after sending for a resend, ms: audio no final transcript has covered yet. Older audio is
+   * forgotten and counted (`framesNotKept`); it is lost only if the session then drops. Default 60,000.
+   */
+  maxResendMs?: number;
+  /**
+   * A session that sends no message for this long while speech is being sent is declared dead, ms. Universal-3
+   * sends an early partial, then partials at pauses and about every 3 s (AssemblyAI docs, Universal-3 Pro
+   * streaming), so 30 s is ten times the longest expected gap. Default 30,000.
+   */
+  watchdogMs?: number;
+  /** Backoff and circuit breaker settings; see {@link ReconnectPolicy}. */
+  reconnect?: ReconnectPolicyOptions;
+  /**
    * How far session audio may run ahead of the time since `Begin`, ms: AssemblyAI closes sessions fed faster than
    * real time (3007). Queued audio catches up within this allowance, and in the pauses between talk spurts.
    * `null` disables pacing (accelerated replay against a local server). Default 1,000.
    */
   maxAudioAheadMs?: number | null;
-  /** Extra wait after a 3009 (too many new sessions), ms. Default 5,000. */
-  tooManySessionsBackoffMs?: number;
-  /** Connection attempts after a failure before giving up until the speaker talks again. Default 6. */
-  connectRetries?: number;
 }
 
 /** Typed events of a {@link SpeakerStream}. */
@@ -54,8 +69,10 @@ export interface SpeakerStreamEvents {
   caption: [CaptionEvent];
   notice: [Notice];
   state: [SpeakerStreamState];
-  /** AssemblyAI refused us for good (bad key, no balance). */
+  /** AssemblyAI refused us for good (bad key, no balance, a refused upgrade). */
   fatal: [CloseClassification];
+  /** AssemblyAI refused a session for the account's session limit; the speaker's audio stays queued. */
+  limited: [CloseClassification];
 }
 
 /** Counters for one speaker's STT. */
@@ -66,15 +83,22 @@ export interface SpeakerStreamStats {
   sessionOpenMs: number;
   framesSent: number;
   framesResent: number;
-  /** Frames dropped because the queue was full or STT was refused. */
+  /** Frames dropped because the queue was full, STT was refused, or the circuit breaker was open. */
   framesDropped: number;
+  /** Frames sent but forgotten before a final transcript covered them (over `maxResendMs`): not resendable. */
+  framesNotKept: number;
   finalTurns: number;
+  /** Times the circuit breaker opened. */
+  breakerOpened: number;
 }
+
+type Resolved = Required<Omit<SpeakerStreamOptions, 'maxAudioAheadMs' | 'reconnect'>> & { maxAudioAheadMs: number | null };
 
 /** Manages one speaker's STT sessions. */
 export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   readonly speaker: Speaker;
-  readonly #o: Required<Omit<SpeakerStreamOptions, 'maxAudioAheadMs'>> & { maxAudioAheadMs: number | null };
+  readonly #o: Resolved;
+  readonly #policy: ReconnectPolicy;
   #state: SpeakerStreamState = 'idle';
   #session: StreamingSession | null = null;
   #timeline = new SessionTimeline();
@@ -83,12 +107,18 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   #sessionSeq = 0;
   #beginAt = 0;
   #openedAt = 0;
+  /** We sent Terminate (idle close, rotation, end): a close now is the end we asked for. */
+  #terminateSent = false;
   #terminationReceived = false;
+  /** Wait before the next connection attempt, ms, set by the reconnect policy after a failure. */
+  #retryDelayMs = 0;
   #idleTimer: TimerHandle | null = null;
   /** Clock time of the latest speech frame, ms; the idle timer checks it when it fires. */
   #lastSpeechAt = 0;
   #drainTimer: TimerHandle | null = null;
   #rotateTimer: TimerHandle | null = null;
+  /** Armed at the first speech frame sent after the server's last message; cleared by the next message. */
+  #watchdogTimer: TimerHandle | null = null;
   #terminateWhenDrained = false;
   #ending = false;
   #endWaiters: Array<() => void> = [];
@@ -101,20 +131,24 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     framesSent: 0,
     framesResent: 0,
     framesDropped: 0,
+    framesNotKept: 0,
     finalTurns: 0,
+    breakerOpened: 0,
   };
 
   constructor(options: SpeakerStreamOptions) {
     super();
     this.speaker = options.speaker;
+    const { reconnect, ...rest } = options;
     this.#o = {
       rotateBeforeExpiryMs: 60_000,
       maxQueuedMs: 60_000,
-      tooManySessionsBackoffMs: 5_000,
-      connectRetries: 6,
-      ...options,
+      maxResendMs: 60_000,
+      watchdogMs: 30_000,
+      ...rest,
       maxAudioAheadMs: options.maxAudioAheadMs === undefined ? 1_000 : options.maxAudioAheadMs,
     };
+    this.#policy = new ReconnectPolicy(reconnect);
     this.#queue = new AudioQueue(Math.ceil(this.#o.maxQueuedMs / PCM_FRAME_MS));
   }
 
@@ -124,7 +158,11 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
 
   get stats(): SpeakerStreamStats {
     const openNow = this.#session !== null && this.#openedAt > 0 ? this.#o.clock.now() - this.#openedAt : 0;
-    return { ...this.#stats, sessionOpenMs: this.#stats.sessionOpenMs + openNow };
+    return {
+      ...this.#stats,
+      sessionOpenMs: this.#stats.sessionOpenMs + openNow,
+      framesNotKept: this.#stats.framesNotKept + (this.#session === null ? 0 : this.#timeline.discardedFrames),
+    };
   }
 
   /** Frames held in memory: waiting to be sent, or sent and kept for a resend until a final covers them. */
@@ -140,6 +178,14 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
       this.#stats.framesDropped++;
       return;
     }
+    if (this.#state === 'paused') {
+      // The breaker's trial waits for new speech after the cooldown; until then nothing is kept.
+      if (!frame.speech || this.#policy.isOpen(this.#o.clock.now())) {
+        this.#stats.framesDropped++;
+        return;
+      }
+      this.#setState('idle');
+    }
     if (frame.speech) this.#noteSpeech();
     if (this.#state === 'idle') {
       if (!frame.speech) return; // silence with no session open: nothing to transcribe
@@ -153,7 +199,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
 
   /** The speaker has stopped (the silence fill after their last packet is over): end any open turn now. */
   endOfSpeech(): void {
-    if (this.#state === 'idle' || this.#state === 'failed') return;
+    if (this.#state === 'idle' || this.#state === 'failed' || this.#state === 'paused') return;
     this.#queue.push({ kind: 'forceEndpoint' });
     this.#drain();
   }
@@ -170,7 +216,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   end(): Promise<void> {
     this.#ending = true;
     this.#clearIdleTimer();
-    if (this.#state === 'idle' || this.#state === 'failed') {
+    if (this.#state === 'idle' || this.#state === 'failed' || this.#state === 'paused') {
       this.#dispose();
       return Promise.resolve();
     }
@@ -208,41 +254,79 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     }
   }
 
+  /**
+   * Opens a session: waits the reconnect policy's delay, takes a budget slot, connects. Refusals loop back here
+   * through {@link #afterFailure}; the loop ends with a session, a fatal refusal, an open breaker, or abort.
+   */
   async #connect(): Promise<void> {
     this.#setState('connecting');
     this.#clearDrainTimer();
-    let session: StreamingSession;
-    try {
-      session = await openWithRetry({
-        open: () => this.#o.provider.open(this.#o.keyterms()),
-        retries: this.#o.connectRetries,
-        tooManySessionsBackoffMs: this.#o.tooManySessionsBackoffMs,
-        signal: this.#abort.signal,
-        logger: this.#o.logger,
-        logContext: { speakerId: this.speaker.id },
-      });
-    } catch (error) {
-      this.#onConnectFailed(error);
+    const signal = this.#abort.signal;
+    for (;;) {
+      if (this.#retryDelayMs > 0) {
+        await this.#sleep(this.#retryDelayMs);
+        this.#retryDelayMs = 0;
+      }
+      if (signal.aborted) return;
+      try {
+        await this.#o.provider.budget.acquire(signal);
+      } catch {
+        return; // aborted while waiting for a slot
+      }
+      let session: StreamingSession;
+      try {
+        session = await this.#o.provider.open(this.#o.keyterms(), { speakerId: this.speaker.id });
+      } catch (error) {
+        if (signal.aborted) return;
+        const close = error instanceof SttConnectError ? error.close : classifyClose(1006, error instanceof Error ? error.message : String(error));
+        if (!this.#afterFailure(close, 'could not open an AssemblyAI session')) return;
+        continue;
+      }
+      if (signal.aborted) {
+        session.destroy();
+        return;
+      }
+      this.#attach(session);
       return;
     }
-    if (this.#abort.signal.aborted) {
-      session.destroy();
-      return;
-    }
-    this.#attach(session);
   }
 
-  #onConnectFailed(error: unknown): void {
-    if (this.#abort.signal.aborted) return;
-    if (error instanceof SttConnectError && !error.retryable) {
-      this.#fail(error.close);
-      return;
+  /**
+   * Applies the reconnect policy to a refusal or a drop. Returns true when another attempt follows (after
+   * `#retryDelayMs`), false when the speaker stopped: a fatal refusal, or the circuit breaker opened.
+   */
+  #afterFailure(close: CloseClassification, what: string): boolean {
+    const log = { speakerId: this.speaker.id, code: close.code, reason: close.serverReason || close.reason };
+    if (close.action === 'fatal') {
+      this.#o.logger.error(log, close.reason);
+      this.#fail(close);
+      return false;
     }
-    const reason = error instanceof Error ? error.message : String(error);
-    this.#setState('idle');
+    if (close.action === 'limit') {
+      this.#retryDelayMs = this.#policy.onLimited();
+      this.#o.logger.warn({ ...log, retryInMs: this.#retryDelayMs }, `${what}: the account's session limit was reached`);
+      this.emit('limited', close);
+      return true;
+    }
+    const outcome = this.#policy.onFailure(this.#o.clock.now());
+    if (outcome.kind === 'retry') {
+      this.#retryDelayMs = outcome.delayMs;
+      this.#o.logger.warn({ ...log, failures: this.#policy.failures, retryInMs: outcome.delayMs }, what);
+      return true;
+    }
+    this.#pause(close, outcome.failures, outcome.cooldownMs);
+    return false;
+  }
+
+  #pause(close: CloseClassification, failures: number, cooldownMs: number): void {
+    this.#setState('paused');
+    this.#stats.breakerOpened++;
+    this.#stats.framesDropped += this.#queue.clear();
+    this.#o.logger.warn({ speakerId: this.speaker.id, code: close.code, reason: close.serverReason || close.reason, failures, cooldownMs }, 'AssemblyAI keeps failing; pausing this speaker');
+    const name = this.speaker.name;
     this.emit('notice', {
       level: 'error',
-      text: `Speech-to-text is unavailable for ${this.speaker.name} right now (${reason}). Their audio is held and Parley will try again when they next speak.`,
+      text: `Captions for ${name} are paused: ${close.reason} (${failures} times in a row). Parley will try again when ${name} next speaks, in ${Math.round(cooldownMs / 1000)} s at the earliest.`,
     });
     this.#resolveEnd();
   }
@@ -254,12 +338,29 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     this.#resolveEnd();
   }
 
+  /** Waits `ms` on the pipeline's clock; returns early when the stream is disposed. */
+  #sleep(ms: number): Promise<void> {
+    const signal = this.#abort.signal;
+    if (signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const onAbort = () => {
+        this.#o.clock.clearTimeout(handle);
+        resolve();
+      };
+      const handle = this.#o.clock.setTimeout(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
   #attach(session: StreamingSession): void {
     this.#session = session;
     this.#sessionSeq++;
     this.#stats.sessionsOpened++;
     if (this.#sessionSeq > 1) this.#stats.reconnects++;
-    this.#timeline = new SessionTimeline();
+    this.#timeline = new SessionTimeline(Math.ceil(this.#o.maxResendMs / PCM_FRAME_MS));
     const turns = new TurnTracker({
       speaker: this.speaker,
       sessionSeq: this.#sessionSeq,
@@ -271,6 +372,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
       },
     });
     this.#turns = turns;
+    this.#terminateSent = false;
     this.#terminationReceived = false;
     this.#beginAt = this.#o.clock.now();
     this.#openedAt = this.#beginAt;
@@ -278,6 +380,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     session.on('termination', () => {
       this.#terminationReceived = true;
     });
+    session.on('heard', () => this.#clearWatchdog());
     session.on('speechStarted', () => turns.onSpeechStarted());
     session.on('close', (close) => this.#onClose(session, close));
     const rotateInMs = session.expiresAtMs - Date.now() - this.#o.rotateBeforeExpiryMs;
@@ -314,9 +417,23 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
       this.#timeline.recordSent(item.frame);
       session.sendAudio(item.frame.pcm);
       this.#stats.framesSent++;
+      if (item.frame.speech) this.#armWatchdog(session);
     }
     this.#dropNoticeSent = false;
     if (this.#terminateWhenDrained) void this.#terminate();
+  }
+
+  #armWatchdog(session: StreamingSession): void {
+    if (this.#watchdogTimer !== null) return;
+    this.#watchdogTimer = this.#o.clock.setTimeout(() => {
+      this.#watchdogTimer = null;
+      session.markDead(`no message from AssemblyAI for ${Math.round(this.#o.watchdogMs / 1000)} s while speech was being sent`);
+    }, this.#o.watchdogMs);
+  }
+
+  #clearWatchdog(): void {
+    if (this.#watchdogTimer !== null) this.#o.clock.clearTimeout(this.#watchdogTimer);
+    this.#watchdogTimer = null;
   }
 
   #scheduleDrain(ms: number): void {
@@ -335,8 +452,10 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   async #terminate(): Promise<void> {
     if (this.#state !== 'open' || this.#session === null) return;
     this.#terminateWhenDrained = false;
+    this.#terminateSent = true;
     this.#setState('terminating');
     this.#clearIdleTimer();
+    this.#clearWatchdog();
     await this.#session.terminate();
   }
 
@@ -386,15 +505,20 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     if (session !== this.#session) return;
     this.#turns?.flush();
     this.#session = null;
-    this.#stats.sessionOpenMs += this.#o.clock.now() - this.#openedAt;
+    const openMs = this.#o.clock.now() - this.#openedAt;
+    this.#stats.sessionOpenMs += openMs;
+    this.#stats.framesNotKept += this.#timeline.discardedFrames;
     this.#openedAt = 0;
     if (this.#rotateTimer !== null) this.#o.clock.clearTimeout(this.#rotateTimer);
     this.#rotateTimer = null;
     this.#clearDrainTimer();
-    // Clean only if the server confirmed it flushed every turn (Termination), or closed normally with nothing
-    // unconfirmed; a drop while terminating still loses the last turn unless its audio is resent.
+    this.#clearWatchdog();
+    // Clean only if we asked for the end and the server confirmed it flushed every turn (Termination), or closed
+    // normally with nothing unconfirmed; a drop while terminating still loses the last turn unless resent.
     const unconfirmed = this.#timeline.unconfirmedFrames();
-    const clean = this.#terminationReceived || (close.action === 'normal' && !unconfirmed.some((f) => f.speech));
+    const clean = this.#terminateSent && (this.#terminationReceived || (close.action === 'normal' && !unconfirmed.some((f) => f.speech)));
+    // Only time proves a session healthy: a server that answers and then closes must not reset the backoff.
+    if (clean || openMs >= this.#policy.healthyAfterMs) this.#policy.onHealthy();
     if (clean) {
       this.#setState('idle');
       // Speech that arrived while the session was closing (idle close, rotation, end) still needs a session.
@@ -403,33 +527,29 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
         void this.#connect();
         return;
       }
-      this.#clearQueue();
+      this.#queue.clear();
       this.#resolveEnd();
-      return;
-    }
-    if (close.action === 'fatal') {
-      this.#o.logger.error({ speakerId: this.speaker.id, code: close.code }, close.reason);
-      this.#fail(close);
       return;
     }
     // Dropped mid-session: resend what no final transcript covered, in front of what is queued.
     if (this.#ending) this.#terminateWhenDrained = true;
-    this.#o.logger.warn(
-      { speakerId: this.speaker.id, code: close.code, reason: close.reason, resendFrames: unconfirmed.length },
-      'AssemblyAI session dropped; reconnecting',
-    );
     for (let i = unconfirmed.length - 1; i >= 0; i--) {
       const frame = unconfirmed[i];
       if (frame !== undefined) this.#enqueue(frame, true);
     }
     this.#stats.framesResent += unconfirmed.length;
-    // Straight back into the one retry loop: a rotation (3008) or a blip reconnects at once; if the server is
-    // really down or limiting new sessions, the loop's backoff applies.
+    if (close.action === 'rotate' && openMs >= this.#policy.healthyAfterMs) {
+      this.#o.logger.info({ speakerId: this.speaker.id, code: close.code }, 'AssemblyAI session expired; opening the next one');
+    } else if (!this.#afterFailure(close, 'AssemblyAI session dropped; reconnecting')) {
+      return;
+    }
+    if (!this.#queue.hasSpeech() && !this.#ending) {
+      // Nothing to send: the next session opens on the speaker's next speech, after the policy's delay.
+      this.#queue.clear();
+      this.#setState('idle');
+      return;
+    }
     void this.#connect();
-  }
-
-  #clearQueue(): void {
-    this.#queue.clear();
   }
 
   #resolveEnd(): void {
@@ -444,8 +564,9 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     this.#abort.abort();
     this.#clearIdleTimer();
     this.#clearDrainTimer();
+    this.#clearWatchdog();
     if (this.#rotateTimer !== null) this.#o.clock.clearTimeout(this.#rotateTimer);
     this.#rotateTimer = null;
-    this.#clearQueue();
+    this.#queue.clear();
   }
 }

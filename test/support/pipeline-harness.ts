@@ -23,6 +23,8 @@ export function sttConfig(url: string, overrides: Partial<SttConfig> = {}): SttC
     speechModel: 'u3-rt-pro',
     idleCloseMs: 15_000,
     idleCloseMaxMs: 15_000,
+    // High enough not to limit tests that open many sessions quickly; the budget has its own tests.
+    newSessionsPerMinute: 10_000,
     minTurnSilenceMs: undefined,
     maxTurnSilenceMs: 1_000,
     keyterms: [],
