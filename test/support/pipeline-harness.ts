@@ -6,7 +6,7 @@ import OpusScript from 'opusscript';
 import { readAudioFile } from '../../src/replay/audio-file.ts';
 import { encodeDiscordOpus, type TimedOpusPacket } from '../../src/replay/discord-opus.ts';
 import { runReplay, type ReplayResult, type ReplayTrack } from '../../src/replay/replay.ts';
-import { createAssemblyAIProvider } from '../../src/stt/provider.ts';
+import { createAssemblyAIProvider, type ProviderTuning } from '../../src/stt/provider.ts';
 import { silentLogger } from '../../src/log.ts';
 import type { CaptionEvent, CaptionSink, Notice } from '../../src/captions/caption.ts';
 import type { SttConfig } from '../../src/config.ts';
@@ -77,12 +77,18 @@ export class CollectingSink implements CaptionSink {
 }
 
 /** Replays tracks through the real pipeline against `url`, fast (local servers only). */
-export async function replayAgainst(url: string, tracks: ReplayTrack[], sink: CaptionSink, overrides: Partial<SttConfig> = {}): Promise<ReplayResult> {
+export async function replayAgainst(
+  url: string,
+  tracks: ReplayTrack[],
+  sink: CaptionSink,
+  overrides: Partial<SttConfig> = {},
+  tuning: ProviderTuning = {},
+): Promise<ReplayResult> {
   const config = sttConfig(url, overrides);
   const logger = silentLogger();
   return runReplay({
     tracks,
-    provider: createAssemblyAIProvider(config, logger),
+    provider: createAssemblyAIProvider(config, logger, tuning),
     speed: 50,
     logger,
     sinks: [sink],
