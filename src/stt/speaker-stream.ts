@@ -19,9 +19,8 @@ import type { CaptionEvent, Notice, Speaker } from '../captions/caption.ts';
 import { PCM_FRAME_MS, type PcmFrame } from '../audio/format.ts';
 import { classifyClose, type CloseClassification } from './assemblyai/close-codes.ts';
 import { SttConnectError, isU3Model, type StreamingSession } from './assemblyai/streaming-session.ts';
-import { SessionTimeline } from './session-timeline.ts';
+import { LiveSession } from './live-session.ts';
 import { ReconnectPolicy, type ReconnectPolicyOptions } from './reconnect-policy.ts';
-import { TurnTracker } from './turn-tracker.ts';
 import { AudioQueue } from './audio-queue.ts';
 import type { SttProvider } from './provider.ts';
 
@@ -100,25 +99,15 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   readonly #o: Resolved;
   readonly #policy: ReconnectPolicy;
   #state: SpeakerStreamState = 'idle';
-  #session: StreamingSession | null = null;
-  #timeline = new SessionTimeline();
-  #turns: TurnTracker | null = null;
+  /** The open (or terminating) session, with its per-session state; null when none is. */
+  #live: LiveSession | null = null;
   readonly #queue: AudioQueue;
   #sessionSeq = 0;
-  #beginAt = 0;
-  #openedAt = 0;
-  /** We sent Terminate (idle close, rotation, end): a close now is the end we asked for. */
-  #terminateSent = false;
-  #terminationReceived = false;
   /** Wait before the next connection attempt, ms, set by the reconnect policy after a failure. */
   #retryDelayMs = 0;
   #idleTimer: TimerHandle | null = null;
   /** Clock time of the latest speech frame, ms; the idle timer checks it when it fires. */
   #lastSpeechAt = 0;
-  #drainTimer: TimerHandle | null = null;
-  #rotateTimer: TimerHandle | null = null;
-  /** Armed at the first speech frame sent after the server's last message; cleared by the next message. */
-  #watchdogTimer: TimerHandle | null = null;
   #terminateWhenDrained = false;
   #ending = false;
   #endWaiters: Array<() => void> = [];
@@ -157,17 +146,17 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   }
 
   get stats(): SpeakerStreamStats {
-    const openNow = this.#session !== null && this.#openedAt > 0 ? this.#o.clock.now() - this.#openedAt : 0;
+    const live = this.#live;
     return {
       ...this.#stats,
-      sessionOpenMs: this.#stats.sessionOpenMs + openNow,
-      framesNotKept: this.#stats.framesNotKept + (this.#session === null ? 0 : this.#timeline.discardedFrames),
+      sessionOpenMs: this.#stats.sessionOpenMs + (live === null ? 0 : this.#o.clock.now() - live.openedAt),
+      framesNotKept: this.#stats.framesNotKept + (live === null ? 0 : live.timeline.discardedFrames),
     };
   }
 
   /** Frames held in memory: waiting to be sent, or sent and kept for a resend until a final covers them. */
   get bufferedFrames(): number {
-    return this.#queue.frames + this.#timeline.unconfirmedCount;
+    return this.#queue.frames + (this.#live?.timeline.unconfirmedCount ?? 0);
   }
 
   /**
@@ -206,7 +195,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
 
   /** Sends new keyterms to the open session (`UpdateConfiguration`); later sessions read them when they open. */
   updateKeyterms(keyterms: readonly string[]): void {
-    this.#session?.sendMessage({ type: 'UpdateConfiguration', keyterms_prompt: [...keyterms] });
+    this.#live?.session.sendMessage({ type: 'UpdateConfiguration', keyterms_prompt: [...keyterms] });
   }
 
   /**
@@ -229,7 +218,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   /** Drops everything at once (no Terminate): for tests of crashes and for process exit after a timeout. */
   destroy(): void {
     this.#ending = true;
-    this.#session?.destroy();
+    this.#live?.session.destroy();
     this.#dispose();
   }
 
@@ -260,7 +249,6 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
    */
   async #connect(): Promise<void> {
     this.#setState('connecting');
-    this.#clearDrainTimer();
     const signal = this.#abort.signal;
     for (;;) {
       if (this.#retryDelayMs > 0) {
@@ -356,36 +344,28 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   }
 
   #attach(session: StreamingSession): void {
-    this.#session = session;
     this.#sessionSeq++;
     this.#stats.sessionsOpened++;
     if (this.#sessionSeq > 1) this.#stats.reconnects++;
-    this.#timeline = new SessionTimeline(Math.ceil(this.#o.maxResendMs / PCM_FRAME_MS));
-    const turns = new TurnTracker({
+    const live: LiveSession = new LiveSession({
+      session,
       speaker: this.speaker,
       sessionSeq: this.#sessionSeq,
-      timeline: this.#timeline,
+      clock: this.#o.clock,
+      maxResendFrames: Math.ceil(this.#o.maxResendMs / PCM_FRAME_MS),
       awaitFormatted: !isU3Model(this.#o.provider.speechModel),
-      emit: (event) => {
+      maxAudioAheadMs: this.#o.maxAudioAheadMs,
+      watchdogMs: this.#o.watchdogMs,
+      rotateBeforeExpiryMs: this.#o.rotateBeforeExpiryMs,
+      onCaption: (event) => {
         if (event.kind === 'final') this.#stats.finalTurns++;
         this.emit('caption', event);
       },
+      onRotate: () => this.#rotate(),
+      onDrainDue: () => this.#drain(),
+      onClose: (close) => this.#onClose(live, close),
     });
-    this.#turns = turns;
-    this.#terminateSent = false;
-    this.#terminationReceived = false;
-    this.#beginAt = this.#o.clock.now();
-    this.#openedAt = this.#beginAt;
-    session.on('turn', (turn) => turns.onTurn(turn));
-    session.on('termination', () => {
-      this.#terminationReceived = true;
-    });
-    session.on('heard', () => this.#clearWatchdog());
-    session.on('speechStarted', () => turns.onSpeechStarted());
-    session.on('close', (close) => this.#onClose(session, close));
-    const rotateInMs = session.expiresAtMs - Date.now() - this.#o.rotateBeforeExpiryMs;
-    // expires_at is wall-clock time; the timer runs on the pipeline's clock like every other session timer.
-    this.#rotateTimer = this.#o.clock.setTimeout(() => this.#rotate(), Math.max(0, rotateInMs));
+    this.#live = live;
     this.#setState('open');
     this.#o.logger.debug({ speakerId: this.speaker.id, sessionId: session.id }, 'AssemblyAI session open');
     if (!this.#ending) {
@@ -397,70 +377,25 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   }
 
   #drain(): void {
-    if (this.#state !== 'open' || this.#session === null) return;
-    const session = this.#session;
-    for (let item = this.#queue.peek(); item !== undefined; item = this.#queue.peek()) {
-      if (item.kind === 'forceEndpoint') {
-        if (this.#turns?.turnOpen === true) session.sendMessage({ type: 'ForceEndpoint' });
-        this.#queue.shift();
-        continue;
-      }
-      if (this.#o.maxAudioAheadMs !== null) {
-        const allowedMs = this.#o.clock.now() - this.#beginAt + this.#o.maxAudioAheadMs;
-        const waitMs = this.#timeline.audioMs + PCM_FRAME_MS - allowedMs;
-        if (waitMs > 0) {
-          this.#scheduleDrain(waitMs);
-          return;
-        }
-      }
-      this.#queue.shift();
-      this.#timeline.recordSent(item.frame);
-      session.sendAudio(item.frame.pcm);
-      this.#stats.framesSent++;
-      if (item.frame.speech) this.#armWatchdog(session);
-    }
+    const live = this.#live;
+    if (this.#state !== 'open' || live === null) return;
+    const { framesSent, done } = live.send(this.#queue);
+    this.#stats.framesSent += framesSent;
+    if (!done) return;
     this.#dropNoticeSent = false;
     if (this.#terminateWhenDrained) void this.#terminate();
   }
 
-  #armWatchdog(session: StreamingSession): void {
-    if (this.#watchdogTimer !== null) return;
-    this.#watchdogTimer = this.#o.clock.setTimeout(() => {
-      this.#watchdogTimer = null;
-      session.markDead(`no message from AssemblyAI for ${Math.round(this.#o.watchdogMs / 1000)} s while speech was being sent`);
-    }, this.#o.watchdogMs);
-  }
-
-  #clearWatchdog(): void {
-    if (this.#watchdogTimer !== null) this.#o.clock.clearTimeout(this.#watchdogTimer);
-    this.#watchdogTimer = null;
-  }
-
-  #scheduleDrain(ms: number): void {
-    if (this.#drainTimer !== null) return;
-    this.#drainTimer = this.#o.clock.setTimeout(() => {
-      this.#drainTimer = null;
-      this.#drain();
-    }, Math.max(ms, 5));
-  }
-
-  #clearDrainTimer(): void {
-    if (this.#drainTimer !== null) this.#o.clock.clearTimeout(this.#drainTimer);
-    this.#drainTimer = null;
-  }
-
   async #terminate(): Promise<void> {
-    if (this.#state !== 'open' || this.#session === null) return;
+    const live = this.#live;
+    if (this.#state !== 'open' || live === null) return;
     this.#terminateWhenDrained = false;
-    this.#terminateSent = true;
     this.#setState('terminating');
     this.#clearIdleTimer();
-    this.#clearWatchdog();
-    await this.#session.terminate();
+    await live.terminate();
   }
 
   #rotate(): void {
-    this.#rotateTimer = null;
     if (this.#state !== 'open') return;
     this.#o.logger.info({ speakerId: this.speaker.id }, 'rotating AssemblyAI session before it expires');
     // Terminate flushes the open turn; frames that arrive meanwhile queue and open the next session.
@@ -501,22 +436,12 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     this.#idleTimer = null;
   }
 
-  #onClose(session: StreamingSession, close: CloseClassification): void {
-    if (session !== this.#session) return;
-    this.#turns?.flush();
-    this.#session = null;
-    const openMs = this.#o.clock.now() - this.#openedAt;
+  #onClose(live: LiveSession, close: CloseClassification): void {
+    if (live !== this.#live) return;
+    this.#live = null;
+    const { clean, unconfirmed, openMs, framesNotKept } = live.end(close);
     this.#stats.sessionOpenMs += openMs;
-    this.#stats.framesNotKept += this.#timeline.discardedFrames;
-    this.#openedAt = 0;
-    if (this.#rotateTimer !== null) this.#o.clock.clearTimeout(this.#rotateTimer);
-    this.#rotateTimer = null;
-    this.#clearDrainTimer();
-    this.#clearWatchdog();
-    // Clean only if we asked for the end and the server confirmed it flushed every turn (Termination), or closed
-    // normally with nothing unconfirmed; a drop while terminating still loses the last turn unless resent.
-    const unconfirmed = this.#timeline.unconfirmedFrames();
-    const clean = this.#terminateSent && (this.#terminationReceived || (close.action === 'normal' && !unconfirmed.some((f) => f.speech)));
+    this.#stats.framesNotKept += framesNotKept;
     // Only time proves a session healthy: a server that answers and then closes must not reset the backoff.
     if (clean || openMs >= this.#policy.healthyAfterMs) this.#policy.onHealthy();
     if (clean) {
@@ -563,10 +488,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   #dispose(): void {
     this.#abort.abort();
     this.#clearIdleTimer();
-    this.#clearDrainTimer();
-    this.#clearWatchdog();
-    if (this.#rotateTimer !== null) this.#o.clock.clearTimeout(this.#rotateTimer);
-    this.#rotateTimer = null;
+    this.#live?.dispose();
     this.#queue.clear();
   }
 }
