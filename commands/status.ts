@@ -10,6 +10,7 @@ const STATE_TEXT = {
   connecting: 'connecting to speech-to-text',
   open: 'transcribing',
   terminating: 'closing session',
+  paused: 'paused after repeated speech-to-text failures (retries when they next speak)',
   failed: 'speech-to-text refused',
 } as const;
 

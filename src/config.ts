@@ -44,6 +44,13 @@ const sttSchema = z.object({
   ASSEMBLYAI_SPEECH_MODEL: z.string().trim().min(1).default('u3-rt-pro'),
   STT_IDLE_CLOSE_MS: wholeMs(1_000, 3_600_000).default(2_000),
   STT_IDLE_CLOSE_MAX_MS: wholeMs(1_000, 3_600_000).default(15_000),
+  // AssemblyAI docs, streaming "Concurrency": new sessions per minute start at 100 on paid accounts, 5 on free ones.
+  ASSEMBLYAI_NEW_SESSIONS_PER_MINUTE: z.coerce
+    .number({ error: 'must be a whole number of sessions per minute' })
+    .int({ error: 'must be a whole number of sessions per minute' })
+    .min(1, { error: 'must be at least 1' })
+    .max(100_000, { error: 'must be at most 100000' })
+    .default(100),
   STT_MIN_TURN_SILENCE_MS: wholeMs(0, 10_000).optional(),
   STT_MAX_TURN_SILENCE_MS: wholeMs(100, 10_000).default(1_000),
   STT_KEYTERMS: keyterms,
@@ -81,8 +88,13 @@ export interface SttConfig {
   speechModel: string;
   /** Close a speaker's session (with `Terminate`) after this much silence, in ms; AssemblyAI bills open time. */
   idleCloseMs: number;
-  /** The idle close grows up to this, ms, while AssemblyAI limits new sessions (3009). */
+  /** The idle close grows up to this, ms, while AssemblyAI limits new sessions (3009) or the budget runs short. */
   idleCloseMaxMs: number;
+  /**
+   * Most new sessions the whole process opens per minute, shared by every meeting and speaker (AssemblyAI's limit is
+   * per account: 100 to start on paid accounts, 5 on free ones; docs/streaming/concurrency).
+   */
+  newSessionsPerMinute: number;
   /** `min_turn_silence` in ms, or undefined for the model's default. */
   minTurnSilenceMs: number | undefined;
   /** `max_turn_silence` in ms: the longest silence after which a turn ends. */
@@ -176,6 +188,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       speechModel: e.ASSEMBLYAI_SPEECH_MODEL,
       idleCloseMs: e.STT_IDLE_CLOSE_MS,
       idleCloseMaxMs: e.STT_IDLE_CLOSE_MAX_MS,
+      newSessionsPerMinute: e.ASSEMBLYAI_NEW_SESSIONS_PER_MINUTE,
       minTurnSilenceMs: e.STT_MIN_TURN_SILENCE_MS,
       maxTurnSilenceMs: e.STT_MAX_TURN_SILENCE_MS,
       keyterms: e.STT_KEYTERMS,

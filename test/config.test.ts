@@ -8,7 +8,8 @@ const example = parse(readFileSync(new URL('../.env.example', import.meta.url)))
 describe('config', () => {
   it('accepts .env.example as copied, once the required values are filled in, with the documented defaults', () => {
     const config = loadConfig({ ...example, ASSEMBLYAI_API_KEY: 'key' });
-    expect(config.stt).toMatchObject({ streamingUrl: 'wss://streaming.assemblyai.com/v3/ws', speechModel: 'u3-rt-pro', idleCloseMs: 2_000, idleCloseMaxMs: 15_000, maxTurnSilenceMs: 1_000, keyterms: [] });
+    expect(config.stt).toMatchObject({ streamingUrl: 'wss://streaming.assemblyai.com/v3/ws', speechModel: 'u3-rt-pro', idleCloseMs: 2_000, idleCloseMaxMs: 15_000, maxTurnSilenceMs: 1_000, keyterms: [], newSessionsPerMinute: 100 });
+    expect(loadConfig({ ASSEMBLYAI_API_KEY: 'key', ASSEMBLYAI_NEW_SESSIONS_PER_MINUTE: '5' }).stt.newSessionsPerMinute).toBe(5);
     expect(config.stt.minTurnSilenceMs).toBeUndefined(); // empty means unset, not 0
     expect(config.llm).toMatchObject({ apiKey: 'key', translationModel: 'gemini-2.5-flash-lite', recapModel: 'claude-sonnet-4-6', translationFallbackModels: [] });
     const discord = loadDiscordConfig({ ...example, DISCORD_TOKEN: 'token', DISCORD_CLIENT_ID: '123456789012345678' });
@@ -22,6 +23,7 @@ describe('config', () => {
       [{ ASSEMBLYAI_API_KEY: 'k', ASSEMBLYAI_STREAMING_URL: 'https://x' }, /^Invalid configuration: ASSEMBLYAI_STREAMING_URL must be a ws:\/\/ or wss:\/\/ URL$/],
       [{ ASSEMBLYAI_API_KEY: 'k', STT_KEYTERMS: `ok, ${'x'.repeat(51)}` }, /STT_KEYTERMS each term must be at most 50 characters/],
       [{ ASSEMBLYAI_API_KEY: 'k', LOG_LEVEL: 'loud' }, /LOG_LEVEL must be one of/],
+      [{ ASSEMBLYAI_API_KEY: 'k', ASSEMBLYAI_NEW_SESSIONS_PER_MINUTE: '0' }, /^Invalid configuration: ASSEMBLYAI_NEW_SESSIONS_PER_MINUTE must be at least 1$/],
     ];
     for (const [env, message] of cases) expect(() => loadConfig(env)).toThrow(message);
     expect(() => loadDiscordConfig({ DISCORD_TOKEN: 'secret-token-value', DISCORD_CLIENT_ID: 'abc' })).toThrow(ConfigError);

@@ -18,6 +18,7 @@ import { silentLogger } from '../../src/log.ts';
 import { CaptionPipeline } from '../../src/pipeline/caption-pipeline.ts';
 import { StreamingSession } from '../../src/stt/assemblyai/streaming-session.ts';
 import type { SttProvider } from '../../src/stt/provider.ts';
+import { SessionBudget } from '../../src/stt/session-budget.ts';
 import { IdleClosePolicy } from '../../src/stt/idle-close-policy.ts';
 import { PCM_FRAME_BYTES } from '../../src/audio/format.ts';
 import { loadTracks, packetAudioMs, type Track } from '../lib/fixtures.ts';
@@ -73,6 +74,7 @@ export async function measureAudioPath(tracks: readonly Track[], url: string): P
   const provider: SttProvider = {
     speechModel: 'u3-rt-pro',
     idleClose: new IdleClosePolicy({ baseMs: 15_000, maxMs: 15_000 }),
+    budget: new SessionBudget({ perMinute: 100_000 }),
     open: async () => {
       const session = ready.shift();
       if (session === undefined) throw new Error('bench: no pre-opened session left');

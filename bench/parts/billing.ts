@@ -59,7 +59,7 @@ export async function measureBilling(url: string, schedule: readonly ScheduledPa
   const logger = silentLogger();
   const clock = new VirtualClock();
   const provider = createAssemblyAIProvider(
-    { apiKey: BENCH_API_KEY, streamingUrl: url, speechModel: 'u3-rt-pro', idleCloseMs, idleCloseMaxMs: idleCloseMs, minTurnSilenceMs: undefined, maxTurnSilenceMs: 1_000, keyterms: [] },
+    { apiKey: BENCH_API_KEY, streamingUrl: url, speechModel: 'u3-rt-pro', idleCloseMs, idleCloseMaxMs: idleCloseMs, minTurnSilenceMs: undefined, maxTurnSilenceMs: 1_000, keyterms: [], newSessionsPerMinute: 100_000 },
     logger,
   );
   const pipeline = new CaptionPipeline({ provider, clock, logger, sinks: [], keyterms: [], idleCloseMs, maxTurnSilenceMs: 1_000, maxAudioAheadMs: null, jitterMs: 0 });

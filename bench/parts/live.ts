@@ -125,12 +125,13 @@ export async function run(options: PartOptions): Promise<PartResult> {
   };
   let turnArrivedAt: number | undefined;
   const real = createAssemblyAIProvider(
-    { apiKey: BENCH_API_KEY, streamingUrl: host.sttUrl ?? '', speechModel: 'u3-rt-pro', idleCloseMs: 2_000, idleCloseMaxMs: 15_000, minTurnSilenceMs: undefined, maxTurnSilenceMs: 1_000, keyterms: [] },
+    { apiKey: BENCH_API_KEY, streamingUrl: host.sttUrl ?? '', speechModel: 'u3-rt-pro', idleCloseMs: 2_000, idleCloseMaxMs: 15_000, minTurnSilenceMs: undefined, maxTurnSilenceMs: 1_000, keyterms: [], newSessionsPerMinute: 100_000 },
     logger,
   );
   const provider: SttProvider = {
     speechModel: real.speechModel,
     idleClose: real.idleClose,
+    budget: real.budget,
     open: async (keyterms) => {
       const session = await real.open(keyterms);
       const send = session.sendAudio.bind(session);

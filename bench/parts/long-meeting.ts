@@ -69,7 +69,7 @@ export async function run(options: PartOptions): Promise<PartResult> {
     const store = new MeetingStore(db);
     const clock = new VirtualClock();
     const real = createAssemblyAIProvider(
-      { apiKey: BENCH_API_KEY, streamingUrl: host.sttUrl ?? '', speechModel: 'u3-rt-pro', idleCloseMs: 2_000, idleCloseMaxMs: 15_000, minTurnSilenceMs: undefined, maxTurnSilenceMs: 1_000, keyterms: [] },
+      { apiKey: BENCH_API_KEY, streamingUrl: host.sttUrl ?? '', speechModel: 'u3-rt-pro', idleCloseMs: 2_000, idleCloseMaxMs: 15_000, minTurnSilenceMs: undefined, maxTurnSilenceMs: 1_000, keyterms: [], newSessionsPerMinute: 100_000 },
       logger,
     );
     // Sessions are tracked only to compare bytes sent with bytes received (back-pressure below); closed ones are dropped.
@@ -78,6 +78,7 @@ export async function run(options: PartOptions): Promise<PartResult> {
     const provider: SttProvider = {
       speechModel: real.speechModel,
     idleClose: real.idleClose,
+    budget: real.budget,
       open: async (keyterms) => {
         const session = await real.open(keyterms);
         sessions.add(session);

@@ -86,6 +86,8 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
   #keyterms: readonly string[];
   #fatal = false;
   #ended = false;
+  /** The channel has been told that the account's session limit delays captions (once per meeting). */
+  #limitNoticeSent = false;
   /** Totals of speakers whose path has ended. */
   readonly #retired = { reconnects: 0, droppedPackets: 0 };
   #decoderFailures = 0;
@@ -203,6 +205,7 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
     stream.on('caption', (event) => this.#onCaption(event));
     stream.on('notice', (notice) => this.#notice(notice));
     stream.on('fatal', (close) => this.#onFatal(close));
+    stream.on('limited', (close) => this.#onLimited(close));
     const entry = { audio, stream };
     this.#speakers.set(speaker.id, entry);
     this.transcript.addSpeaker(speaker);
@@ -229,6 +232,16 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
   #notice(notice: Notice): void {
     for (const sink of this.#o.sinks) sink.notice(notice);
     this.emit('notice', notice);
+  }
+
+  #onLimited(close: CloseClassification): void {
+    if (this.#limitNoticeSent) return;
+    this.#limitNoticeSent = true;
+    const said = close.serverReason.length > 0 ? ` (AssemblyAI said: "${close.serverReason}")` : '';
+    this.#notice({
+      level: 'warning',
+      text: `Captions are delayed: the AssemblyAI account has reached its limit on new sessions per minute${said}. Speech is held and will be captioned as sessions become available.`,
+    });
   }
 
   #onFatal(close: CloseClassification): void {

@@ -50,6 +50,8 @@ export interface ReplayResult {
 
 /** Meeting time between two steps of the replay clock, ms: the PCM frame length. */
 const STEP_MS = 50;
+/** Most meeting time the clock keeps moving while the pipeline ends, ms (a reconnect backoff is at most 60 s). */
+const END_DRAIN_MS = 5 * 60_000;
 
 /**
  * Plays every track from meeting time 0, waits for the last final transcripts, and returns the transcript.
@@ -114,7 +116,19 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
   // Let the last turns end the way live ones do: on silence after the speaker's last packet.
   const lastAt = schedule.at(-1)?.atMs ?? 0;
   await advanceTo(lastAt + options.maxTurnSilenceMs + 400);
-  const transcript = await pipeline.end();
+  // Ending may wait on pipeline timers (a reconnect backoff, pacing): keep time moving until it is done, for at
+  // most END_DRAIN_MS of meeting time.
+  let ended = false;
+  const ending = pipeline.end().finally(() => {
+    ended = true;
+  });
+  const drainUntil = clock.now() + END_DRAIN_MS;
+  while (!ended && clock.now() < drainUntil) {
+    const next = clock.now() + STEP_MS;
+    await sleep(Math.max(0, wallStart + next / options.speed - performance.now()));
+    clock.advanceTo(next);
+  }
+  const transcript = await ending;
   await translationSink?.flushed();
   return fatal === undefined ? { transcript } : { transcript, fatal };
 }

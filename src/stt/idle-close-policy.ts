@@ -2,10 +2,13 @@
  * How long a quiet speaker's AssemblyAI session stays open before it is closed with `Terminate`.
  *
  * AssemblyAI bills every second a session is open, and limits how many new sessions an account may open per
- * minute (free accounts 5, paid 100+; AssemblyAI docs, streaming "Concurrency"). A short idle close bills little but reopens sessions
+ * minute (free accounts 5, paid 100+: AssemblyAI docs, streaming "Concurrency"). A short idle close bills little but reopens sessions
  * often. So the idle close starts at the configured base, doubles (up to `maxMs`) each time AssemblyAI answers
  * 3009 (too many new sessions), and halves back toward the base after `relaxAfterMs` without another 3009. The
- * policy is shared by every speaker of the process, as the limit is per account.
+ * policy is shared by every speaker of the process, as the limit is per account. While the process-wide new-session
+ * budget runs short (`pressure`), the idle close is `maxMs` outright: a session kept open costs seconds of billing,
+ * a session closed and reopened costs a slot of the budget. `maxMs` stays below the `inactivity_timeout` sessions are
+ * opened with, so the server never ends a quiet session first.
  */
 
 /** Options for {@link IdleClosePolicy}. */
@@ -18,6 +21,8 @@ export interface IdleClosePolicyOptions {
   relaxAfterMs?: number;
   /** Monotonic time, ms. Default `performance.now`. */
   now?: () => number;
+  /** True while new sessions are scarce (the process-wide budget is running short). Default: never. */
+  pressure?: () => boolean;
 }
 
 /** The process-wide idle close. */
@@ -27,13 +32,18 @@ export class IdleClosePolicy {
   #changedAt: number;
 
   constructor(options: IdleClosePolicyOptions) {
-    this.#o = { relaxAfterMs: 10 * 60_000, now: () => performance.now(), ...options, maxMs: Math.max(options.maxMs, options.baseMs) };
+    this.#o = { relaxAfterMs: 10 * 60_000, now: () => performance.now(), pressure: () => false, ...options, maxMs: Math.max(options.maxMs, options.baseMs) };
     this.#currentMs = this.#o.baseMs;
     this.#changedAt = this.#o.now();
   }
 
   /** The idle close to use now, ms. */
   currentMs(): number {
+    if (this.#o.pressure()) return this.#o.maxMs;
+    return this.#relaxed();
+  }
+
+  #relaxed(): number {
     const now = this.#o.now();
     while (this.#currentMs > this.#o.baseMs && now - this.#changedAt >= this.#o.relaxAfterMs) {
       this.#currentMs = Math.max(this.#o.baseMs, this.#currentMs / 2);
@@ -42,9 +52,9 @@ export class IdleClosePolicy {
     return this.#currentMs;
   }
 
-  /** AssemblyAI refused a new session with 3009: keep sessions open longer, so fewer are opened. */
+  /** AssemblyAI refused a new session for the account's session limit: keep sessions open longer, so fewer are opened. */
   onTooManySessions(): void {
-    this.#currentMs = Math.min(this.#o.maxMs, this.currentMs() * 2);
+    this.#currentMs = Math.min(this.#o.maxMs, this.#relaxed() * 2);
     this.#changedAt = this.#o.now();
   }
 }

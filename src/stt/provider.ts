@@ -1,11 +1,14 @@
 /**
- * The speech-to-text factory: holds what every session shares (endpoint, key, model, turn settings) and opens
- * sessions. Per-speaker lifecycle lives in {@link ../stt/speaker-stream.ts}.
+ * The speech-to-text factory: holds what every session of the process shares (endpoint, key, model, turn settings,
+ * the idle close and the new-session budget) and opens sessions. Per-speaker lifecycle lives in
+ * {@link ../stt/speaker-stream.ts}.
  */
+import { systemClock, type Clock } from '../clock.ts';
 import type { SttConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { SttConnectError, StreamingSession } from './assemblyai/streaming-session.ts';
 import { IdleClosePolicy } from './idle-close-policy.ts';
+import { SessionBudget } from './session-budget.ts';
 
 /** Opens Streaming v3 sessions. */
 export interface SttProvider {
@@ -13,21 +16,42 @@ export interface SttProvider {
   readonly speechModel: string;
   /** How long a quiet speaker's session stays open; raised when AssemblyAI limits new sessions. */
   readonly idleClose: IdleClosePolicy;
+  /** The process-wide new-session budget: take a slot before every {@link SttProvider.open}. */
+  readonly budget: SessionBudget;
   /**
    * Opens one session with the given keyterms.
    *
+   * @param logContext - fields for the session's log lines (e.g. the speaker id).
    * @throws {import('./assemblyai/streaming-session.ts').SttConnectError} when it cannot be opened.
    */
-  open(keyterms: readonly string[]): Promise<StreamingSession>;
+  open(keyterms: readonly string[], logContext?: Record<string, unknown>): Promise<StreamingSession>;
+}
+
+/** Tuning that is not configuration: for tests, and for the defaults' TSDoc. */
+export interface ProviderTuning {
+  /** Clock of the new-session budget. Default the system clock: AssemblyAI counts real minutes. */
+  budgetClock?: Clock;
+  /** WebSocket ping interval, ms; see {@link import('./assemblyai/streaming-session.ts').StreamingSessionOptions}. Default 5,000. */
+  pingIntervalMs?: number;
+}
+
+/**
+ * `inactivity_timeout` sent with every session, s: the longest idle close plus a minute, within the API's 5–3600 s.
+ * Parley closes quiet sessions itself; this only ends a session Parley has lost track of.
+ */
+export function inactivityTimeoutS(idleCloseMaxMs: number): number {
+  return Math.min(3600, Math.max(5, Math.ceil(idleCloseMaxMs / 1000) + 60));
 }
 
 /** Creates the AssemblyAI Streaming v3 provider from validated config. */
-export function createAssemblyAIProvider(config: SttConfig, logger: Logger): SttProvider {
-  const idleClose = new IdleClosePolicy({ baseMs: config.idleCloseMs, maxMs: config.idleCloseMaxMs });
+export function createAssemblyAIProvider(config: SttConfig, logger: Logger, tuning: ProviderTuning = {}): SttProvider {
+  const budget = new SessionBudget({ perMinute: config.newSessionsPerMinute, clock: tuning.budgetClock ?? systemClock });
+  const idleClose = new IdleClosePolicy({ baseMs: config.idleCloseMs, maxMs: config.idleCloseMaxMs, pressure: () => budget.short });
   return {
     speechModel: config.speechModel,
     idleClose,
-    open: (keyterms) =>
+    budget,
+    open: (keyterms, logContext) =>
       StreamingSession.open(
         {
           url: config.streamingUrl,
@@ -36,12 +60,15 @@ export function createAssemblyAIProvider(config: SttConfig, logger: Logger): Stt
           keyterms,
           minTurnSilenceMs: config.minTurnSilenceMs,
           maxTurnSilenceMs: config.maxTurnSilenceMs,
+          inactivityTimeoutS: inactivityTimeoutS(config.idleCloseMaxMs),
+          ...(tuning.pingIntervalMs === undefined ? {} : { pingIntervalMs: tuning.pingIntervalMs }),
+          ...(logContext === undefined ? {} : { logContext }),
         },
         logger,
       ).catch((error: unknown) => {
-        if (error instanceof SttConnectError && error.close.action === 'backoff') {
+        if (error instanceof SttConnectError && error.close.action === 'limit') {
           idleClose.onTooManySessions();
-          logger.warn({ idleCloseMs: idleClose.currentMs() }, 'AssemblyAI is limiting new sessions; keeping quiet speakers\' sessions open longer');
+          logger.warn({ idleCloseMs: idleClose.currentMs() }, "AssemblyAI is limiting new sessions; keeping quiet speakers' sessions open longer");
         }
         throw error;
       }),

@@ -1,7 +1,8 @@
 /**
  * Maps an STT session's audio time (ms since the session's first audio byte, the clock AssemblyAI's word times
  * use) to meeting time, and keeps the audio the session has not yet confirmed with a final transcript, so that
- * it can be resent to a new session after a drop.
+ * it can be resent to a new session after a drop. What is kept for a resend is bounded (`maxUnconfirmedFrames`):
+ * audio that no final transcript ever covers (music, noise) would otherwise be kept for the whole session.
  */
 import { PCM_FRAME_MS, msToPcmBytes, type PcmFrame } from '../audio/format.ts';
 
@@ -20,6 +21,18 @@ export class SessionTimeline {
   #nextMeetingMs: number | null = null;
   /** Session audio time up to which a final transcript has covered the audio, ms. */
   #confirmedMs = 0;
+  readonly #maxUnconfirmed: number;
+  #discarded = 0;
+
+  /** @param maxUnconfirmedFrames - most frames kept for a resend; older ones are forgotten (and counted). */
+  constructor(maxUnconfirmedFrames = Number.POSITIVE_INFINITY) {
+    this.#maxUnconfirmed = Math.max(1, maxUnconfirmedFrames);
+  }
+
+  /** Frames forgotten because more than `maxUnconfirmedFrames` were waiting for a final transcript. */
+  get discardedFrames(): number {
+    return this.#discarded;
+  }
 
   /** Session audio sent so far, ms. */
   get audioMs(): number {
@@ -35,6 +48,12 @@ export class SessionTimeline {
     this.#nextMeetingMs = frame.meetingStartMs + PCM_FRAME_MS;
     this.#unconfirmed.push({ frame, audioMs });
     this.#audioMs += PCM_FRAME_MS;
+    if (this.#unconfirmed.length > this.#maxUnconfirmed) {
+      const excess = this.#unconfirmed.length - this.#maxUnconfirmed;
+      this.#unconfirmed.splice(0, excess);
+      this.#discarded += excess;
+      this.#pruneSegments();
+    }
     return audioMs;
   }
 
@@ -58,6 +77,10 @@ export class SessionTimeline {
       n++;
     }
     if (n > 0) this.#unconfirmed.splice(0, n);
+    this.#pruneSegments();
+  }
+
+  #pruneSegments(): void {
     // Segments before the first unconfirmed frame can no longer be needed for mapping once far behind; keep
     // the list short in long sessions by dropping those that end before the oldest unconfirmed frame.
     const oldest = this.#unconfirmed[0]?.audioMs ?? this.#audioMs;

@@ -2,25 +2,30 @@
  * One speaker's speech-to-text, managed for cost and latency: a Streaming v3 session opens when the speaker
  * starts talking, audio is queued while it connects (nothing is lost), the session is closed with `Terminate`
  * after `idleCloseMs` without speech (AssemblyAI bills every second a session is open), it is rotated before
- * `expires_at`, and after a drop it reconnects with backoff and resends the audio no final transcript covered.
+ * `expires_at`, and after a drop it reconnects and resends the audio no final transcript covered.
  *
- * States: `idle` (no session) → `connecting` → `open` → `terminating` → `idle`; `failed` after a fatal refusal.
+ * Every new session, first or after a failure, goes through one {@link ReconnectPolicy} (backoff with jitter and
+ * a cap, and a circuit breaker) and takes a slot of the process-wide {@link SessionBudget}. A connection is
+ * declared dead when a WebSocket ping goes unanswered (see `StreamingSession`) or when no server message arrives
+ * for `watchdogMs` while speech is being sent; it is then handled as a drop.
+ *
+ * States: `idle` (no session) → `connecting` (waiting for the backoff or the budget, then opening) → `open` →
+ * `terminating` → `idle`; `paused` while the circuit breaker is open; `failed` after a fatal refusal.
  */
 import { EventEmitter } from 'node:events';
 import type { Clock, TimerHandle } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import type { CaptionEvent, Notice, Speaker } from '../captions/caption.ts';
 import { PCM_FRAME_MS, type PcmFrame } from '../audio/format.ts';
-import type { CloseClassification } from './assemblyai/close-codes.ts';
+import { classifyClose, type CloseClassification } from './assemblyai/close-codes.ts';
 import { SttConnectError, isU3Model, type StreamingSession } from './assemblyai/streaming-session.ts';
-import { SessionTimeline } from './session-timeline.ts';
-import { openWithRetry } from './connect.ts';
-import { TurnTracker } from './turn-tracker.ts';
+import { LiveSession } from './live-session.ts';
+import { ReconnectPolicy, type ReconnectPolicyOptions } from './reconnect-policy.ts';
 import { AudioQueue } from './audio-queue.ts';
 import type { SttProvider } from './provider.ts';
 
 /** Lifecycle state of a speaker's STT session. */
-export type SpeakerStreamState = 'idle' | 'connecting' | 'open' | 'terminating' | 'failed';
+export type SpeakerStreamState = 'idle' | 'connecting' | 'open' | 'terminating' | 'paused' | 'failed';
 
 /** Options for {@link SpeakerStream}. */
 export interface SpeakerStreamOptions {
@@ -38,15 +43,24 @@ export interface SpeakerStreamOptions {
   /** Most audio held for a speaker while no session can take it, ms; older audio is dropped and counted. Default 60,000. */
   maxQueuedMs?: number;
   /**
+   * Most audio kept after sending for a resend, ms: audio no final transcript has covered yet. Older audio is
+   * forgotten and counted (`framesNotKept`); it is lost only if the session then drops. Default 60,000.
+   */
+  maxResendMs?: number;
+  /**
+   * A session that sends no message for this long while speech is being sent is declared dead, ms. Universal-3
+   * sends an early partial, then partials at pauses and about every 3 s (AssemblyAI docs, Universal-3 Pro
+   * streaming), so 30 s is ten times the longest expected gap. Default 30,000.
+   */
+  watchdogMs?: number;
+  /** Backoff and circuit breaker settings; see {@link ReconnectPolicy}. */
+  reconnect?: ReconnectPolicyOptions;
+  /**
    * How far session audio may run ahead of the time since `Begin`, ms: AssemblyAI closes sessions fed faster than
    * real time (3007). Queued audio catches up within this allowance, and in the pauses between talk spurts.
    * `null` disables pacing (accelerated replay against a local server). Default 1,000.
    */
   maxAudioAheadMs?: number | null;
-  /** Extra wait after a 3009 (too many new sessions), ms. Default 5,000. */
-  tooManySessionsBackoffMs?: number;
-  /** Connection attempts after a failure before giving up until the speaker talks again. Default 6. */
-  connectRetries?: number;
 }
 
 /** Typed events of a {@link SpeakerStream}. */
@@ -54,8 +68,10 @@ export interface SpeakerStreamEvents {
   caption: [CaptionEvent];
   notice: [Notice];
   state: [SpeakerStreamState];
-  /** AssemblyAI refused us for good (bad key, no balance). */
+  /** AssemblyAI refused us for good (bad key, no balance, a refused upgrade). */
   fatal: [CloseClassification];
+  /** AssemblyAI refused a session for the account's session limit; the speaker's audio stays queued. */
+  limited: [CloseClassification];
 }
 
 /** Counters for one speaker's STT. */
@@ -66,29 +82,32 @@ export interface SpeakerStreamStats {
   sessionOpenMs: number;
   framesSent: number;
   framesResent: number;
-  /** Frames dropped because the queue was full or STT was refused. */
+  /** Frames dropped because the queue was full, STT was refused, or the circuit breaker was open. */
   framesDropped: number;
+  /** Frames sent but forgotten before a final transcript covered them (over `maxResendMs`): not resendable. */
+  framesNotKept: number;
   finalTurns: number;
+  /** Times the circuit breaker opened. */
+  breakerOpened: number;
 }
+
+type Resolved = Required<Omit<SpeakerStreamOptions, 'maxAudioAheadMs' | 'reconnect'>> & { maxAudioAheadMs: number | null };
 
 /** Manages one speaker's STT sessions. */
 export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   readonly speaker: Speaker;
-  readonly #o: Required<Omit<SpeakerStreamOptions, 'maxAudioAheadMs'>> & { maxAudioAheadMs: number | null };
+  readonly #o: Resolved;
+  readonly #policy: ReconnectPolicy;
   #state: SpeakerStreamState = 'idle';
-  #session: StreamingSession | null = null;
-  #timeline = new SessionTimeline();
-  #turns: TurnTracker | null = null;
+  /** The open (or terminating) session, with its per-session state; null when none is. */
+  #live: LiveSession | null = null;
   readonly #queue: AudioQueue;
   #sessionSeq = 0;
-  #beginAt = 0;
-  #openedAt = 0;
-  #terminationReceived = false;
+  /** Wait before the next connection attempt, ms, set by the reconnect policy after a failure. */
+  #retryDelayMs = 0;
   #idleTimer: TimerHandle | null = null;
   /** Clock time of the latest speech frame, ms; the idle timer checks it when it fires. */
   #lastSpeechAt = 0;
-  #drainTimer: TimerHandle | null = null;
-  #rotateTimer: TimerHandle | null = null;
   #terminateWhenDrained = false;
   #ending = false;
   #endWaiters: Array<() => void> = [];
@@ -101,20 +120,24 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     framesSent: 0,
     framesResent: 0,
     framesDropped: 0,
+    framesNotKept: 0,
     finalTurns: 0,
+    breakerOpened: 0,
   };
 
   constructor(options: SpeakerStreamOptions) {
     super();
     this.speaker = options.speaker;
+    const { reconnect, ...rest } = options;
     this.#o = {
       rotateBeforeExpiryMs: 60_000,
       maxQueuedMs: 60_000,
-      tooManySessionsBackoffMs: 5_000,
-      connectRetries: 6,
-      ...options,
+      maxResendMs: 60_000,
+      watchdogMs: 30_000,
+      ...rest,
       maxAudioAheadMs: options.maxAudioAheadMs === undefined ? 1_000 : options.maxAudioAheadMs,
     };
+    this.#policy = new ReconnectPolicy(reconnect);
     this.#queue = new AudioQueue(Math.ceil(this.#o.maxQueuedMs / PCM_FRAME_MS));
   }
 
@@ -123,13 +146,17 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   }
 
   get stats(): SpeakerStreamStats {
-    const openNow = this.#session !== null && this.#openedAt > 0 ? this.#o.clock.now() - this.#openedAt : 0;
-    return { ...this.#stats, sessionOpenMs: this.#stats.sessionOpenMs + openNow };
+    const live = this.#live;
+    return {
+      ...this.#stats,
+      sessionOpenMs: this.#stats.sessionOpenMs + (live === null ? 0 : this.#o.clock.now() - live.openedAt),
+      framesNotKept: this.#stats.framesNotKept + (live === null ? 0 : live.timeline.discardedFrames),
+    };
   }
 
   /** Frames held in memory: waiting to be sent, or sent and kept for a resend until a final covers them. */
   get bufferedFrames(): number {
-    return this.#queue.frames + this.#timeline.unconfirmedCount;
+    return this.#queue.frames + (this.#live?.timeline.unconfirmedCount ?? 0);
   }
 
   /**
@@ -139,6 +166,14 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     if (this.#ending || this.#state === 'failed') {
       this.#stats.framesDropped++;
       return;
+    }
+    if (this.#state === 'paused') {
+      // The breaker's trial waits for new speech after the cooldown; until then nothing is kept.
+      if (!frame.speech || this.#policy.isOpen(this.#o.clock.now())) {
+        this.#stats.framesDropped++;
+        return;
+      }
+      this.#setState('idle');
     }
     if (frame.speech) this.#noteSpeech();
     if (this.#state === 'idle') {
@@ -153,14 +188,14 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
 
   /** The speaker has stopped (the silence fill after their last packet is over): end any open turn now. */
   endOfSpeech(): void {
-    if (this.#state === 'idle' || this.#state === 'failed') return;
+    if (this.#state === 'idle' || this.#state === 'failed' || this.#state === 'paused') return;
     this.#queue.push({ kind: 'forceEndpoint' });
     this.#drain();
   }
 
   /** Sends new keyterms to the open session (`UpdateConfiguration`); later sessions read them when they open. */
   updateKeyterms(keyterms: readonly string[]): void {
-    this.#session?.sendMessage({ type: 'UpdateConfiguration', keyterms_prompt: [...keyterms] });
+    this.#live?.session.sendMessage({ type: 'UpdateConfiguration', keyterms_prompt: [...keyterms] });
   }
 
   /**
@@ -170,7 +205,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   end(): Promise<void> {
     this.#ending = true;
     this.#clearIdleTimer();
-    if (this.#state === 'idle' || this.#state === 'failed') {
+    if (this.#state === 'idle' || this.#state === 'failed' || this.#state === 'paused') {
       this.#dispose();
       return Promise.resolve();
     }
@@ -183,7 +218,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   /** Drops everything at once (no Terminate): for tests of crashes and for process exit after a timeout. */
   destroy(): void {
     this.#ending = true;
-    this.#session?.destroy();
+    this.#live?.session.destroy();
     this.#dispose();
   }
 
@@ -208,41 +243,78 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     }
   }
 
+  /**
+   * Opens a session: waits the reconnect policy's delay, takes a budget slot, connects. Refusals loop back here
+   * through {@link #afterFailure}; the loop ends with a session, a fatal refusal, an open breaker, or abort.
+   */
   async #connect(): Promise<void> {
     this.#setState('connecting');
-    this.#clearDrainTimer();
-    let session: StreamingSession;
-    try {
-      session = await openWithRetry({
-        open: () => this.#o.provider.open(this.#o.keyterms()),
-        retries: this.#o.connectRetries,
-        tooManySessionsBackoffMs: this.#o.tooManySessionsBackoffMs,
-        signal: this.#abort.signal,
-        logger: this.#o.logger,
-        logContext: { speakerId: this.speaker.id },
-      });
-    } catch (error) {
-      this.#onConnectFailed(error);
+    const signal = this.#abort.signal;
+    for (;;) {
+      if (this.#retryDelayMs > 0) {
+        await this.#sleep(this.#retryDelayMs);
+        this.#retryDelayMs = 0;
+      }
+      if (signal.aborted) return;
+      try {
+        await this.#o.provider.budget.acquire(signal);
+      } catch {
+        return; // aborted while waiting for a slot
+      }
+      let session: StreamingSession;
+      try {
+        session = await this.#o.provider.open(this.#o.keyterms(), { speakerId: this.speaker.id });
+      } catch (error) {
+        if (signal.aborted) return;
+        const close = error instanceof SttConnectError ? error.close : classifyClose(1006, error instanceof Error ? error.message : String(error));
+        if (!this.#afterFailure(close, 'could not open an AssemblyAI session')) return;
+        continue;
+      }
+      if (signal.aborted) {
+        session.destroy();
+        return;
+      }
+      this.#attach(session);
       return;
     }
-    if (this.#abort.signal.aborted) {
-      session.destroy();
-      return;
-    }
-    this.#attach(session);
   }
 
-  #onConnectFailed(error: unknown): void {
-    if (this.#abort.signal.aborted) return;
-    if (error instanceof SttConnectError && !error.retryable) {
-      this.#fail(error.close);
-      return;
+  /**
+   * Applies the reconnect policy to a refusal or a drop. Returns true when another attempt follows (after
+   * `#retryDelayMs`), false when the speaker stopped: a fatal refusal, or the circuit breaker opened.
+   */
+  #afterFailure(close: CloseClassification, what: string): boolean {
+    const log = { speakerId: this.speaker.id, code: close.code, reason: close.serverReason || close.reason };
+    if (close.action === 'fatal') {
+      this.#o.logger.error(log, close.reason);
+      this.#fail(close);
+      return false;
     }
-    const reason = error instanceof Error ? error.message : String(error);
-    this.#setState('idle');
+    if (close.action === 'limit') {
+      this.#retryDelayMs = this.#policy.onLimited();
+      this.#o.logger.warn({ ...log, retryInMs: this.#retryDelayMs }, `${what}: the account's session limit was reached`);
+      this.emit('limited', close);
+      return true;
+    }
+    const outcome = this.#policy.onFailure(this.#o.clock.now());
+    if (outcome.kind === 'retry') {
+      this.#retryDelayMs = outcome.delayMs;
+      this.#o.logger.warn({ ...log, failures: this.#policy.failures, retryInMs: outcome.delayMs }, what);
+      return true;
+    }
+    this.#pause(close, outcome.failures, outcome.cooldownMs);
+    return false;
+  }
+
+  #pause(close: CloseClassification, failures: number, cooldownMs: number): void {
+    this.#setState('paused');
+    this.#stats.breakerOpened++;
+    this.#stats.framesDropped += this.#queue.clear();
+    this.#o.logger.warn({ speakerId: this.speaker.id, code: close.code, reason: close.serverReason || close.reason, failures, cooldownMs }, 'AssemblyAI keeps failing; pausing this speaker');
+    const name = this.speaker.name;
     this.emit('notice', {
       level: 'error',
-      text: `Speech-to-text is unavailable for ${this.speaker.name} right now (${reason}). Their audio is held and Parley will try again when they next speak.`,
+      text: `Captions for ${name} are paused: ${close.reason} (${failures} times in a row). Parley will try again when ${name} next speaks, in ${Math.round(cooldownMs / 1000)} s at the earliest.`,
     });
     this.#resolveEnd();
   }
@@ -254,35 +326,46 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     this.#resolveEnd();
   }
 
+  /** Waits `ms` on the pipeline's clock; returns early when the stream is disposed. */
+  #sleep(ms: number): Promise<void> {
+    const signal = this.#abort.signal;
+    if (signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const onAbort = () => {
+        this.#o.clock.clearTimeout(handle);
+        resolve();
+      };
+      const handle = this.#o.clock.setTimeout(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
   #attach(session: StreamingSession): void {
-    this.#session = session;
     this.#sessionSeq++;
     this.#stats.sessionsOpened++;
     if (this.#sessionSeq > 1) this.#stats.reconnects++;
-    this.#timeline = new SessionTimeline();
-    const turns = new TurnTracker({
+    const live: LiveSession = new LiveSession({
+      session,
       speaker: this.speaker,
       sessionSeq: this.#sessionSeq,
-      timeline: this.#timeline,
+      clock: this.#o.clock,
+      maxResendFrames: Math.ceil(this.#o.maxResendMs / PCM_FRAME_MS),
       awaitFormatted: !isU3Model(this.#o.provider.speechModel),
-      emit: (event) => {
+      maxAudioAheadMs: this.#o.maxAudioAheadMs,
+      watchdogMs: this.#o.watchdogMs,
+      rotateBeforeExpiryMs: this.#o.rotateBeforeExpiryMs,
+      onCaption: (event) => {
         if (event.kind === 'final') this.#stats.finalTurns++;
         this.emit('caption', event);
       },
+      onRotate: () => this.#rotate(),
+      onDrainDue: () => this.#drain(),
+      onClose: (close) => this.#onClose(live, close),
     });
-    this.#turns = turns;
-    this.#terminationReceived = false;
-    this.#beginAt = this.#o.clock.now();
-    this.#openedAt = this.#beginAt;
-    session.on('turn', (turn) => turns.onTurn(turn));
-    session.on('termination', () => {
-      this.#terminationReceived = true;
-    });
-    session.on('speechStarted', () => turns.onSpeechStarted());
-    session.on('close', (close) => this.#onClose(session, close));
-    const rotateInMs = session.expiresAtMs - Date.now() - this.#o.rotateBeforeExpiryMs;
-    // expires_at is wall-clock time; the timer runs on the pipeline's clock like every other session timer.
-    this.#rotateTimer = this.#o.clock.setTimeout(() => this.#rotate(), Math.max(0, rotateInMs));
+    this.#live = live;
     this.#setState('open');
     this.#o.logger.debug({ speakerId: this.speaker.id, sessionId: session.id }, 'AssemblyAI session open');
     if (!this.#ending) {
@@ -294,54 +377,25 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   }
 
   #drain(): void {
-    if (this.#state !== 'open' || this.#session === null) return;
-    const session = this.#session;
-    for (let item = this.#queue.peek(); item !== undefined; item = this.#queue.peek()) {
-      if (item.kind === 'forceEndpoint') {
-        if (this.#turns?.turnOpen === true) session.sendMessage({ type: 'ForceEndpoint' });
-        this.#queue.shift();
-        continue;
-      }
-      if (this.#o.maxAudioAheadMs !== null) {
-        const allowedMs = this.#o.clock.now() - this.#beginAt + this.#o.maxAudioAheadMs;
-        const waitMs = this.#timeline.audioMs + PCM_FRAME_MS - allowedMs;
-        if (waitMs > 0) {
-          this.#scheduleDrain(waitMs);
-          return;
-        }
-      }
-      this.#queue.shift();
-      this.#timeline.recordSent(item.frame);
-      session.sendAudio(item.frame.pcm);
-      this.#stats.framesSent++;
-    }
+    const live = this.#live;
+    if (this.#state !== 'open' || live === null) return;
+    const { framesSent, done } = live.send(this.#queue);
+    this.#stats.framesSent += framesSent;
+    if (!done) return;
     this.#dropNoticeSent = false;
     if (this.#terminateWhenDrained) void this.#terminate();
   }
 
-  #scheduleDrain(ms: number): void {
-    if (this.#drainTimer !== null) return;
-    this.#drainTimer = this.#o.clock.setTimeout(() => {
-      this.#drainTimer = null;
-      this.#drain();
-    }, Math.max(ms, 5));
-  }
-
-  #clearDrainTimer(): void {
-    if (this.#drainTimer !== null) this.#o.clock.clearTimeout(this.#drainTimer);
-    this.#drainTimer = null;
-  }
-
   async #terminate(): Promise<void> {
-    if (this.#state !== 'open' || this.#session === null) return;
+    const live = this.#live;
+    if (this.#state !== 'open' || live === null) return;
     this.#terminateWhenDrained = false;
     this.#setState('terminating');
     this.#clearIdleTimer();
-    await this.#session.terminate();
+    await live.terminate();
   }
 
   #rotate(): void {
-    this.#rotateTimer = null;
     if (this.#state !== 'open') return;
     this.#o.logger.info({ speakerId: this.speaker.id }, 'rotating AssemblyAI session before it expires');
     // Terminate flushes the open turn; frames that arrive meanwhile queue and open the next session.
@@ -382,19 +436,14 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     this.#idleTimer = null;
   }
 
-  #onClose(session: StreamingSession, close: CloseClassification): void {
-    if (session !== this.#session) return;
-    this.#turns?.flush();
-    this.#session = null;
-    this.#stats.sessionOpenMs += this.#o.clock.now() - this.#openedAt;
-    this.#openedAt = 0;
-    if (this.#rotateTimer !== null) this.#o.clock.clearTimeout(this.#rotateTimer);
-    this.#rotateTimer = null;
-    this.#clearDrainTimer();
-    // Clean only if the server confirmed it flushed every turn (Termination), or closed normally with nothing
-    // unconfirmed; a drop while terminating still loses the last turn unless its audio is resent.
-    const unconfirmed = this.#timeline.unconfirmedFrames();
-    const clean = this.#terminationReceived || (close.action === 'normal' && !unconfirmed.some((f) => f.speech));
+  #onClose(live: LiveSession, close: CloseClassification): void {
+    if (live !== this.#live) return;
+    this.#live = null;
+    const { clean, unconfirmed, openMs, framesNotKept } = live.end(close);
+    this.#stats.sessionOpenMs += openMs;
+    this.#stats.framesNotKept += framesNotKept;
+    // Only time proves a session healthy: a server that answers and then closes must not reset the backoff.
+    if (clean || openMs >= this.#policy.healthyAfterMs) this.#policy.onHealthy();
     if (clean) {
       this.#setState('idle');
       // Speech that arrived while the session was closing (idle close, rotation, end) still needs a session.
@@ -403,33 +452,29 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
         void this.#connect();
         return;
       }
-      this.#clearQueue();
+      this.#queue.clear();
       this.#resolveEnd();
-      return;
-    }
-    if (close.action === 'fatal') {
-      this.#o.logger.error({ speakerId: this.speaker.id, code: close.code }, close.reason);
-      this.#fail(close);
       return;
     }
     // Dropped mid-session: resend what no final transcript covered, in front of what is queued.
     if (this.#ending) this.#terminateWhenDrained = true;
-    this.#o.logger.warn(
-      { speakerId: this.speaker.id, code: close.code, reason: close.reason, resendFrames: unconfirmed.length },
-      'AssemblyAI session dropped; reconnecting',
-    );
     for (let i = unconfirmed.length - 1; i >= 0; i--) {
       const frame = unconfirmed[i];
       if (frame !== undefined) this.#enqueue(frame, true);
     }
     this.#stats.framesResent += unconfirmed.length;
-    // Straight back into the one retry loop: a rotation (3008) or a blip reconnects at once; if the server is
-    // really down or limiting new sessions, the loop's backoff applies.
+    if (close.action === 'rotate' && openMs >= this.#policy.healthyAfterMs) {
+      this.#o.logger.info({ speakerId: this.speaker.id, code: close.code }, 'AssemblyAI session expired; opening the next one');
+    } else if (!this.#afterFailure(close, 'AssemblyAI session dropped; reconnecting')) {
+      return;
+    }
+    if (!this.#queue.hasSpeech() && !this.#ending) {
+      // Nothing to send: the next session opens on the speaker's next speech, after the policy's delay.
+      this.#queue.clear();
+      this.#setState('idle');
+      return;
+    }
     void this.#connect();
-  }
-
-  #clearQueue(): void {
-    this.#queue.clear();
   }
 
   #resolveEnd(): void {
@@ -443,9 +488,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   #dispose(): void {
     this.#abort.abort();
     this.#clearIdleTimer();
-    this.#clearDrainTimer();
-    if (this.#rotateTimer !== null) this.#o.clock.clearTimeout(this.#rotateTimer);
-    this.#rotateTimer = null;
-    this.#clearQueue();
+    this.#live?.dispose();
+    this.#queue.clear();
   }
 }

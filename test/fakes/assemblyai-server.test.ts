@@ -269,6 +269,71 @@ describe('client frame rules', () => {
   });
 });
 
+describe('account behaviours and faults (docs: Concurrency, Common session errors and closures; Python SDK models)', () => {
+  it.each([1008, 3009] as const)('refuses sessions over the account limit with an Error frame and close %i, then admits again after the window', async (code) => {
+    const server = await start({ sessionLimit: { perWindow: 2, windowMs: 300, code } });
+    const a = connectProbe(server.url, { authorization: KEY });
+    const b = connectProbe(server.url, { authorization: KEY });
+    await Promise.all([a, b].map((p) => p.waitFor((m) => m['type'] === 'Begin')));
+    const c = connectProbe(server.url, { authorization: KEY });
+    expect(await c.closed).toEqual({ code, reason: 'Unauthorized Connection: Too many concurrent sessions' });
+    expect(c.messages).toEqual([{ type: 'Error', error_code: code, error: 'Unauthorized Connection: Too many concurrent sessions' }]);
+    expect(server.limitRefusals).toBe(1);
+    // A refused attempt does not use up the limit; once the window has passed, a session is admitted.
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    const d = connectProbe(server.url, { authorization: KEY });
+    await d.waitFor((m) => m['type'] === 'Begin');
+    expect(server.violations).toEqual([]);
+  });
+
+  it('closes every session with the given code right after Begin', async () => {
+    const server = await start({ closeAfterBegin: { code: 3007, error: 'Audio Transmission Rate Exceeded: Received 2.00 sec. audio in 1.00 sec' } });
+    const probe = connectProbe(server.url, { authorization: KEY });
+    expect(await probe.closed).toEqual({ code: 3007, reason: 'Audio Transmission Rate Exceeded: Received 2.00 sec. audio in 1.00 sec' });
+    expect(probe.messages.map((m) => m['type'])).toEqual(['Begin', 'Error']);
+  });
+
+  it('refuses the upgrade with an HTTP status and body', async () => {
+    const server = await start({ refuseUpgrade: { status: 400, body: '{"error":"bad request"}' } });
+    const probe = connectProbe(server.url, { authorization: KEY });
+    await expect(probe.opened).rejects.toThrow(/400/);
+    expect(server.refusedUpgrades).toBe(1);
+    expect(server.sessions).toEqual([]);
+  });
+
+  it('sends Warning messages after Begin, and configuration in Begin when asked', async () => {
+    const server = await start({ warnings: [{ code: 7, warning: 'something to know' }], beginConfiguration: { model: 'universal-3-5-pro' } });
+    const probe = connectProbe(server.url, { authorization: KEY });
+    const [begin, warning] = await probe.waitForCount(2);
+    expect(begin).toMatchObject({ type: 'Begin', configuration: { model: 'universal-3-5-pro' } });
+    expect(warning).toEqual({ type: 'Warning', warning_code: 7, warning: 'something to know' });
+  });
+
+  it('goes half-open: no message, no pong and no close, and a client that then drops it breaks no rule', async () => {
+    const server = await start({ maxAudioAheadMs: null });
+    const { probe, session } = await connect(server);
+    await probe.waitFor((m) => m['type'] === 'Begin');
+    const pong = () => new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 300);
+      probe.ws.once('pong', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+      probe.ws.ping();
+    });
+    expect(await pong()).toBe(true);
+    session.halfOpen();
+    const before = probe.messages.length;
+    for (const chunk of frames(tone(1_000), 100)) probe.ws.send(chunk);
+    probe.sendJson({ type: 'ForceEndpoint' });
+    expect(await pong()).toBe(false);
+    expect(probe.messages.length).toBe(before);
+    expect(probe.ws.readyState).toBe(probe.ws.OPEN);
+    probe.ws.terminate();
+    expect(server.violations).toEqual([]);
+  });
+});
+
 describe('turns', () => {
   it('detects a turn on audio time: SpeechStarted, partials, words, final at max_turn_silence', async () => {
     const server = await start({ maxAudioAheadMs: null });

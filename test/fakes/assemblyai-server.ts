@@ -17,6 +17,10 @@
  *   `assemblyai/recognizer.ts`, one word `speechN` per voiced run). Messages per model family: `assemblyai/messages.ts`.
  * - Terminate: the open turn is finalised, then `Termination`, then close 1000; later frames are violations.
  * - A client that closes the socket without Terminate is recorded as a violation (its open turn is lost).
+ * - Account behaviours and faults, each off unless its option is set (`assemblyai/account-faults.ts`): the account's
+ *   new-session limit refused with 1008 or 3009 (`sessionLimit`), sessions closed right after Begin
+ *   (`closeAfterBegin`), upgrades refused with an HTTP status (`refuseUpgrade`), `Warning` messages after Begin
+ *   (`warnings`), `configuration` in Begin (`beginConfiguration`); a session can go half-open (`FakeSession.halfOpen`).
  * Not simulated: temporary tokens (`token=`), `inactivity_timeout` expiry, language detection fields, pcm_mulaw.
  */
 import { createServer, type IncomingHttpHeaders } from 'node:http';
@@ -25,6 +29,7 @@ import { WebSocketServer } from 'ws';
 import { CLOSE, checkQuery, closeReason, unknownQueryParams } from './assemblyai/protocol.ts';
 import { createVoicedRunRecognizer } from './assemblyai/recognizer.ts';
 import { Session, type SessionContext } from './assemblyai/session.ts';
+import { AccountSessionLimit, refusedUpgradeResponse, warningMessage } from './assemblyai/account-faults.ts';
 import type { FakeAssemblyAI, FakeAssemblyAIOptions, FakeSession } from './assemblyai/types.ts';
 
 export type { FakeAssemblyAI, FakeAssemblyAIOptions, FakeSession, RecognizedWord, Recognizer, RecognizerInput, SessionConfig } from './assemblyai/types.ts';
@@ -44,6 +49,8 @@ export async function startFakeAssemblyAI(options: FakeAssemblyAIOptions): Promi
   const violations: string[] = [];
   const waiting: Array<(session: FakeSession) => void> = [];
   let taken = 0;
+  const sessionLimit = options.sessionLimit === undefined ? undefined : new AccountSessionLimit(options.sessionLimit);
+  let refusedUpgrades = 0;
 
   const context: SessionContext = {
     maxAudioAheadMs: options.maxAudioAheadMs === undefined ? 2000 : options.maxAudioAheadMs,
@@ -52,6 +59,7 @@ export async function startFakeAssemblyAI(options: FakeAssemblyAIOptions): Promi
     sessionTtlS: options.sessionTtlS ?? 10_800,
     recognizer: options.recognizer ?? createVoicedRunRecognizer({ thresholdDbfs: speechThresholdDbfs }),
     scripted: options.scripted ?? false,
+    beginConfiguration: options.beginConfiguration,
     onAudio: options.onAudio,
     report: (session, violation) => violations.push(`session #${session.index}: ${violation}`),
   };
@@ -67,6 +75,11 @@ export async function startFakeAssemblyAI(options: FakeAssemblyAIOptions): Promi
     if (url.pathname !== STREAMING_PATH) {
       violations.push(`connection to path ${url.pathname}, expected ${STREAMING_PATH} (answered HTTP 404)`);
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    if (options.refuseUpgrade !== undefined) {
+      refusedUpgrades += 1;
+      socket.end(refusedUpgradeResponse(options.refuseUpgrade.status, options.refuseUpgrade.body));
       return;
     }
     wss.handleUpgrade(request, socket, head, (ws) => {
@@ -102,8 +115,15 @@ export async function startFakeAssemblyAI(options: FakeAssemblyAIOptions): Promi
       session.reject(rejection.code, rejection.error, undefined);
       return;
     }
+    const overLimit = sessionLimit?.admit();
+    if (overLimit !== undefined) {
+      session.reject(overLimit.code, overLimit.error, undefined);
+      return;
+    }
     for (const name of unknownQueryParams(query)) session.violate(`undocumented query parameter ${name} (the service ignores it: a typo?)`);
     session.begin();
+    for (const warning of options.warnings ?? []) session.send(warningMessage(warning.code, warning.warning));
+    if (options.closeAfterBegin !== undefined) session.fail(options.closeAfterBegin.code, options.closeAfterBegin.error);
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -119,6 +139,12 @@ export async function startFakeAssemblyAI(options: FakeAssemblyAIOptions): Promi
     url: `ws://127.0.0.1:${port}${STREAMING_PATH}`,
     sessions,
     violations,
+    get limitRefusals() {
+      return sessionLimit?.refused ?? 0;
+    },
+    get refusedUpgrades() {
+      return refusedUpgrades;
+    },
     nextSession() {
       const ready = sessions[taken];
       if (ready !== undefined && waiting.length === 0) {

@@ -8,6 +8,7 @@ import { startFakeAssemblyAI, type FakeAssemblyAI, type FakeAssemblyAIOptions } 
 import { CollectingSink, TEST_API_KEY, fixturePackets, replayAgainst } from '../support/pipeline-harness.ts';
 import type { TimedOpusPacket } from '../../src/replay/discord-opus.ts';
 import type { CaptionEvent } from '../../src/captions/caption.ts';
+import type { ProviderTuning } from '../../src/stt/provider.ts';
 
 /** A deterministic pseudo-random sequence (the fault points must be reproducible). */
 function seeded(seed: number): () => number {
@@ -29,11 +30,12 @@ describe('faults on the STT connection, on real speech', () => {
     server = undefined;
   });
 
-  async function run(options: Partial<FakeAssemblyAIOptions>) {
+  async function run(options: Partial<FakeAssemblyAIOptions>, tuning: ProviderTuning = {}, speakers = 1) {
     server = await startFakeAssemblyAI({ apiKey: TEST_API_KEY, maxAudioAheadMs: null, ...options });
     [packets = []] = await fixturePackets('katiesteve.wav');
     const sink = new CollectingSink();
-    const result = await replayAgainst(server.url, [{ speaker: { id: 'ks', name: 'KatieSteve' }, packets }], sink, { maxTurnSilenceMs: 600 });
+    const tracks = Array.from({ length: speakers }, (_, i) => ({ speaker: { id: i === 0 ? 'ks' : `ks${i}`, name: i === 0 ? 'KatieSteve' : `KatieSteve ${i}` }, packets }));
+    const result = await replayAgainst(server.url, tracks, sink, { maxTurnSilenceMs: 600 }, tuning);
     await server.close();
     return { sink, result, sessions: server.sessions.length, violations: [...server.violations] };
   }
@@ -65,6 +67,42 @@ describe('faults on the STT connection, on real speech', () => {
       // Same turns with the same words at the same meeting times: no gap, no duplicate, no word lost.
       expect(faulty.sink.finals.map(span), `seed ${seed}`).toEqual(expected);
     }
+  });
+
+  it.each([1008, 3009] as const)(
+    'an account-wide session limit refused with %i: every speaker is captioned, and nobody is told the key is wrong',
+    async (code) => {
+      const baseline = await run({});
+      // Two speakers talking at once for 29 s; the account allows one new session per second of real time (50 s of
+      // meeting time at replay speed 50), so the second speaker is refused, waits and is captioned late.
+      const limited = await run({ sessionLimit: { perWindow: 1, windowMs: 1_000, code } }, {}, 2);
+      expect(limited.result.fatal).toBeUndefined();
+      expect(server?.limitRefusals).toBeGreaterThan(0);
+      const expected = baseline.sink.finals.map(span);
+      for (const id of ['ks', 'ks1']) expect(limited.sink.finals.filter((c) => c.speaker.id === id).map(span), id).toEqual(expected);
+      expect(limited.sink.notices.filter((n) => /limit on new sessions per minute/.test(n.text))).toHaveLength(1);
+      expect(limited.sink.notices.filter((n) => /key/i.test(n.text))).toEqual([]);
+      expect(limited.violations).toEqual([]);
+    },
+  );
+
+  it('a session that goes half-open mid-speech is noticed, replaced, and the transcript is whole', async () => {
+    const baseline = await run({});
+    let halfOpened = 0;
+    const faulty = await run(
+      {
+        onAudio: (session, audioMs) => {
+          if (halfOpened === 0 && audioMs >= 8_000) {
+            halfOpened++;
+            session.halfOpen();
+          }
+        },
+      },
+      { pingIntervalMs: 250 },
+    );
+    expect(halfOpened).toBe(1);
+    expect(faulty.sessions).toBeGreaterThanOrEqual(2);
+    expect(faulty.sink.finals.map(span)).toEqual(baseline.sink.finals.map(span));
   });
 
   it('a malformed or unknown server message is logged and the session goes on', async () => {

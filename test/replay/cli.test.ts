@@ -115,6 +115,53 @@ describe('npm run replay', () => {
   });
 });
 
+/** stderr lines meant for people (log lines are JSON). */
+const plainLines = (stderr: string): string[] => stderr.split('\n').filter((line) => line.length > 0 && !line.startsWith('{'));
+
+describe('npm run replay against an AssemblyAI that refuses or drops sessions', () => {
+  it('is captioned whole and exits 0 when the account-wide session limit refuses with 1008; nobody is told the key is wrong', async () => {
+    // Two people talking at once; the account allows one new session per 2 s of real time.
+    const limited = await startFakeAssemblyAI({ apiKey: TEST_API_KEY, maxAudioAheadMs: null, sessionLimit: { perWindow: 1, windowMs: 2_000, code: 1008 } });
+    try {
+      const file = speechFixture('katiesteve.wav');
+      const result = await replay(['--speed', '50', '--no-recap', `Ann=${file}`, `Bob=${file}`], {
+        ASSEMBLYAI_API_KEY: TEST_API_KEY,
+        ASSEMBLYAI_STREAMING_URL: limited.url,
+        STT_MAX_TURN_SILENCE_MS: '600',
+      });
+      expect(result.code).toBe(0);
+      expect(limited.limitRefusals).toBeGreaterThan(0);
+      const lines = result.stdout.trim().split('\n');
+      const ann = lines.filter((l) => / Ann: /.test(l));
+      const bob = lines.filter((l) => / Bob: /.test(l));
+      expect(ann.length).toBeGreaterThanOrEqual(5);
+      expect(bob.map((l) => l.replace(' Bob: ', ' Ann: ')).sort()).toEqual([...ann].sort());
+      expect(plainLines(result.stderr)).toEqual([expect.stringMatching(/^warning: Captions are delayed: the AssemblyAI account has reached its limit on new sessions per minute \(AssemblyAI said: "Unauthorized Connection: Too many concurrent sessions"\)/)]);
+      expect(result.stderr).not.toMatch(/key is wrong/i);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('opens a handful of sessions, not thousands, when every session is closed with 3007 after Begin, and says why in one line', async () => {
+    const closing = await startFakeAssemblyAI({
+      apiKey: TEST_API_KEY,
+      maxAudioAheadMs: null,
+      closeAfterBegin: { code: 3007, error: 'Audio Transmission Rate Exceeded: Received 2.00 sec. audio in 1.00 sec' },
+    });
+    try {
+      const result = await replay(['--speed', '50', '--no-recap', speechFixture('katiesteve.wav')], { ASSEMBLYAI_API_KEY: TEST_API_KEY, ASSEMBLYAI_STREAMING_URL: closing.url });
+      expect(result.code).toBe(0);
+      expect(closing.sessions.length).toBeLessThanOrEqual(5); // 29 s of meeting time
+      expect(plainLines(result.stderr)).toEqual([
+        expect.stringMatching(/^error: Captions for katiesteve are paused: AssemblyAI rejected the audio timing \(code 3007: Audio Transmission Rate Exceeded: Received 2\.00 sec\. audio in 1\.00 sec\) \(5 times in a row\)/),
+      ]);
+    } finally {
+      await closing.close();
+    }
+  });
+});
+
 describe('npm run replay --translate', () => {
   it('writes translations into transcript.json and a recap.md, against local AssemblyAI and LLM servers', async () => {
     const { startFakeLlmServer } = await import('../fakes/llm-server.ts');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseServerMessage } from '../../src/stt/assemblyai/messages.ts';
-import { classifyClose } from '../../src/stt/assemblyai/close-codes.ts';
+import { classifyClose, classifyUpgradeRefusal } from '../../src/stt/assemblyai/close-codes.ts';
 import { assemblyAiSequences } from '../support/fixtures.ts';
 
 type Entry = { from: string; message: Record<string, unknown> };
@@ -64,8 +64,43 @@ describe('classifyClose', () => {
     expect(classifyClose(3005).action).toBe('retry');
     expect(classifyClose(1006).action).toBe('retry');
     expect(classifyClose(3008).action).toBe('rotate');
-    expect(classifyClose(3009).action).toBe('backoff');
+    expect(classifyClose(3009).action).toBe('limit');
     expect(classifyClose(4001).action).toBe('fatal');
     expect(classifyClose(4002).action).toBe('fatal');
+  });
+});
+
+describe('refusals as AssemblyAI documents them', () => {
+  it('tells the session limit from a bad key by the text of a 1008 (docs: Concurrency, FAQ, Common session errors)', () => {
+    const limit = classifyClose(1008, 'Unauthorized Connection: Too many concurrent sessions');
+    expect(limit).toMatchObject({ code: 1008, action: 'limit', serverReason: 'Unauthorized Connection: Too many concurrent sessions' });
+    expect(limit.reason).not.toMatch(/key/i);
+    expect(classifyClose(1008, 'Unauthorized connection: Too many concurrent sessions').action).toBe('limit');
+    expect(classifyClose(3009, 'Unauthorized Connection: Too many concurrent sessions').action).toBe('limit');
+    const key = classifyClose(1008, 'Unauthorized Connection: Invalid API key');
+    expect(key.action).toBe('fatal');
+    expect(key.reason).toMatch(/^AssemblyAI refused the connection \(code 1008\): the API key is wrong/);
+    expect(classifyClose(1008, 'Unauthorized Connection: insufficient account balance').action).toBe('fatal');
+  });
+
+  it('retries a refused upgrade only for 429 and 5xx (Python SDK: HTTP rejections are never retried)', () => {
+    expect(classifyUpgradeRefusal(400, '{"error":"bad sample_rate"}')).toMatchObject({ action: 'fatal', serverReason: '{"error":"bad sample_rate"}' });
+    expect(classifyUpgradeRefusal(400).reason).not.toMatch(/key/i);
+    expect(classifyUpgradeRefusal(404).action).toBe('fatal');
+    expect(classifyUpgradeRefusal(401).action).toBe('fatal');
+    expect(classifyUpgradeRefusal(401).reason).toMatch(/API key/);
+    expect(classifyUpgradeRefusal(429).action).toBe('limit');
+    expect(classifyUpgradeRefusal(500).action).toBe('retry');
+    expect(classifyUpgradeRefusal(503).action).toBe('retry');
+  });
+
+  it('parses Warning and the configuration in Begin', () => {
+    expect(parseServerMessage('{"type":"Warning","warning_code":1,"warning":"keyterms_prompt truncated"}')).toEqual({ type: 'warning', code: 1, warning: 'keyterms_prompt truncated' });
+    expect(parseServerMessage('{"type":"Begin","id":"s1","expires_at":10,"configuration":{"model":"universal-3-5-pro","mode":"balanced"}}')).toEqual({
+      type: 'begin',
+      id: 's1',
+      expiresAtMs: 10_000,
+      configuration: { model: 'universal-3-5-pro', mode: 'balanced' },
+    });
   });
 });

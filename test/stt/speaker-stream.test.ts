@@ -3,18 +3,12 @@ import { once } from 'node:events';
 import { VirtualClock } from '../../src/clock.ts';
 import { silentLogger } from '../../src/log.ts';
 import { PCM_FRAME_BYTES, type PcmFrame } from '../../src/audio/format.ts';
-import { SpeakerStream, type SpeakerStreamState } from '../../src/stt/speaker-stream.ts';
+import { SpeakerStream } from '../../src/stt/speaker-stream.ts';
 import { createAssemblyAIProvider } from '../../src/stt/provider.ts';
 import type { CaptionEvent } from '../../src/captions/caption.ts';
 import { startFakeAssemblyAI, type FakeAssemblyAI, type FakeAssemblyAIOptions } from '../fakes/assemblyai-server.ts';
 import { TEST_API_KEY, sttConfig } from '../support/pipeline-harness.ts';
-
-/** A 50 ms frame: a 300 Hz tone (speech) or zeros (silence), at meeting time `startMs`. */
-function frame(startMs: number, speech: boolean): PcmFrame {
-  const pcm = Buffer.alloc(PCM_FRAME_BYTES);
-  if (speech) for (let i = 0; i < PCM_FRAME_BYTES / 2; i++) pcm.writeInt16LE(Math.round(6000 * Math.sin((2 * Math.PI * 300 * i) / 16_000)), i * 2);
-  return { pcm, meetingStartMs: startMs, speech };
-}
+import { drive, frame, waitForState } from '../support/stt-stream.ts';
 
 /** Frames for `bursts` of tone `burstMs` long with `gapMs` of silence after each, from meeting time `fromMs`. */
 function bursts(count: number, burstMs: number, gapMs: number, fromMs = 0): { frames: PcmFrame[]; starts: number[] } {
@@ -27,18 +21,6 @@ function bursts(count: number, burstMs: number, gapMs: number, fromMs = 0): { fr
     for (let i = 0; i < gapMs / 50; i++, t += 50) frames.push(frame(t, false));
   }
   return { frames, starts };
-}
-
-function waitForState(stream: SpeakerStream, state: SpeakerStreamState): Promise<void> {
-  if (stream.state === state) return Promise.resolve();
-  return new Promise((resolve) => {
-    const onState = (s: SpeakerStreamState) => {
-      if (s !== state) return;
-      stream.off('state', onState);
-      resolve();
-    };
-    stream.on('state', onState);
-  });
 }
 
 describe('SpeakerStream session lifecycle against the fake AssemblyAI server', () => {
@@ -64,7 +46,7 @@ describe('SpeakerStream session lifecycle against the fake AssemblyAI server', (
       idleCloseMs,
       maxAudioAheadMs: null,
       maxQueuedMs,
-      tooManySessionsBackoffMs: 100,
+      reconnect: { limitBaseMs: 100 },
     });
     streams.push(stream);
     const captions: CaptionEvent[] = [];
@@ -124,7 +106,7 @@ describe('SpeakerStream session lifecycle against the fake AssemblyAI server', (
 
   it('captions every turn exactly once, in meeting time, across a dropped connection', async () => {
     let killed = false;
-    const { server, stream, captions } = await setup({
+    const { server, clock, stream, captions } = await setup({
       onAudio: (session, audioMs) => {
         if (!killed && session.index === 0 && audioMs >= 3_650) {
           killed = true;
@@ -135,7 +117,7 @@ describe('SpeakerStream session lifecycle against the fake AssemblyAI server', (
     const { frames, starts } = bursts(5, 400, 800, 1_000);
     for (const f of frames) stream.pushFrame(f);
     stream.endOfSpeech();
-    await stream.end();
+    await drive(clock, stream.end());
 
     expect(killed).toBe(true);
     expect(server.sessions.length).toBe(2);
@@ -153,7 +135,7 @@ describe('SpeakerStream session lifecycle against the fake AssemblyAI server', (
   });
 
   it('backs off on 3009, keeps a bounded queue, and counts and reports what it had to drop', async () => {
-    const { server, stream, provider } = await setup(
+    const { server, clock, stream, provider } = await setup(
       { onConnection: ({ index }) => (index < 2 ? { code: 3009, error: 'Too many concurrent sessions' } : undefined) },
       5_000,
       TEST_API_KEY,
@@ -166,9 +148,15 @@ describe('SpeakerStream session lifecycle against the fake AssemblyAI server', (
     expect(stream.stats.framesDropped).toBe(40);
     expect(notices).toHaveLength(1);
     expect(notices[0]).toMatch(/oldest is being dropped/);
-    await server.nextSession();
-    await server.nextSession();
-    const accepted = await server.nextSession();
+    // The refusals' backoff runs on the stream's clock.
+    const accepted = await drive(
+      clock,
+      (async () => {
+        await server.nextSession();
+        await server.nextSession();
+        return server.nextSession();
+      })(),
+    );
     await accepted.waitForAudioMs(1_000);
     // Exactly the newest second, in order.
     expect(accepted.pcm().equals(Buffer.concat(frames.slice(-20).map((f) => f.pcm)))).toBe(true);

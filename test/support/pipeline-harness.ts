@@ -6,7 +6,7 @@ import OpusScript from 'opusscript';
 import { readAudioFile } from '../../src/replay/audio-file.ts';
 import { encodeDiscordOpus, type TimedOpusPacket } from '../../src/replay/discord-opus.ts';
 import { runReplay, type ReplayResult, type ReplayTrack } from '../../src/replay/replay.ts';
-import { createAssemblyAIProvider } from '../../src/stt/provider.ts';
+import { createAssemblyAIProvider, type ProviderTuning } from '../../src/stt/provider.ts';
 import { silentLogger } from '../../src/log.ts';
 import type { CaptionEvent, CaptionSink, Notice } from '../../src/captions/caption.ts';
 import type { SttConfig } from '../../src/config.ts';
@@ -23,6 +23,8 @@ export function sttConfig(url: string, overrides: Partial<SttConfig> = {}): SttC
     speechModel: 'u3-rt-pro',
     idleCloseMs: 15_000,
     idleCloseMaxMs: 15_000,
+    // High enough not to limit tests that open many sessions quickly; the budget has its own tests.
+    newSessionsPerMinute: 10_000,
     minTurnSilenceMs: undefined,
     maxTurnSilenceMs: 1_000,
     keyterms: [],
@@ -75,12 +77,18 @@ export class CollectingSink implements CaptionSink {
 }
 
 /** Replays tracks through the real pipeline against `url`, fast (local servers only). */
-export async function replayAgainst(url: string, tracks: ReplayTrack[], sink: CaptionSink, overrides: Partial<SttConfig> = {}): Promise<ReplayResult> {
+export async function replayAgainst(
+  url: string,
+  tracks: ReplayTrack[],
+  sink: CaptionSink,
+  overrides: Partial<SttConfig> = {},
+  tuning: ProviderTuning = {},
+): Promise<ReplayResult> {
   const config = sttConfig(url, overrides);
   const logger = silentLogger();
   return runReplay({
     tracks,
-    provider: createAssemblyAIProvider(config, logger),
+    provider: createAssemblyAIProvider(config, logger, tuning),
     speed: 50,
     logger,
     sinks: [sink],

@@ -1,7 +1,7 @@
 /**
  * AssemblyAI Streaming v3 wire messages, and the one place where they become typed events.
  *
- * Source: AssemblyAI Streaming v3 API reference (messages Begin, SpeechStarted, Turn, Termination, Error) and the
+ * Source: AssemblyAI Streaming v3 API reference (messages Begin, SpeechStarted, Turn, Termination, Error, Warning) and the
  * documented sequences in AssemblyAI's API spec. Fields come and go between model versions, so parsing is
  * defensive: unknown fields are ignored, unknown message types are reported as `unknown`, and a message missing
  * a field we rely on is reported as `malformed` rather than thrown.
@@ -30,7 +30,8 @@ export interface TurnMessage {
 
 /** Everything the server can send, as Parley sees it. */
 export type ServerEvent =
-  | { type: 'begin'; id: string; expiresAtMs: number }
+  | { type: 'begin'; id: string; expiresAtMs: number; configuration?: Record<string, unknown> }
+  | { type: 'warning'; code: number | undefined; warning: string }
   | { type: 'speechStarted'; timestampMs: number }
   | TurnMessage
   | { type: 'termination'; audioDurationS: number; sessionDurationS: number }
@@ -115,8 +116,16 @@ export function parseServerMessage(text: string): ServerEvent {
       const id = str(m.id);
       const expiresAt = num(m.expires_at);
       if (id === undefined || expiresAt === undefined) return { type: 'malformed', reason: 'Begin without id or expires_at' };
+      // Newer Begin messages carry `configuration` (the model actually used, mode, api_version): kept as sent, for the log.
+      const configuration = m.configuration;
+      if (typeof configuration === 'object' && configuration !== null && !Array.isArray(configuration)) {
+        return { type: 'begin', id, expiresAtMs: expiresAt * 1000, configuration: configuration as Record<string, unknown> };
+      }
       return { type: 'begin', id, expiresAtMs: expiresAt * 1000 };
     }
+    case 'Warning':
+      // Source: AssemblyAI/assemblyai-python-sdk `streaming/v3/models.py` WarningEvent {warning_code, warning}.
+      return { type: 'warning', code: num(m.warning_code), warning: str(m.warning) ?? '' };
     case 'SpeechStarted':
       return { type: 'speechStarted', timestampMs: num(m.timestamp) ?? 0 };
     case 'Turn':

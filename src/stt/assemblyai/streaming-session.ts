@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import type { Logger } from '../../log.ts';
 import { STT_SAMPLE_RATE } from '../../audio/format.ts';
-import { classifyClose, type CloseClassification } from './close-codes.ts';
+import { classifyClose, classifyUpgradeRefusal, type CloseClassification } from './close-codes.ts';
 import { parseServerMessage, type ClientMessage, type TurnMessage } from './messages.ts';
 
 /** What a session is opened with. */
@@ -27,8 +27,20 @@ export interface StreamingSessionOptions {
   minTurnSilenceMs?: number | undefined;
   /** `max_turn_silence`, ms. */
   maxTurnSilenceMs?: number | undefined;
+  /**
+   * `inactivity_timeout`, s (the API accepts 5–3600): the server ends a session that gets no audio this long, a
+   * backstop against a leaked session billing for hours. Omitted when undefined.
+   */
+  inactivityTimeoutS?: number | undefined;
   /** Give up on a connection that has not sent `Begin` within this many ms. Default 10,000. */
   connectTimeoutMs?: number;
+  /**
+   * WebSocket ping interval, ms (real time). A ping not answered by the next one marks the connection dead, so a
+   * half-open connection is noticed within two intervals. Default 5,000; 0 disables pings.
+   */
+  pingIntervalMs?: number;
+  /** Fields added to this session's log lines (e.g. the speaker id). */
+  logContext?: Record<string, unknown>;
 }
 
 /** Typed events of a {@link StreamingSession}. */
@@ -36,7 +48,9 @@ export interface StreamingSessionEvents {
   turn: [TurnMessage];
   speechStarted: [timestampMs: number];
   termination: [{ audioDurationS: number; sessionDurationS: number }];
-  /** The socket closed; `serverError` holds the text of an `Error` frame received just before, if any. */
+  /** Any message from the server (for the no-reply watchdog). */
+  heard: [];
+  /** The socket closed; the classification carries the text of an `Error` frame received just before, if any. */
   close: [CloseClassification];
 }
 
@@ -48,7 +62,7 @@ export class SttConnectError extends Error {
     super(close.reason);
     this.close = close;
   }
-  /** False for `fatal` closes (bad key, no balance): retrying cannot help. */
+  /** False for `fatal` refusals (bad key, no balance, a refused upgrade other than 429/5xx): retrying cannot help. */
   get retryable(): boolean {
     return this.close.action !== 'fatal';
   }
@@ -65,6 +79,7 @@ export function buildSessionUrl(options: StreamingSessionOptions): string {
   if (options.keyterms.length > 0) url.searchParams.set('keyterms_prompt', JSON.stringify(options.keyterms));
   if (options.minTurnSilenceMs !== undefined) url.searchParams.set('min_turn_silence', String(options.minTurnSilenceMs));
   if (options.maxTurnSilenceMs !== undefined) url.searchParams.set('max_turn_silence', String(options.maxTurnSilenceMs));
+  if (options.inactivityTimeoutS !== undefined) url.searchParams.set('inactivity_timeout', String(options.inactivityTimeoutS));
   return url.toString();
 }
 
@@ -73,12 +88,8 @@ export function isU3Model(speechModel: string): boolean {
   return speechModel.startsWith('u3') || speechModel.startsWith('universal-3');
 }
 
-/** HTTP status of a refused WebSocket upgrade, mapped to the v3 close code with the same meaning. */
-function upgradeStatusToCode(status: number): number {
-  if (status === 401 || status === 403) return 1008;
-  if (status === 429) return 3009;
-  return 3005;
-}
+/** Most of a refused upgrade's body read for its reason, bytes. */
+const MAX_REFUSAL_BODY_BYTES = 512;
 
 /** One open Streaming v3 session. Create with {@link StreamingSession.open}. */
 export class StreamingSession extends EventEmitter<StreamingSessionEvents> {
@@ -90,6 +101,10 @@ export class StreamingSession extends EventEmitter<StreamingSessionEvents> {
   readonly #logger: Logger;
   #closed = false;
   #audioBytes = 0;
+  #pingTimer: NodeJS.Timeout | undefined;
+  #pongPending = false;
+  /** Why Parley dropped the connection itself (dead connection), reported with the close. */
+  #deadReason = '';
 
   private constructor(socket: WebSocket, id: string, expiresAtMs: number, logger: Logger) {
     super();
@@ -100,35 +115,52 @@ export class StreamingSession extends EventEmitter<StreamingSessionEvents> {
   }
 
   /**
-   * Opens a session and waits for `Begin`.
+   * Opens a session and waits for `Begin`. Logs the model and configuration `Begin` reports, once, at info.
    *
-   * @throws {SttConnectError} when the server refuses (Error frame and close, or HTTP status on upgrade), the
-   *   network fails, or `Begin` does not come within `connectTimeoutMs`.
+   * @throws {SttConnectError} when the server refuses (Error frame and close, or an HTTP status on the upgrade),
+   *   the network fails, or `Begin` does not come within `connectTimeoutMs`.
    */
-  static open(options: StreamingSessionOptions, logger: Logger): Promise<StreamingSession> {
+  static open(options: StreamingSessionOptions, baseLogger: Logger): Promise<StreamingSession> {
+    const logger = options.logContext === undefined ? baseLogger : baseLogger.child(options.logContext);
     return new Promise((resolve, reject) => {
       // PCM does not compress: skip permessage-deflate rather than spend CPU on every frame.
       const socket = new WebSocket(buildSessionUrl(options), { headers: { Authorization: options.apiKey }, perMessageDeflate: false });
       let serverError = '';
       let settled = false;
-      const fail = (code: number, reason: string) => {
+      const fail = (close: CloseClassification) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         socket.removeAllListeners();
         socket.on('error', () => {});
         socket.terminate();
-        reject(new SttConnectError(classifyClose(code, reason)));
+        reject(new SttConnectError(close));
       };
-      const timer = setTimeout(() => fail(1006, 'no Begin message within the connect timeout'), options.connectTimeoutMs ?? 10_000);
-      socket.on('unexpected-response', (_request, response) => fail(upgradeStatusToCode(response.statusCode ?? 500), `HTTP ${response.statusCode}`));
-      socket.on('error', (error) => fail(1006, error.message));
-      socket.on('close', (code, reason) => fail(code, serverError || reason.toString()));
+      const timer = setTimeout(() => fail(classifyClose(1006, 'no Begin message within the connect timeout')), options.connectTimeoutMs ?? 10_000);
+      socket.on('unexpected-response', (_request, response) => {
+        const status = response.statusCode ?? 500;
+        const chunks: Buffer[] = [];
+        let bytes = 0;
+        response.on('data', (chunk: Buffer) => {
+          if (bytes < MAX_REFUSAL_BODY_BYTES) chunks.push(chunk);
+          bytes += chunk.length;
+        });
+        const done = () => fail(classifyUpgradeRefusal(status, Buffer.concat(chunks).subarray(0, MAX_REFUSAL_BODY_BYTES).toString('utf8')));
+        response.on('end', done);
+        response.on('error', done);
+        response.on('close', done);
+      });
+      socket.on('error', (error) => fail(classifyClose(1006, error.message)));
+      socket.on('close', (code, reason) => fail(classifyClose(code, serverError || reason.toString())));
       socket.on('message', (data, isBinary) => {
         if (isBinary) return;
         const event = parseServerMessage(data.toString());
         if (event.type === 'error') {
           serverError = event.error;
+          return;
+        }
+        if (event.type === 'warning') {
+          logger.warn({ warningCode: event.code, warning: event.warning }, 'AssemblyAI sent a Warning');
           return;
         }
         if (event.type !== 'begin') {
@@ -138,20 +170,26 @@ export class StreamingSession extends EventEmitter<StreamingSessionEvents> {
         settled = true;
         clearTimeout(timer);
         socket.removeAllListeners();
+        logger.info(
+          { sessionId: event.id, speechModel: options.speechModel, configuration: event.configuration ?? null },
+          'AssemblyAI session began',
+        );
         const session = new StreamingSession(socket, event.id, event.expiresAtMs, logger);
-        session.#attach();
+        session.#attach(options.pingIntervalMs ?? 5_000);
         resolve(session);
       });
     });
   }
 
-  #attach(): void {
+  #attach(pingIntervalMs: number): void {
     let serverError = '';
     this.#socket.on('message', (data, isBinary) => {
+      this.#pongPending = false; // anything from the server shows the connection is alive
       if (isBinary) {
         this.#logger.warn({ sessionId: this.id }, 'AssemblyAI sent a binary frame; ignored');
         return;
       }
+      this.emit('heard');
       const event = parseServerMessage(data.toString());
       switch (event.type) {
         case 'turn':
@@ -167,6 +205,9 @@ export class StreamingSession extends EventEmitter<StreamingSessionEvents> {
           serverError = event.error;
           this.#logger.warn({ sessionId: this.id, code: event.code, error: event.error }, 'AssemblyAI sent an Error');
           break;
+        case 'warning':
+          this.#logger.warn({ sessionId: this.id, warningCode: event.code, warning: event.warning }, 'AssemblyAI sent a Warning');
+          break;
         case 'begin':
           this.#logger.warn({ sessionId: this.id }, 'AssemblyAI sent a second Begin; ignored');
           break;
@@ -178,13 +219,39 @@ export class StreamingSession extends EventEmitter<StreamingSessionEvents> {
           break;
       }
     });
+    this.#socket.on('pong', () => {
+      this.#pongPending = false;
+    });
     this.#socket.on('error', (error) => {
       this.#logger.warn({ sessionId: this.id, err: error.message }, 'AssemblyAI socket error');
     });
     this.#socket.on('close', (code, reason) => {
       this.#closed = true;
-      this.emit('close', classifyClose(code, serverError || reason.toString()));
+      clearInterval(this.#pingTimer);
+      this.emit('close', classifyClose(code, this.#deadReason || serverError || reason.toString()));
     });
+    if (pingIntervalMs > 0) {
+      this.#pingTimer = setInterval(() => {
+        if (this.#pongPending) {
+          this.markDead(`no answer to a WebSocket ping within ${Math.round(pingIntervalMs / 1000)} s`);
+          return;
+        }
+        this.#pongPending = true;
+        if (this.#socket.readyState === WebSocket.OPEN) this.#socket.ping();
+      }, pingIntervalMs);
+      this.#pingTimer.unref();
+    }
+  }
+
+  /**
+   * Drops a connection found dead (no pong, or no message while speech was sent): the socket is destroyed and
+   * `close` is emitted with code 1006 and `reason`, which is then handled like any other drop.
+   */
+  markDead(reason: string): void {
+    if (this.#closed || this.#deadReason !== '') return;
+    this.#deadReason = reason;
+    this.#logger.warn({ sessionId: this.id, reason }, 'AssemblyAI connection looks dead; dropping it');
+    this.#socket.terminate();
   }
 
   /** True once the socket has closed (for any reason). */

@@ -21,8 +21,8 @@ export function round6(value: number): number {
 }
 
 /** `Begin {type, id, expires_at}`; `expires_at` in unix seconds (integer). Source: u3-pro spec `SessionBeginsPayload`. */
-export function beginMessage(id: string, expiresAtS: number): Record<string, unknown> {
-  return { type: 'Begin', id, expires_at: expiresAtS };
+export function beginMessage(id: string, expiresAtS: number, configuration?: Record<string, unknown>): Record<string, unknown> {
+  return configuration === undefined ? { type: 'Begin', id, expires_at: expiresAtS } : { type: 'Begin', id, expires_at: expiresAtS, configuration };
 }
 
 /** `SpeechStarted {type, timestamp, confidence}`; `timestamp` in ms of session audio. U3 only (NOTES.md). */

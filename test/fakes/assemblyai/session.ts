@@ -27,6 +27,7 @@ export interface SessionContext {
   sessionTtlS: number;
   recognizer: Recognizer;
   scripted: boolean;
+  beginConfiguration: Record<string, unknown> | undefined;
   onAudio: ((session: FakeSession, audioMs: number) => void) | undefined;
   /** Records a violation server-wide. */
   report(session: FakeSession, violation: string): void;
@@ -94,6 +95,7 @@ export class Session implements FakeSession {
   #turnOrder = 0;
   #expiry: NodeJS.Timeout | undefined;
   #isClosed = false;
+  #halfOpen = false;
   /** Pending waits: each returns true once settled. */
   #waiters: Array<() => boolean> = [];
 
@@ -107,7 +109,7 @@ export class Session implements FakeSession {
     this.closed = new Promise((resolve) => {
       this.#ws.on('close', (code, reason) => {
         clearTimeout(this.#expiry);
-        if (this.accepted && !this.#serverEnded && !this.terminated) {
+        if (this.accepted && !this.#serverEnded && !this.terminated && !this.#halfOpen) {
           this.violate(`client closed the WebSocket (code ${code}) without sending Terminate: the open turn is never finalised`);
         }
         this.#serverEnded = true;
@@ -157,7 +159,7 @@ export class Session implements FakeSession {
     const ttlMs = this.#context.sessionTtlS * 1000;
     this.#expiry = setTimeout(() => this.fail(CLOSE.sessionExpired, 'Session Expired: Maximum session duration exceeded'), ttlMs);
     this.#expiry.unref();
-    if (!this.#context.scripted) this.send(beginMessage(this.id, Math.floor((Date.now() + ttlMs) / 1000)));
+    if (!this.#context.scripted) this.send(beginMessage(this.id, Math.floor((Date.now() + ttlMs) / 1000), this.#context.beginConfiguration));
   }
 
   /** Refuses the connection: Error frame then close. `violation` is recorded when the client is at fault. */
@@ -192,6 +194,17 @@ export class Session implements FakeSession {
   kill(): void {
     this.#endByServer();
     this.#socket.destroy();
+  }
+
+  get isHalfOpen(): boolean {
+    return this.#halfOpen;
+  }
+
+  halfOpen(): void {
+    // Nothing more is read (so no pong is sent and no client frame processed) and nothing is sent or closed.
+    this.#halfOpen = true;
+    this.#endByServer();
+    this.#socket.pause();
   }
 
   #endByServer(): void {

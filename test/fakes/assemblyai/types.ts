@@ -2,6 +2,7 @@
  * Public types of the fake AssemblyAI Streaming v3 server (re-exported by `test/fakes/assemblyai-server.ts`).
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import type { SessionLimitOptions } from './account-faults.ts';
 
 /** A word the recognizer heard. Times are ms of session audio (from the first audio byte of the session). */
 export interface RecognizedWord {
@@ -88,6 +89,13 @@ export interface FakeSession {
   fail(code: number, error: string): void;
   /** Destroys the TCP socket with no close frame (network drop): the client sees 1006. */
   kill(): void;
+  /**
+   * Goes half-open, as behind a NAT that forgot the connection or a server that hung: from now on nothing is read
+   * or answered (no messages, no pongs) and nothing is closed. A client that drops the connection then is right to.
+   */
+  halfOpen(): void;
+  /** True once {@link FakeSession.halfOpen} was called. */
+  readonly isHalfOpen: boolean;
   /** Resolves with the first client JSON message matching `predicate` (already received or to come); rejects if the socket closes first. */
   waitForClientMessage(predicate: (message: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
   /** Resolves (with `audioMs`) once at least `ms` of audio has been received; rejects if the socket closes first. */
@@ -114,6 +122,19 @@ export interface FakeAssemblyAIOptions {
   onConnection?: (info: { index: number; headers: IncomingHttpHeaders; query: URLSearchParams }) => { code: number; error: string } | undefined;
   /** Called after each accepted binary frame is processed, with the session's total audio ms (fault injection). */
   onAudio?: (session: FakeSession, audioMs: number) => void;
+  /**
+   * The account's limit on new sessions (see `assemblyai/account-faults.ts`): sessions over it are refused with an
+   * Error frame "Unauthorized Connection: Too many concurrent sessions" and a close with `code` (1008 or 3009).
+   */
+  sessionLimit?: SessionLimitOptions;
+  /** Every accepted session is closed with this Error code and text right after `Begin` (e.g. 3007). */
+  closeAfterBegin?: { code: number; error: string };
+  /** Every upgrade is refused with this HTTP status and body (e.g. 400), before any WebSocket exists. */
+  refuseUpgrade?: { status: number; body: string };
+  /** `Warning` messages sent right after `Begin`, in order. */
+  warnings?: Array<{ code: number; warning: string }>;
+  /** `configuration` added to `Begin`, as newer service versions send it (e.g. `{ model: 'universal-3-5-pro' }`). */
+  beginConfiguration?: Record<string, unknown>;
 }
 
 /** A running fake server. */
@@ -124,6 +145,10 @@ export interface FakeAssemblyAI {
   sessions: FakeSession[];
   /** Every rule any client broke, in words, prefixed with the session index. Tests assert it is empty. */
   violations: string[];
+  /** Connections refused for the account's session limit (option `sessionLimit`). */
+  readonly limitRefusals: number;
+  /** Upgrades refused with an HTTP status (option `refuseUpgrade`). */
+  readonly refusedUpgrades: number;
   /** The next session not yet taken by an earlier call (already connected, or the next to connect). Each session is handed out once. */
   nextSession(): Promise<FakeSession>;
   /** Sends documented server messages in order. An `Error` message is followed by a close with its `error_code`, a `Termination` by a close 1000; later messages are not sent. */

@@ -1,0 +1,175 @@
+/**
+ * One open AssemblyAI session of a speaker, with everything that lives and dies with it: its audio timeline (what
+ * was sent, what a final transcript confirmed), its turns, and its timers (paced sending, rotation before
+ * `expires_at`, the no-reply watchdog). {@link ./speaker-stream.ts} holds at most one; `dispose()` clears every
+ * timer, so a closed session leaves nothing behind.
+ */
+import type { Clock, TimerHandle } from '../clock.ts';
+import type { CaptionEvent, Speaker } from '../captions/caption.ts';
+import { PCM_FRAME_MS, type PcmFrame } from '../audio/format.ts';
+import type { StreamingSession } from './assemblyai/streaming-session.ts';
+import type { CloseClassification } from './assemblyai/close-codes.ts';
+import type { AudioQueue } from './audio-queue.ts';
+import { SessionTimeline } from './session-timeline.ts';
+import { TurnTracker } from './turn-tracker.ts';
+
+/** Options for {@link LiveSession}. Times are ms. */
+export interface LiveSessionOptions {
+  session: StreamingSession;
+  speaker: Speaker;
+  /** The speaker's session number, for turn ids. */
+  sessionSeq: number;
+  clock: Clock;
+  /** Most frames kept for a resend. */
+  maxResendFrames: number;
+  /** Finals come unformatted first (pre-U3 models with `format_turns`). */
+  awaitFormatted: boolean;
+  /** Audio may run this far ahead of the time since `Begin`; null: no pacing. */
+  maxAudioAheadMs: number | null;
+  /** No server message for this long while speech is sent: the connection is declared dead. */
+  watchdogMs: number;
+  /** Rotate this long before `expires_at`. */
+  rotateBeforeExpiryMs: number;
+  onCaption: (event: CaptionEvent) => void;
+  /** The session is due for rotation. */
+  onRotate: () => void;
+  /** Pacing allows more audio now: send again. */
+  onDrainDue: () => void;
+  onClose: (close: CloseClassification) => void;
+}
+
+/** How a session ended, for the speaker's lifecycle. */
+export interface SessionEnd {
+  /** We asked for the end (Terminate) and the server confirmed every turn. */
+  clean: boolean;
+  /** Frames sent that no final transcript covered, oldest first: to resend. */
+  unconfirmed: PcmFrame[];
+  /** How long it was open, ms. */
+  openMs: number;
+  /** Frames forgotten over the resend bound. */
+  framesNotKept: number;
+}
+
+/** An open session and its per-session state. */
+export class LiveSession {
+  readonly session: StreamingSession;
+  readonly timeline: SessionTimeline;
+  readonly turns: TurnTracker;
+  /** Clock time of `Begin`, ms. */
+  readonly openedAt: number;
+  readonly #o: LiveSessionOptions;
+  #terminateSent = false;
+  #terminationReceived = false;
+  #drainTimer: TimerHandle | null = null;
+  #rotateTimer: TimerHandle | null;
+  /** Armed at the first speech frame sent after the server's last message; cleared by the next message. */
+  #watchdogTimer: TimerHandle | null = null;
+
+  constructor(options: LiveSessionOptions) {
+    this.#o = options;
+    const { session, clock } = options;
+    this.session = session;
+    this.timeline = new SessionTimeline(options.maxResendFrames);
+    this.turns = new TurnTracker({
+      speaker: options.speaker,
+      sessionSeq: options.sessionSeq,
+      timeline: this.timeline,
+      awaitFormatted: options.awaitFormatted,
+      emit: options.onCaption,
+    });
+    this.openedAt = clock.now();
+    session.on('turn', (turn) => this.turns.onTurn(turn));
+    session.on('termination', () => {
+      this.#terminationReceived = true;
+    });
+    session.on('heard', () => this.#clearWatchdog());
+    session.on('speechStarted', () => this.turns.onSpeechStarted());
+    session.on('close', (close) => options.onClose(close));
+    // expires_at is wall-clock time; the timer runs on the pipeline's clock like every other session timer.
+    const rotateInMs = session.expiresAtMs - Date.now() - options.rotateBeforeExpiryMs;
+    this.#rotateTimer = clock.setTimeout(() => {
+      this.#rotateTimer = null;
+      options.onRotate();
+    }, Math.max(0, rotateInMs));
+  }
+
+  /**
+   * Sends what `queue` holds, in order, as pacing allows (a drain is scheduled for the rest).
+   *
+   * @returns frames sent; `done` is true when the queue was emptied.
+   */
+  send(queue: AudioQueue): { framesSent: number; done: boolean } {
+    const { clock, maxAudioAheadMs } = this.#o;
+    let framesSent = 0;
+    for (let item = queue.peek(); item !== undefined; item = queue.peek()) {
+      if (item.kind === 'forceEndpoint') {
+        if (this.turns.turnOpen) this.session.sendMessage({ type: 'ForceEndpoint' });
+        queue.shift();
+        continue;
+      }
+      if (maxAudioAheadMs !== null) {
+        const waitMs = this.timeline.audioMs + PCM_FRAME_MS - (clock.now() - this.openedAt + maxAudioAheadMs);
+        if (waitMs > 0) {
+          this.#scheduleDrain(waitMs);
+          return { framesSent, done: false };
+        }
+      }
+      queue.shift();
+      this.timeline.recordSent(item.frame);
+      this.session.sendAudio(item.frame.pcm);
+      framesSent++;
+      if (item.frame.speech) this.#armWatchdog();
+    }
+    return { framesSent, done: true };
+  }
+
+  /** Sends `Terminate`; resolves once the socket has closed. */
+  terminate(): Promise<void> {
+    this.#terminateSent = true;
+    this.#clearWatchdog();
+    return this.session.terminate();
+  }
+
+  /** Flushes a held final, clears every timer, and says how the session ended. */
+  end(close: CloseClassification): SessionEnd {
+    this.turns.flush();
+    this.dispose();
+    const unconfirmed = this.timeline.unconfirmedFrames();
+    // Clean only if we asked for the end and the server confirmed it flushed every turn (Termination), or closed
+    // normally with nothing unconfirmed; a drop while terminating still loses the last turn unless resent.
+    const clean = this.#terminateSent && (this.#terminationReceived || (close.action === 'normal' && !unconfirmed.some((f) => f.speech)));
+    return { clean, unconfirmed, openMs: this.#o.clock.now() - this.openedAt, framesNotKept: this.timeline.discardedFrames };
+  }
+
+  /** Clears every timer of the session. */
+  dispose(): void {
+    const { clock } = this.#o;
+    if (this.#rotateTimer !== null) clock.clearTimeout(this.#rotateTimer);
+    this.#rotateTimer = null;
+    if (this.#drainTimer !== null) clock.clearTimeout(this.#drainTimer);
+    this.#drainTimer = null;
+    this.#clearWatchdog();
+  }
+
+  #scheduleDrain(ms: number): void {
+    if (this.#drainTimer !== null) return;
+    this.#drainTimer = this.#o.clock.setTimeout(() => {
+      this.#drainTimer = null;
+      this.#o.onDrainDue();
+    }, Math.max(ms, 5));
+  }
+
+  #armWatchdog(): void {
+    if (this.#watchdogTimer !== null) return;
+    const { watchdogMs } = this.#o;
+    this.#watchdogTimer = this.#o.clock.setTimeout(() => {
+      this.#watchdogTimer = null;
+      this.session.markDead(`no message from AssemblyAI for ${Math.round(watchdogMs / 1000)} s while speech was being sent`);
+    }, watchdogMs);
+  }
+
+  #clearWatchdog(): void {
+    if (this.#watchdogTimer !== null) this.#o.clock.clearTimeout(this.#watchdogTimer);
+    this.#watchdogTimer = null;
+  }
+}
