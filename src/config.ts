@@ -59,6 +59,7 @@ const llmSchema = z.object({
   RECAP_MODEL: z.string().trim().min(1).default('claude-sonnet-4-6'),
   RECAP_FALLBACK_MODELS: csv,
   LLM_TIMEOUT_MS: wholeMs(1_000, 600_000).default(30_000),
+  RECAP_TIMEOUT_MS: wholeMs(1_000, 600_000).default(120_000),
 });
 
 const discordSchema = z.object({
@@ -101,8 +102,10 @@ export interface LlmConfig {
   translationFallbackModels: string[];
   recapModel: string;
   recapFallbackModels: string[];
-  /** Per-request timeout, ms. */
+  /** Per-attempt timeout of translation requests, ms (`LLM_TIMEOUT_MS`). */
   timeoutMs: number;
+  /** Per-attempt timeout of recap requests, ms (`RECAP_TIMEOUT_MS`): a recap writes far more than a translation. */
+  recapTimeoutMs: number;
 }
 
 /** Settings for the Discord bot. */
@@ -169,6 +172,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       recapModel: l.RECAP_MODEL,
       recapFallbackModels: l.RECAP_FALLBACK_MODELS,
       timeoutMs: l.LLM_TIMEOUT_MS,
+      recapTimeoutMs: l.RECAP_TIMEOUT_MS,
     },
     stt: {
       apiKey: e.ASSEMBLYAI_API_KEY,

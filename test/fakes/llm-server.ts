@@ -46,7 +46,12 @@ export interface FakeLlmServerOptions {
   responses?: ScriptedResponse[];
   /** Answers chat completions once `responses` is empty; default: {@link defaultCompletion}. */
   handler?: FakeLlmHandler;
-  /** Ids listed by `GET /v1/models`. */
+  /**
+   * Ids listed by `GET /v1/models`. When set, a chat completion for any other model is answered as the gateway
+   * answers a retired or unknown model (LLM Gateway troubleshooting page): HTTP 400,
+   * `{message, request_id, metadata: {errors: ["model <id> is not supported"]}}`, before scripted responses
+   * are consulted. Unset: every model is served and `GET /v1/models` lists `fake-model`.
+   */
   models?: string[];
 }
 
@@ -106,6 +111,12 @@ export async function startFakeLlmServer(options: FakeLlmServerOptions = {}): Pr
           waiters.splice(waiters.indexOf(waiter), 1);
           waiter.resolve(requests.slice());
         }
+      }
+      const model = isRecord(recorded.body) && typeof recorded.body['model'] === 'string' ? recorded.body['model'] : '';
+      if (options.models !== undefined && !options.models.includes(model)) {
+        send(res, 400, { message: 'Bad Request', request_id: `req_${recorded.index}`, metadata: { errors: [`model ${model} is not supported`] } }, {});
+        recorded.respondedAt = Date.now();
+        return;
       }
       respond(recorded, res).catch(() => res.destroy());
     });
@@ -174,15 +185,20 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** A gateway-shaped success body around `content`. */
-export function completionBody(model: string, content: string, requestId = 'req_fake'): Record<string, unknown> {
+/**
+ * A gateway-shaped success body around `content`. `usage` counts tokens as about four characters each (the
+ * prompt is given as its character count), so tests can check that usage is read from each answer.
+ */
+export function completionBody(model: string, content: string, requestId = 'req_fake', promptChars = 0): Record<string, unknown> {
+  const prompt_tokens = Math.ceil(promptChars / 4);
+  const completion_tokens = Math.ceil(content.length / 4);
   return {
     id: `chatcmpl-${requestId}`,
     object: 'chat.completion',
     created: 0,
     model,
     choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
-    usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
+    usage: { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens },
     request_id: requestId,
   };
 }
@@ -215,10 +231,11 @@ export function defaultCompletion(request: RecordedRequest): ScriptedResponse {
   const body = isRecord(request.body) ? request.body : {};
   const model = typeof body['model'] === 'string' ? body['model'] : 'unknown';
   const requestId = `req_${request.index}`;
+  const promptChars = (Array.isArray(body['messages']) ? body['messages'] : []).reduce((sum: number, message: unknown) => sum + (isRecord(message) && typeof message['content'] === 'string' ? message['content'].length : 0), 0);
   const format = body['response_format'];
   const jsonSchema = isRecord(format) && isRecord(format['json_schema']) ? format['json_schema'] : undefined;
   const schema = jsonSchema?.['schema'];
-  if (jsonSchema?.['name'] === 'meeting_recap') return { body: completionBody(model, JSON.stringify(recapAnswer(body)), requestId) };
+  if (jsonSchema?.['name'] === 'meeting_recap') return { body: completionBody(model, JSON.stringify(recapAnswer(body)), requestId, promptChars) };
   if (isRecord(schema) && isRecord(schema['properties'])) {
     const texts = new Map((translationPayload(body)?.turns ?? []).map((turn) => [turn.id, turn.text]));
     const answer: Record<string, Record<string, string>> = {};
@@ -226,12 +243,12 @@ export function defaultCompletion(request: RecordedRequest): ScriptedResponse {
       const languages = isRecord(turnSchema) && Array.isArray(turnSchema['required']) ? turnSchema['required'].map(String) : [];
       answer[turnId] = Object.fromEntries(languages.map((language) => [language, `[${language}] ${texts.get(turnId) ?? ''}`]));
     }
-    return { body: completionBody(model, JSON.stringify(answer), requestId) };
+    return { body: completionBody(model, JSON.stringify(answer), requestId, promptChars) };
   }
   const messages = Array.isArray(body['messages']) ? body['messages'] : [];
   const last: unknown = messages.at(-1);
   const said = isRecord(last) && typeof last['content'] === 'string' ? last['content'] : '';
-  return { body: completionBody(model, `Echo: ${said}`, requestId) };
+  return { body: completionBody(model, `Echo: ${said}`, requestId, promptChars) };
 }
 
 /**
