@@ -125,7 +125,8 @@ export class Meeting {
       translator === undefined
         ? undefined
         : new TranslationSink({
-            translator,
+            // The meeting's own queue: its turns never share a prompt with another meeting's.
+            translator: translator.forMeeting(),
             languages: () => services.settings.languages(guild.id),
             logger,
             onTranslated: (result) => {
