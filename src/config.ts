@@ -41,7 +41,9 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 const sttSchema = z.object({
   ASSEMBLYAI_API_KEY: z.string({ error: 'is required (your AssemblyAI API key)' }).trim().min(1, { error: 'is required (your AssemblyAI API key)' }),
   ASSEMBLYAI_STREAMING_URL: streamingUrl,
-  ASSEMBLYAI_SPEECH_MODEL: z.string().trim().min(1).default('u3-rt-pro'),
+  // Universal-3.6 Pro: the streaming default and recommendation of AssemblyAI's model selection page (32 languages
+  // with code switching, against u3-rt-pro's 6); see the README's language table.
+  ASSEMBLYAI_SPEECH_MODEL: z.string().trim().min(1).default('universal-3-6-pro'),
   STT_IDLE_CLOSE_MS: wholeMs(1_000, 3_600_000).default(2_000),
   STT_IDLE_CLOSE_MAX_MS: wholeMs(1_000, 3_600_000).default(15_000),
   STT_MIN_TURN_SILENCE_MS: wholeMs(0, 10_000).optional(),

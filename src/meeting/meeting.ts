@@ -144,6 +144,7 @@ export class Meeting {
       logger,
       sinks: this.#translation === undefined ? [this.#sink] : [this.#sink, this.#translation],
       keyterms: this.#keyterms(services.settings.keyterms(guild.id)),
+      languageCodes: () => services.settings.spokenLanguages(guild.id),
       idleCloseMs: () => services.provider.idleClose.currentMs(),
       maxTurnSilenceMs: services.stt.maxTurnSilenceMs,
     });

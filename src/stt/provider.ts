@@ -14,11 +14,11 @@ export interface SttProvider {
   /** How long a quiet speaker's session stays open; raised when AssemblyAI limits new sessions. */
   readonly idleClose: IdleClosePolicy;
   /**
-   * Opens one session with the given keyterms.
+   * Opens one session with the given keyterms and, optionally, the languages expected to be spoken.
    *
    * @throws {import('./assemblyai/streaming-session.ts').SttConnectError} when it cannot be opened.
    */
-  open(keyterms: readonly string[]): Promise<StreamingSession>;
+  open(keyterms: readonly string[], languageCodes?: readonly string[]): Promise<StreamingSession>;
 }
 
 /** Creates the AssemblyAI Streaming v3 provider from validated config. */
@@ -27,13 +27,16 @@ export function createAssemblyAIProvider(config: SttConfig, logger: Logger): Stt
   return {
     speechModel: config.speechModel,
     idleClose,
-    open: (keyterms) =>
+    open: (keyterms, languageCodes) =>
       StreamingSession.open(
         {
           url: config.streamingUrl,
           apiKey: config.apiKey,
           speechModel: config.speechModel,
           keyterms,
+          // Every model but the English-only one reports each final turn's language (model selection page).
+          languageDetection: config.speechModel !== 'universal-streaming-english',
+          ...(languageCodes !== undefined && { languageCodes }),
           minTurnSilenceMs: config.minTurnSilenceMs,
           maxTurnSilenceMs: config.maxTurnSilenceMs,
         },

@@ -30,6 +30,8 @@ export interface SpeakerStreamOptions {
   logger: Logger;
   /** The guild's keyterms at the time a session opens. */
   keyterms: () => readonly string[];
+  /** The guild's expected spoken languages at the time a session opens (`language_codes`); omitted: none. */
+  languageCodes?: () => readonly string[];
   /** Close the session after this long without speech, ms. */
   /** Close the session after this long without speech, ms; a function is asked each time (it can change). */
   idleCloseMs: number | (() => number);
@@ -112,6 +114,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
       maxQueuedMs: 60_000,
       tooManySessionsBackoffMs: 5_000,
       connectRetries: 6,
+      languageCodes: () => [],
       ...options,
       maxAudioAheadMs: options.maxAudioAheadMs === undefined ? 1_000 : options.maxAudioAheadMs,
     };
@@ -214,7 +217,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     let session: StreamingSession;
     try {
       session = await openWithRetry({
-        open: () => this.#o.provider.open(this.#o.keyterms()),
+        open: () => this.#o.provider.open(this.#o.keyterms(), this.#o.languageCodes()),
         retries: this.#o.connectRetries,
         tooManySessionsBackoffMs: this.#o.tooManySessionsBackoffMs,
         signal: this.#abort.signal,

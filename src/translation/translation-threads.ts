@@ -43,7 +43,7 @@ export class TranslationThreads {
   /**
    * Posts one caption's translations (or failure marks) to their threads; under each translation, the original,
    * named by its language when AssemblyAI detected it (`-# Español: …`). A thread in the language the caption was
-   * spoken in gets the original itself.
+   * spoken in gets the original itself, marked `-# Español (original)`.
    */
   post(result: TranslatedCaption): void {
     const speaker = `**${escapeDiscordText(result.event.speaker.name)}:**`;
@@ -54,7 +54,7 @@ export class TranslationThreads {
       void this.#line(language, `${speaker} ${escapeDiscordText(text)}\n-# ${from}${original}`);
     }
     for (const language of result.alreadyIn ?? []) {
-      void this.#line(language, `${speaker} ${original}`);
+      void this.#line(language, `${speaker} ${original}\n-# ${escapeDiscordText(languageName(language))} (original)`);
     }
     for (const language of result.failed) {
       void this.#line(language, `${speaker} ${original}\n-# ⚠️ Translation failed; this is the original.`);
