@@ -6,6 +6,7 @@
  */
 import type { CaptionEvent, CaptionSink, Notice } from '../captions/caption.ts';
 import type { Logger } from '../log.ts';
+import { LlmError } from '../llm/errors.ts';
 import { isSameLanguage } from './languages.ts';
 import type { TurnTranslator } from './translator.ts';
 
@@ -71,9 +72,12 @@ export class TranslationSink implements CaptionSink {
           this.#o.logger.warn({ turnId: event.turnId, reason }, 'translation failed');
           if (!this.#down) {
             this.#down = true;
+            const behind = error instanceof LlmError && error.kind === 'skipped';
             this.#o.onNotice({
               level: 'warning',
-              text: `Translations are unavailable right now (${reason}). Captions continue in the original language; failed translations are marked.`,
+              text: behind
+                ? 'Translations are falling behind, so some captions are not being translated. Captions continue in the original language; untranslated ones are marked.'
+                : `Translations are unavailable right now (${reason}). Captions continue in the original language; failed translations are marked.`,
             });
           }
           this.#o.onTranslated({ event, translations: {}, failed: languages, ...same });
