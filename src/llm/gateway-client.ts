@@ -236,7 +236,8 @@ class GatewayClient implements LlmClient {
         return { ok: false, error, ...optionalRetryAfter(headers) };
       }
       if (status === 404 || (status === 400 && isModelRefusal(json, text))) {
-        const error = new LlmError(`The LLM Gateway does not serve model ${model} (HTTP ${status}: ${detail}); check the model id against its list of models.`, { kind: 'model_unavailable', retryable: false, ...ids });
+        const hint = status === 404 ? 'the model is not served there, or the gateway URL is wrong' : 'check the model id against its list of models';
+        const error = new LlmError(`The LLM Gateway does not serve model ${model} (HTTP ${status}: ${detail}); ${hint}.`, { kind: 'model_unavailable', retryable: false, ...ids });
         return { ok: false, error };
       }
       return { ok: false, error: new LlmError(`The LLM Gateway refused the request for model ${model} (HTTP ${status}: ${detail}).`, { kind: 'rejected', retryable: false, ...ids }) };
