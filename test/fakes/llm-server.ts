@@ -61,6 +61,12 @@ export interface FakeLlmServer {
   baseUrl: string;
   /** Every chat completion request so far, in arrival order (GET /v1/models is not recorded). */
   requests: RecordedRequest[];
+  /**
+   * Calls the gateway made to model providers so far. The gateway retries a 5xx once by itself unless the request
+   * says `fallback_config: {retry: false}` (LLM Gateway quickstart "Automatic retries" and fallback pages), so a
+   * 5xx answer costs 2 calls without that and 1 with it; any other answer costs 1.
+   */
+  upstreamCalls(): number;
   /** Appends scripted answers to the queue. */
   script(...responses: ScriptedResponse[]): void;
   /** Resolves with the recorded requests once at least `count` chat completion requests have arrived. */
@@ -88,6 +94,7 @@ export async function startFakeLlmServer(options: FakeLlmServerOptions = {}): Pr
   const requests: RecordedRequest[] = [];
   const waiters: Array<{ count: number; resolve: (requests: RecordedRequest[]) => void }> = [];
   const timers = new Set<NodeJS.Timeout>();
+  let upstream = 0;
 
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -141,6 +148,8 @@ export async function startFakeLlmServer(options: FakeLlmServerOptions = {}): Pr
     }
     if (res.destroyed || res.writableEnded) return;
     const status = scripted.status ?? 200;
+    const config = isRecord(recorded.body) && isRecord(recorded.body['fallback_config']) ? recorded.body['fallback_config'] : {};
+    upstream += status >= 500 && config['retry'] !== false ? 2 : 1;
     const body = scripted.body !== undefined ? scripted.body : status === 200 ? (await defaultCompletion(recorded)).body : { message: 'Scripted error', request_id: `req_${recorded.index}` };
     send(res, status, body, scripted.headers ?? {});
     recorded.respondedAt = Date.now();
@@ -152,6 +161,7 @@ export async function startFakeLlmServer(options: FakeLlmServerOptions = {}): Pr
   return {
     baseUrl: `http://127.0.0.1:${port}/v1`,
     requests,
+    upstreamCalls: () => upstream,
     script: (...responses) => void queue.push(...responses),
     waitForRequests(count) {
       if (requests.length >= count) return Promise.resolve(requests.slice());

@@ -109,6 +109,15 @@ describe('createLlmClient', () => {
     expect(result.model).toBe('backup');
   });
 
+  it('is the only retry policy: a 5xx costs one upstream call per attempt, the gateway being told not to retry', async () => {
+    const fake = await start({ handler: () => ({ status: 503, body: { error: 'Service unavailable', status: 503 } }) });
+    await llmRejection(client(fake, { maxRetries: 2 }).complete({ model: 'a', messages: MESSAGES }));
+    expect(fake.requests).toHaveLength(3);
+    expect(fake.upstreamCalls()).toBe(3);
+    for (const request of fake.requests) expect(request.body).toMatchObject({ fallback_config: { retry: false } });
+    expect(fake.requests.some((request) => 'fallbacks' in (request.body as object))).toBe(false);
+  });
+
   it('throws the last model’s retryable LlmError when every model failed', async () => {
     const fake = await start({ handler: () => ({ status: 502, body: { error: { message: 'Bad gateway', request_id: 'req_nested' } } }) });
     const error = await llmRejection(client(fake, { maxRetries: 1 }).complete({ model: 'a', fallbackModels: ['b'], messages: MESSAGES }));
