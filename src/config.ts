@@ -41,7 +41,9 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 const sttSchema = z.object({
   ASSEMBLYAI_API_KEY: z.string({ error: 'is required (your AssemblyAI API key)' }).trim().min(1, { error: 'is required (your AssemblyAI API key)' }),
   ASSEMBLYAI_STREAMING_URL: streamingUrl,
-  ASSEMBLYAI_SPEECH_MODEL: z.string().trim().min(1).default('u3-rt-pro'),
+  // Universal-3.6 Pro: the streaming default and recommendation of AssemblyAI's model selection page (32 languages
+  // with code switching, against u3-rt-pro's 6); see the README's language table.
+  ASSEMBLYAI_SPEECH_MODEL: z.string().trim().min(1).default('universal-3-6-pro'),
   STT_IDLE_CLOSE_MS: wholeMs(1_000, 3_600_000).default(2_000),
   STT_IDLE_CLOSE_MAX_MS: wholeMs(1_000, 3_600_000).default(15_000),
   // AssemblyAI docs, streaming "Concurrency": new sessions per minute start at 100 on paid accounts, 5 on free ones.
@@ -66,6 +68,7 @@ const llmSchema = z.object({
   RECAP_MODEL: z.string().trim().min(1).default('claude-sonnet-4-6'),
   RECAP_FALLBACK_MODELS: csv,
   LLM_TIMEOUT_MS: wholeMs(1_000, 600_000).default(30_000),
+  RECAP_TIMEOUT_MS: wholeMs(1_000, 600_000).default(120_000),
 });
 
 const discordSchema = z.object({
@@ -113,8 +116,10 @@ export interface LlmConfig {
   translationFallbackModels: string[];
   recapModel: string;
   recapFallbackModels: string[];
-  /** Per-request timeout, ms. */
+  /** Per-attempt timeout of translation requests, ms (`LLM_TIMEOUT_MS`). */
   timeoutMs: number;
+  /** Per-attempt timeout of recap requests, ms (`RECAP_TIMEOUT_MS`): a recap writes far more than a translation. */
+  recapTimeoutMs: number;
 }
 
 /** Settings for the Discord bot. */
@@ -181,6 +186,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       recapModel: l.RECAP_MODEL,
       recapFallbackModels: l.RECAP_FALLBACK_MODELS,
       timeoutMs: l.LLM_TIMEOUT_MS,
+      recapTimeoutMs: l.RECAP_TIMEOUT_MS,
     },
     stt: {
       apiKey: e.ASSEMBLYAI_API_KEY,

@@ -19,6 +19,7 @@ import { GuildSettingsStore } from '../store/guild-settings.ts';
 import { RecapSettingsStore } from '../store/recap-settings.ts';
 import { MeetingStore } from '../store/meeting-store.ts';
 import { createLlmClient } from '../llm/gateway-client.ts';
+import { checkModels } from '../llm/model-check.ts';
 import { Translator } from '../translation/translator.ts';
 import type { RecapSettings } from '../meeting/meeting-report.ts';
 import { ParleyMetrics } from '../ops/metrics.ts';
@@ -51,6 +52,7 @@ export class ParleyBot {
   readonly #recap: RecapSettings;
   readonly metrics: ParleyMetrics;
   #recapFailures = 0;
+  readonly #llmTokens = { prompt: 0, completion: 0 };
   #ops: OpsServer | null = null;
   #stopping: Promise<void> | null = null;
 
@@ -65,9 +67,18 @@ export class ParleyBot {
     this.meetings = new MeetingRegistry(logger);
     this.client = createDiscordClient(discord);
     const provider = createAssemblyAIProvider(config.stt, logger);
-    const llm = createLlmClient({ baseUrl: config.llm.baseUrl, apiKey: config.llm.apiKey, timeoutMs: config.llm.timeoutMs, logger });
+    const llm = createLlmClient({
+      baseUrl: config.llm.baseUrl,
+      apiKey: config.llm.apiKey,
+      timeoutMs: config.llm.timeoutMs,
+      logger,
+      onUsage: (usage) => {
+        this.#llmTokens.prompt += usage.promptTokens;
+        this.#llmTokens.completion += usage.completionTokens;
+      },
+    });
     this.#translator = new Translator({ client: llm, model: config.llm.translationModel, fallbackModels: config.llm.translationFallbackModels, logger });
-    this.#recap = { client: llm, model: config.llm.recapModel, fallbackModels: config.llm.recapFallbackModels };
+    this.#recap = { client: llm, model: config.llm.recapModel, fallbackModels: config.llm.recapFallbackModels, timeoutMs: config.llm.recapTimeoutMs };
     const clock = options.clock ?? systemClock;
     this.metrics = new ParleyMetrics({
       activeMeetings: () => this.meetings.size,
@@ -77,6 +88,7 @@ export class ParleyBot {
       droppedPackets: () => this.meetings.counters().droppedPackets,
       decoderFailures: () => this.meetings.counters().decoderFailures,
       llmErrors: () => this.#translator.stats().failures + this.#recapFailures,
+      llmTokens: () => ({ ...this.#llmTokens }),
     });
 
     // Handlers are attached before login, so no interaction or voice-state event of the first session is missed.
@@ -109,6 +121,14 @@ export class ParleyBot {
       });
       this.#options.logger.info({ port: this.#ops.port }, 'serving /healthz and /metrics');
     }
+    const { llm } = this.#options.config;
+    // Not awaited: the check only warns, and the bot must not wait on the gateway to come online.
+    void checkModels({
+      baseUrl: llm.baseUrl,
+      apiKey: llm.apiKey,
+      models: [llm.translationModel, ...llm.translationFallbackModels, llm.recapModel, ...llm.recapFallbackModels],
+      logger: this.#options.logger,
+    });
     const ready = once(this.client, Events.ClientReady);
     await this.client.login(this.#options.discord.token);
     await ready;

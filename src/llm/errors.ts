@@ -7,14 +7,18 @@
  * Why a gateway call failed.
  * - `rate_limited`: HTTP 429 (AssemblyAI LLM Gateway: 30 requests per minute per model on paid accounts).
  * - `server_error`: HTTP 5xx from the gateway or the model provider behind it.
- * - `rejected`: any other HTTP 4xx (bad key, unknown model, invalid request): retrying will not help.
+ * - `model_unavailable`: HTTP 404, or HTTP 400 saying the model "is not supported" (the gateway's answer for a
+ *   retired or unknown model, AssemblyAI LLM Gateway troubleshooting page): the next fallback model may work,
+ *   this one never will.
+ * - `rejected`: any other HTTP 4xx (bad key, invalid request): retrying will not help.
  * - `timeout`: no complete answer within the client's `timeoutMs`.
  * - `network`: the connection failed (DNS, refused, reset).
  * - `malformed`: HTTP 2xx but the body is not JSON, has no `choices[0].message.content`, or (translator) the
  *   model's answer does not match the JSON schema.
  * - `cancelled`: the translator was closed before the request was sent.
+ * - `skipped`: the translator never sent the turn: its meeting's backlog was full, or it waited longer than allowed.
  */
-export type LlmErrorKind = 'rate_limited' | 'server_error' | 'rejected' | 'timeout' | 'network' | 'malformed' | 'cancelled';
+export type LlmErrorKind = 'rate_limited' | 'server_error' | 'model_unavailable' | 'rejected' | 'timeout' | 'network' | 'malformed' | 'cancelled' | 'skipped';
 
 /** Fields of an {@link LlmError}; see the class for their meaning. */
 export interface LlmErrorDetails {
@@ -30,7 +34,7 @@ export interface LlmErrorDetails {
  * A failed LLM Gateway call.
  *
  * `retryable` tells the caller whether the same request may succeed later (rate limits, 5xx, timeouts, network
- * errors, malformed answers) or never will as sent (`rejected`, `cancelled`). By the time a caller sees this
+ * errors, malformed answers) or never will as sent (`model_unavailable`, `rejected`, `cancelled`, `skipped`). By the time a caller sees this
  * error the client has already used its retries and fallback models: retrying at once is pointless either way.
  */
 export class LlmError extends Error {

@@ -8,8 +8,14 @@
  *
  * Retry policy (one loop per model): 429, 5xx, timeouts and network errors are retried up to `maxRetries`
  * times, waiting as `retry-after-ms` / `Retry-After` say, else exponential backoff with jitter. Then the next
- * fallback model is tried (each model has its own rate limit). Other 4xx fail at once. A malformed 2xx body
- * is not retried on the same model but moves on to the next fallback.
+ * fallback model is tried (each model has its own rate limit). A 404, or a 400 saying the model "is not
+ * supported" (how the gateway answers for a retired or unknown model, LLM Gateway troubleshooting page), moves
+ * on to the next fallback at once. Other 4xx fail at once. A malformed 2xx body is not retried on the same model
+ * but moves on to the next fallback.
+ *
+ * This is the only retry policy: every request carries `fallback_config: {retry: false}` (LLM Gateway fallback
+ * page: the gateway otherwise retries 5xx by itself, so each of our attempts could cost two upstream calls), and
+ * the gateway's own `fallbacks` are not used.
  */
 import type { Logger } from '../log.ts';
 import { silentLogger } from '../log.ts';
@@ -37,6 +43,16 @@ export interface LlmRequest {
   temperature?: number;
   /** Structured output: sent as `response_format: {type: 'json_schema', json_schema: {name, schema, strict: true}}`. */
   jsonSchema?: { name: string; schema: object };
+  /** Per attempt, in ms; overrides the client's `timeoutMs` (a recap takes longer than a caption's translation). */
+  timeoutMs?: number;
+}
+
+/** Token counts of one answer, from the response's `usage` (OpenAI chat completions shape). */
+export interface LlmUsage {
+  /** `usage.prompt_tokens`. */
+  promptTokens: number;
+  /** `usage.completion_tokens`. */
+  completionTokens: number;
 }
 
 /** A successful completion. */
@@ -49,6 +65,8 @@ export interface LlmResponse {
   requestId?: string;
   /** `choices[0].finish_reason`, e.g. `stop` or `length` (answer cut off at `maxTokens`). */
   finishReason?: string;
+  /** Tokens billed for this answer, when the gateway said. */
+  usage?: LlmUsage;
 }
 
 /** A chat completions client bound to one gateway and key. */
@@ -76,6 +94,11 @@ export interface LlmClientOptions {
   retryDelayMs?: { initial: number; max: number };
   /** A Retry-After longer than this (ms) skips to the next fallback model instead of waiting. Default 20,000. */
   maxRetryAfterMs?: number;
+  /**
+   * Called with the `usage` of every 2xx answer that carries one, including answers the caller later finds
+   * malformed (they are billed too). Must not throw.
+   */
+  onUsage?: (usage: LlmUsage, model: string) => void;
 }
 
 const DEFAULTS = { timeoutMs: 30_000, maxRetries: 2, retryDelayMs: { initial: 500, max: 8_000 }, maxRetryAfterMs: 20_000 };
@@ -101,6 +124,7 @@ export function createLlmClient(options: LlmClientOptions): LlmClient {
     logger: options.logger ?? silentLogger(),
     retryDelayMs: options.retryDelayMs ?? DEFAULTS.retryDelayMs,
     maxRetryAfterMs: options.maxRetryAfterMs ?? DEFAULTS.maxRetryAfterMs,
+    onUsage: options.onUsage ?? (() => {}),
   });
 }
 
@@ -112,6 +136,7 @@ interface ResolvedOptions {
   logger: Logger;
   retryDelayMs: { initial: number; max: number };
   maxRetryAfterMs: number;
+  onUsage: (usage: LlmUsage, model: string) => void;
 }
 
 type Attempt = { ok: true; response: LlmResponse } | { ok: false; error: LlmError; retryAfterMs?: number };
@@ -132,7 +157,8 @@ class GatewayClient implements LlmClient {
       try {
         return await this.#completeWithRetries(model, request);
       } catch (error) {
-        if (!(error instanceof LlmError) || !error.retryable) throw error;
+        const nextModelMayHelp = error instanceof LlmError && (error.retryable || error.kind === 'model_unavailable');
+        if (!nextModelMayHelp) throw error;
         lastError = error;
         const next = models[index + 1];
         if (next !== undefined) {
@@ -148,7 +174,7 @@ class GatewayClient implements LlmClient {
     const { maxRetries, maxRetryAfterMs, logger } = this.#options;
     const body = JSON.stringify(requestBody(model, request));
     for (let attempt = 0; ; attempt += 1) {
-      const outcome = await this.#attempt(model, body);
+      const outcome = await this.#attempt(model, body, request.timeoutMs ?? this.#options.timeoutMs);
       if (outcome.ok) return outcome.response;
       const { error } = outcome;
       const log = { model, kind: error.kind, status: error.status, requestId: error.requestId, attempt: attempt + 1 };
@@ -173,8 +199,8 @@ class GatewayClient implements LlmClient {
   }
 
   /** One HTTP exchange, never throwing: failures come back as an LlmError plus any Retry-After. */
-  async #attempt(model: string, body: string): Promise<Attempt> {
-    const { url, apiKey, timeoutMs } = this.#options;
+  async #attempt(model: string, body: string, timeoutMs: number): Promise<Attempt> {
+    const { url, apiKey } = this.#options;
     let status: number | undefined;
     let headers: Headers | undefined;
     let text: string;
@@ -209,14 +235,24 @@ class GatewayClient implements LlmClient {
         const error = new LlmError(`The LLM Gateway failed for model ${model} (HTTP ${status}: ${detail}).`, { kind: 'server_error', retryable: true, ...ids });
         return { ok: false, error, ...optionalRetryAfter(headers) };
       }
+      if (status === 404 || (status === 400 && isModelRefusal(json, text))) {
+        const hint = status === 404 ? 'the model is not served there, or the gateway URL is wrong' : 'check the model id against its list of models';
+        const error = new LlmError(`The LLM Gateway does not serve model ${model} (HTTP ${status}: ${detail}); ${hint}.`, { kind: 'model_unavailable', retryable: false, ...ids });
+        return { ok: false, error };
+      }
       return { ok: false, error: new LlmError(`The LLM Gateway refused the request for model ${model} (HTTP ${status}: ${detail}).`, { kind: 'rejected', retryable: false, ...ids }) };
     }
     const choice = firstChoice(json);
     if (choice === undefined) {
+      const billed = findUsage(json);
+      if (billed !== undefined) this.#options.onUsage(billed, model);
       const what = json === undefined ? 'a body that is not JSON' : 'no choices[0].message.content';
       return { ok: false, error: new LlmError(`The LLM Gateway answered with ${what} (model ${model}).`, { kind: 'malformed', retryable: true, ...ids }) };
     }
+    const usage = findUsage(json);
+    if (usage !== undefined) this.#options.onUsage(usage, model);
     const response: LlmResponse = { content: choice.content, model };
+    if (usage !== undefined) response.usage = usage;
     if (requestId !== undefined) response.requestId = requestId;
     if (choice.finishReason !== undefined) response.finishReason = choice.finishReason;
     this.#options.logger.debug({ model, requestId, finishReason: choice.finishReason }, 'LLM Gateway request succeeded');
@@ -231,7 +267,8 @@ class GatewayClient implements LlmClient {
 }
 
 function requestBody(model: string, request: LlmRequest): Record<string, unknown> {
-  const body: Record<string, unknown> = { model, messages: request.messages };
+  // Parley retries and falls back itself (see the module comment): the gateway must not retry as well.
+  const body: Record<string, unknown> = { model, messages: request.messages, fallback_config: { retry: false } };
   if (request.maxTokens !== undefined) body['max_tokens'] = request.maxTokens;
   if (request.temperature !== undefined) body['temperature'] = request.temperature;
   if (request.jsonSchema !== undefined) {
@@ -260,8 +297,37 @@ function findRequestId(json: unknown): string | undefined {
   return found === undefined ? undefined : String(found);
 }
 
-/** The human part of an error body: `{message}`, `{error: "…"}`, `{error: {message}}`, else the raw text. */
+/**
+ * Whether a 400 is about the model itself: the gateway puts `"model {model} is not supported"` in
+ * `metadata.errors` (LLM Gateway troubleshooting page); other providers' wordings ("model … not found",
+ * "unknown model", "does not exist") are accepted too.
+ */
+function isModelRefusal(json: unknown, text: string): boolean {
+  const said = `${gatewayMessage(json, text)} ${text}`;
+  return /\bmodel\b[^.]*\b(is not supported|not supported|not found|does not exist|is unknown|unavailable)\b|\b(unknown|unsupported|invalid) model\b/i.test(said);
+}
+
+/** `usage.prompt_tokens` and `usage.completion_tokens`, when both are non-negative numbers. */
+function findUsage(json: unknown): LlmUsage | undefined {
+  if (!isRecord(json) || !isRecord(json['usage'])) return undefined;
+  const prompt = json['usage']['prompt_tokens'];
+  const completion = json['usage']['completion_tokens'];
+  if (typeof prompt !== 'number' || typeof completion !== 'number' || !(prompt >= 0) || !(completion >= 0)) return undefined;
+  return { promptTokens: prompt, completionTokens: completion };
+}
+
+/**
+ * The human part of an error body: `{message}`, `{error: "…"}`, `{error: {message}}`, else the raw text; the
+ * gateway's `metadata.errors` list (which names the reason, e.g. an unsupported model) is appended.
+ */
 function gatewayMessage(json: unknown, text: string): string {
+  const main = mainMessage(json, text);
+  const metadata = isRecord(json) && isRecord(json['metadata']) ? json['metadata']['errors'] : undefined;
+  const errors = Array.isArray(metadata) ? metadata.filter((item): item is string => typeof item === 'string') : [];
+  return errors.length === 0 ? main : `${main}: ${errors.join('; ')}`;
+}
+
+function mainMessage(json: unknown, text: string): string {
   if (isRecord(json)) {
     const error = json['error'];
     const candidates = [json['message'], typeof error === 'string' ? error : undefined, isRecord(error) ? error['message'] : undefined, json['detail']];

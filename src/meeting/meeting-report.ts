@@ -22,6 +22,8 @@ export interface RecapSettings {
   client: LlmClient;
   model: string;
   fallbackModels: string[];
+  /** Per request attempt, ms (`RECAP_TIMEOUT_MS`): a recap takes longer than a caption's translation. */
+  timeoutMs?: number;
 }
 
 /** Options for {@link buildMeetingReport}. */

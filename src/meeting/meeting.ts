@@ -130,7 +130,8 @@ export class Meeting {
       translator === undefined
         ? undefined
         : new TranslationSink({
-            translator,
+            // The meeting's own queue: its turns never share a prompt with another meeting's.
+            translator: translator.forMeeting(),
             languages: () => services.settings.languages(guild.id),
             logger,
             onTranslated: (result) => {
@@ -148,6 +149,7 @@ export class Meeting {
       logger,
       sinks: this.#translation === undefined ? [this.#sink] : [this.#sink, this.#translation],
       keyterms: this.#keyterms(services.settings.keyterms(guild.id)),
+      languageCodes: () => services.settings.spokenLanguages(guild.id),
       idleCloseMs: () => services.provider.idleClose.currentMs(),
       maxTurnSilenceMs: services.stt.maxTurnSilenceMs,
     });

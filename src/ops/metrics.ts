@@ -20,6 +20,8 @@ export interface MetricsSource {
   llmErrors(): number;
   /** Speakers whose Opus decoding was given up (decoder and replacement failed) since start. */
   decoderFailures(): number;
+  /** Tokens the LLM Gateway reported in each answer's `usage`, since start; omitted: not exported. */
+  llmTokens?(): { prompt: number; completion: number };
 }
 
 /** A counter whose value is a total read from `read()` at scrape time. */
@@ -62,6 +64,23 @@ export class ParleyMetrics {
     totalCounter(registry, 'parley_dropped_packets_total', 'Corrupt Opus packets skipped and queued audio frames dropped', () => source.droppedPackets());
     totalCounter(registry, 'parley_opus_decoder_failures_total', 'Speakers who could not be captioned because their Opus decoder and its replacement failed', () => source.decoderFailures());
     totalCounter(registry, 'parley_llm_errors_total', 'LLM Gateway requests that failed after retries and fallbacks', () => source.llmErrors());
+    const tokens = source.llmTokens?.bind(source);
+    if (tokens !== undefined) {
+      const reported = { prompt: 0, completion: 0 };
+      new Counter({
+        name: 'parley_llm_tokens_total',
+        help: 'Tokens billed by the LLM Gateway (usage of each answer), by type: prompt or completion',
+        labelNames: ['type'],
+        registers: [registry],
+        collect() {
+          const now = tokens();
+          for (const type of ['prompt', 'completion'] as const) {
+            if (now[type] > reported[type]) this.inc({ type }, now[type] - reported[type]);
+            reported[type] = Math.max(reported[type], now[type]);
+          }
+        },
+      });
+    }
     this.captionLatency = new Histogram({
       name: 'parley_caption_latency_seconds',
       help: 'From the end of a turn to its final caption',

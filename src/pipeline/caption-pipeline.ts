@@ -22,6 +22,8 @@ export interface CaptionPipelineOptions {
   sinks: CaptionSink[];
   /** Keyterms for new sessions (`keyterms_prompt`). */
   keyterms: readonly string[];
+  /** Languages expected to be spoken, for new sessions (`language_codes`); read each time a session opens. */
+  languageCodes?: () => readonly string[];
   /** Close a speaker's session after this long without speech, ms. */
   idleCloseMs: number | (() => number);
   /** `max_turn_silence` the sessions use, ms: silence is filled in a little longer than this after each spurt. */
@@ -187,6 +189,7 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
       clock: this.#o.clock,
       logger,
       keyterms: () => this.#keyterms,
+      ...(this.#o.languageCodes === undefined ? {} : { languageCodes: this.#o.languageCodes }),
       idleCloseMs: this.#o.idleCloseMs,
       ...(this.#o.maxAudioAheadMs === undefined ? {} : { maxAudioAheadMs: this.#o.maxAudioAheadMs }),
       ...(this.#o.maxQueuedMs === undefined ? {} : { maxQueuedMs: this.#o.maxQueuedMs }),

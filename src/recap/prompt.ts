@@ -20,7 +20,8 @@ const list = (description: string) => ({ type: 'array', description, items: { ty
 
 /**
  * The answer's JSON schema, sent as structured output with `strict: true`: every property required and no
- * others (OpenAI structured outputs rules, which the gateway passes on), so an optional owner is `null`.
+ * others (OpenAI structured outputs rules, which the gateway passes on), so an optional owner is `null`, written
+ * as `anyOf: [{type: 'string'}, {type: 'null'}]`.
  */
 export const RECAP_JSON_SCHEMA = {
   type: 'object',
@@ -39,7 +40,9 @@ export const RECAP_JSON_SCHEMA = {
         required: ['task', 'owner'],
         properties: {
           task: { type: 'string', description: 'The task, one short sentence.' },
-          owner: { type: ['string', 'null'], description: 'Name of the person who will do it, only when the transcript names them; otherwise null.' },
+          // `anyOf` rather than `type: ['string', 'null']`: the gateway's structured-output docs list single JSON types
+          // only, and Claude's strict mode may refuse a type array (AssemblyAI LLM Gateway structured outputs page).
+          owner: { anyOf: [{ type: 'string' }, { type: 'null' }], description: 'Name of the person who will do it, only when the transcript names them; otherwise null.' },
         },
       },
     },

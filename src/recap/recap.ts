@@ -55,6 +55,8 @@ export interface RecapOptions {
   maxTokens?: number;
   /** Sent as `temperature` when set; omitted by default because some models accept only their own default. */
   temperature?: number;
+  /** Per request attempt, in ms (`RECAP_TIMEOUT_MS`); default: the client's own timeout. */
+  timeoutMs?: number;
   /** The template, and the guild's custom prompt if any (see `templates.ts`). Default: meeting notes. */
   style?: RecapStyle;
 }
@@ -194,6 +196,7 @@ class Asker {
         messages,
         maxTokens: this.#options.maxTokens ?? 4_000,
         ...(temperature !== undefined && { temperature }),
+        ...(this.#options.timeoutMs !== undefined && { timeoutMs: this.#options.timeoutMs }),
         jsonSchema: { name: RECAP_SCHEMA_NAME, schema: RECAP_JSON_SCHEMA },
       });
       last = { model: response.model, ...(response.requestId !== undefined && { requestId: response.requestId }) };

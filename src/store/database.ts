@@ -103,6 +103,18 @@ const MIGRATIONS: readonly string[] = [
     custom_prompt TEXT
   ) WITHOUT ROWID;
   `,
+  // 3: languages. The language AssemblyAI detected for each final turn (NULL: detection off or not reported),
+  // and the languages a guild expects to be spoken (passed to AssemblyAI as `language_codes`), in order.
+  `
+  ALTER TABLE meeting_turns ADD COLUMN language TEXT;
+
+  CREATE TABLE guild_spoken_languages (
+    guild_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    code TEXT NOT NULL,
+    PRIMARY KEY (guild_id, position)
+  ) WITHOUT ROWID;
+  `,
 ];
 
 /** The schema version this code writes: `PRAGMA user_version` after {@link openDatabase}. */

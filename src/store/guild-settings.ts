@@ -38,6 +38,9 @@ export class GuildSettingsStore {
   readonly #selectLanguages: StatementSync;
   readonly #insertLanguage: StatementSync;
   readonly #clearLanguages: StatementSync;
+  readonly #selectSpoken: StatementSync;
+  readonly #insertSpoken: StatementSync;
+  readonly #clearSpoken: StatementSync;
   readonly #insertOptOut: StatementSync;
   readonly #deleteOptOut: StatementSync;
   /** Users opted out, loaded once: {@link isOptedOut} runs on every speaking start and must not hit the disk. */
@@ -56,6 +59,9 @@ export class GuildSettingsStore {
     this.#selectLanguages = db.prepare('SELECT code FROM guild_languages WHERE guild_id = ? ORDER BY position');
     this.#insertLanguage = db.prepare('INSERT INTO guild_languages (guild_id, position, code) VALUES (?, ?, ?)');
     this.#clearLanguages = db.prepare('DELETE FROM guild_languages WHERE guild_id = ?');
+    this.#selectSpoken = db.prepare('SELECT code FROM guild_spoken_languages WHERE guild_id = ? ORDER BY position');
+    this.#insertSpoken = db.prepare('INSERT INTO guild_spoken_languages (guild_id, position, code) VALUES (?, ?, ?)');
+    this.#clearSpoken = db.prepare('DELETE FROM guild_spoken_languages WHERE guild_id = ?');
     this.#insertOptOut = db.prepare(
       'INSERT INTO opted_out_users (user_id, opted_out_at_ms) VALUES (?, ?) ON CONFLICT (user_id) DO NOTHING',
     );
@@ -160,6 +166,23 @@ export class GuildSettingsStore {
     transaction(this.#db, () => {
       this.#clearLanguages.run(guildId);
       codes.forEach((code, position) => this.#insertLanguage.run(guildId, position, code));
+    });
+  }
+
+  /** The languages the guild expects to be spoken (AssemblyAI's `language_codes` hint), in order; empty: detect any. */
+  spokenLanguages(guildId: string): string[] {
+    return this.#selectSpoken.all(guildId).map((row) => text(row, 'code'));
+  }
+
+  /**
+   * Replaces the guild's expected spoken languages. Codes are stored as given: the caller validates them.
+   *
+   * @param codes ISO 639-1 codes, e.g. `['en', 'es']`; empty removes the hint.
+   */
+  setSpokenLanguages(guildId: string, codes: string[]): void {
+    transaction(this.#db, () => {
+      this.#clearSpoken.run(guildId);
+      codes.forEach((code, position) => this.#insertSpoken.run(guildId, position, code));
     });
   }
 

@@ -45,6 +45,8 @@ export interface TurnToRecord {
   endMs: number;
   /** Final transcript text. User content. */
   text: string;
+  /** The language AssemblyAI detected for the turn, e.g. `es`. */
+  languageCode?: string;
 }
 
 const MEETING_COLUMNS = `
@@ -86,8 +88,8 @@ export class MeetingStore {
        ON CONFLICT (meeting_id, speaker_id) DO UPDATE SET name = excluded.name WHERE name <> excluded.name`,
     );
     this.#insertTurn = db.prepare(
-      `INSERT INTO meeting_turns (meeting_id, turn_id, speaker_id, speaker_name, start_ms, end_ms, text)
-       VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (meeting_id, turn_id) DO NOTHING`,
+      `INSERT INTO meeting_turns (meeting_id, turn_id, speaker_id, speaker_name, start_ms, end_ms, text, language)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (meeting_id, turn_id) DO NOTHING`,
     );
     this.#upsertTranslation = db.prepare(
       `INSERT INTO meeting_translations (meeting_id, turn_id, language, text) VALUES (?, ?, ?, ?)
@@ -105,7 +107,7 @@ export class MeetingStore {
     this.#selectSpeakers = db.prepare('SELECT speaker_id, name FROM meeting_speakers WHERE meeting_id = ? ORDER BY rowid');
     // rowid (arrival order) breaks ties in start time, as Transcript.add does live.
     this.#selectTurns = db.prepare(
-      `SELECT turn_id, speaker_id, speaker_name, start_ms, end_ms, text FROM meeting_turns
+      `SELECT turn_id, speaker_id, speaker_name, start_ms, end_ms, text, language FROM meeting_turns
        WHERE meeting_id = ? ORDER BY start_ms, rowid`,
     );
     this.#selectTranslations = db.prepare(
@@ -157,6 +159,7 @@ export class MeetingStore {
         turn.startMs,
         turn.endMs,
         turn.text,
+        turn.languageCode ?? null,
       );
       return Number(result.changes) > 0;
     });
@@ -236,6 +239,7 @@ export class MeetingStore {
         startMs: integer(row, 'start_ms'),
         endMs: integer(row, 'end_ms'),
         text: text(row, 'text'),
+        ...(typeof row['language'] === 'string' && { languageCode: row['language'] }),
       });
     }
     for (const row of this.#selectTranslations.iterate(meetingId)) {

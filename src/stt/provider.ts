@@ -19,12 +19,13 @@ export interface SttProvider {
   /** The process-wide new-session budget: take a slot before every {@link SttProvider.open}. */
   readonly budget: SessionBudget;
   /**
-   * Opens one session with the given keyterms.
+   * Opens one session with the given keyterms and, optionally, the languages expected to be spoken.
    *
+   * @param languageCodes - the guild's expected spoken languages (`language_codes`); omitted or empty: any.
    * @param logContext - fields for the session's log lines (e.g. the speaker id).
    * @throws {import('./assemblyai/streaming-session.ts').SttConnectError} when it cannot be opened.
    */
-  open(keyterms: readonly string[], logContext?: Record<string, unknown>): Promise<StreamingSession>;
+  open(keyterms: readonly string[], languageCodes?: readonly string[], logContext?: Record<string, unknown>): Promise<StreamingSession>;
 }
 
 /** Tuning that is not configuration: for tests, and for the defaults' TSDoc. */
@@ -51,13 +52,16 @@ export function createAssemblyAIProvider(config: SttConfig, logger: Logger, tuni
     speechModel: config.speechModel,
     idleClose,
     budget,
-    open: (keyterms, logContext) =>
+    open: (keyterms, languageCodes, logContext) =>
       StreamingSession.open(
         {
           url: config.streamingUrl,
           apiKey: config.apiKey,
           speechModel: config.speechModel,
           keyterms,
+          // Every model but the English-only one reports each final turn's language (model selection page).
+          languageDetection: config.speechModel !== 'universal-streaming-english',
+          ...(languageCodes !== undefined && { languageCodes }),
           minTurnSilenceMs: config.minTurnSilenceMs,
           maxTurnSilenceMs: config.maxTurnSilenceMs,
           inactivityTimeoutS: inactivityTimeoutS(config.idleCloseMaxMs),

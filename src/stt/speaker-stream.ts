@@ -35,7 +35,8 @@ export interface SpeakerStreamOptions {
   logger: Logger;
   /** The guild's keyterms at the time a session opens. */
   keyterms: () => readonly string[];
-  /** Close the session after this long without speech, ms. */
+  /** The guild's expected spoken languages at the time a session opens (`language_codes`); omitted: none. */
+  languageCodes?: () => readonly string[];
   /** Close the session after this long without speech, ms; a function is asked each time (it can change). */
   idleCloseMs: number | (() => number);
   /** Rotate this long before `expires_at`, ms. Default 60,000. */
@@ -134,6 +135,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
       maxQueuedMs: 60_000,
       maxResendMs: 60_000,
       watchdogMs: 30_000,
+      languageCodes: () => [],
       ...rest,
       maxAudioAheadMs: options.maxAudioAheadMs === undefined ? 1_000 : options.maxAudioAheadMs,
     };
@@ -263,7 +265,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
       }
       let session: StreamingSession;
       try {
-        session = await this.#o.provider.open(this.#o.keyterms(), { speakerId: this.speaker.id });
+        session = await this.#o.provider.open(this.#o.keyterms(), this.#o.languageCodes(), { speakerId: this.speaker.id });
       } catch (error) {
         if (signal.aborted) return;
         const close = error instanceof SttConnectError ? error.close : classifyClose(1006, error instanceof Error ? error.message : String(error));

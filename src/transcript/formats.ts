@@ -5,11 +5,13 @@ import { stringifySync, type NodeList } from 'subtitle';
 import type { TranscriptTurn } from './transcript.ts';
 import type { Speaker } from '../captions/caption.ts';
 import { escapeDiscordText } from '../text/discord-markdown.ts';
+import { isSameLanguage } from '../translation/languages.ts';
 
 /** The `transcript.json` document. Times are meeting time, ms. */
 export interface TranscriptJson {
   speakers: Array<{ id: string; name: string }>;
-  turns: Array<{ speaker: string; start_ms: number; end_ms: number; text: string; translations?: Record<string, string> }>;
+  /** `language`: the code AssemblyAI detected for the turn, when detection is on. */
+  turns: Array<{ speaker: string; start_ms: number; end_ms: number; text: string; language?: string; translations?: Record<string, string> }>;
 }
 
 /** Formats ms as `mm:ss.s` (or `h:mm:ss.s` past an hour), as shown in console captions. */
@@ -33,6 +35,7 @@ export function toTranscriptJson(speakers: readonly Speaker[], turns: readonly T
         start_ms: t.startMs,
         end_ms: t.endMs,
         text: t.text,
+        ...(t.languageCode === undefined ? {} : { language: t.languageCode }),
         ...(t.translations === undefined ? {} : { translations: t.translations }),
       })),
   };
@@ -66,12 +69,16 @@ export function toVtt(turns: readonly TranscriptTurn[]): string {
   return stringifySync(cues(turns), { format: 'WebVTT' });
 }
 
-/** Markdown of one language's translations: each turn's translation, or its original marked as untranslated. */
+/**
+ * Markdown of one language's translations: each turn's translation, its original when it was spoken in that
+ * language, or its original marked as untranslated.
+ */
 export function toTranslatedMarkdown(title: string, language: string, turns: readonly TranscriptTurn[]): string {
   const lines = [`# ${title} (${language})`, ''];
   for (const t of turns) {
     const translated = t.translations?.[language];
-    const text = translated === undefined ? `${escapeDiscordText(t.text)} _(untranslated)_` : escapeDiscordText(translated);
+    const original = escapeDiscordText(t.text);
+    const text = translated !== undefined ? escapeDiscordText(translated) : isSameLanguage(t.languageCode, language) ? original : `${original} _(untranslated)_`;
     lines.push(`**[${formatClock(t.startMs)}] ${escapeDiscordText(t.speaker.name)}:** ${text}`, '');
   }
   return lines.join('\n');

@@ -12,6 +12,8 @@ export interface TranscriptTurn {
   text: string;
   /** Language code → translated text, when translation is on. */
   translations?: Record<string, string>;
+  /** The language AssemblyAI detected for the turn (e.g. `es`), when language detection is on. */
+  languageCode?: string;
 }
 
 /** Collects final turns; partials are ignored. */
@@ -28,6 +30,7 @@ export class Transcript {
       startMs: event.startMs,
       endMs: event.endMs,
       text: event.text,
+      ...(event.languageCode !== undefined && { languageCode: event.languageCode }),
     };
     this.#speakers.set(event.speaker.id, event.speaker);
     // Finals arrive nearly in order; insert from the end.

@@ -57,6 +57,17 @@ export function parseLanguageCode(token: string): { ok: true; code: string } | {
 }
 
 /**
+ * Whether a turn spoken in `spoken` (a code AssemblyAI detected, e.g. `es`) is already in `target` (a code from
+ * {@link parseLanguageList}, e.g. `es` or `pt-BR`): the language subtags match, case-insensitively; the region is
+ * ignored, since speech detection names no region. False when `spoken` is undefined.
+ */
+export function isSameLanguage(spoken: string | undefined, target: string): boolean {
+  if (spoken === undefined) return false;
+  const base = (code: string) => code.split(/[-_]/)[0]?.toLowerCase() ?? '';
+  return base(spoken) !== '' && base(spoken) === base(target);
+}
+
+/**
  * A language's name for thread titles: the native name by default (`es` → `Español`, `pt-BR` →
  * `Português (Brasil)`), or the English one (`Spanish`, `Portuguese (Brazil)`). The region's name comes from
  * Node's ICU data (`Intl.DisplayNames`), falling back to the region code. The first letter is capitalised.

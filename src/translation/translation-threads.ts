@@ -40,12 +40,21 @@ export class TranslationThreads {
     this.#o = options;
   }
 
-  /** Posts one caption's translations (or failure marks) to their threads. */
+  /**
+   * Posts one caption's translations (or failure marks) to their threads; under each translation, the original,
+   * named by its language when AssemblyAI detected it (`-# Español: …`). A thread in the language the caption was
+   * spoken in gets the original itself, marked `-# Español (original)`.
+   */
   post(result: TranslatedCaption): void {
     const speaker = `**${escapeDiscordText(result.event.speaker.name)}:**`;
     const original = escapeDiscordText(result.event.text);
+    const source = result.event.languageCode;
+    const from = source === undefined ? '' : `${escapeDiscordText(languageName(source))}: `;
     for (const [language, text] of Object.entries(result.translations)) {
-      void this.#line(language, `${speaker} ${escapeDiscordText(text)}\n-# ${original}`);
+      void this.#line(language, `${speaker} ${escapeDiscordText(text)}\n-# ${from}${original}`);
+    }
+    for (const language of result.alreadyIn ?? []) {
+      void this.#line(language, `${speaker} ${original}\n-# ${escapeDiscordText(languageName(language))} (original)`);
     }
     for (const language of result.failed) {
       void this.#line(language, `${speaker} ${original}\n-# ⚠️ Translation failed; this is the original.`);

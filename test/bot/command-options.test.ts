@@ -47,6 +47,18 @@ describe('invalid command options', () => {
     expect(bot.bot.settings.languages(ids.guildId)).toEqual([]);
   });
 
+  it('/spoken-languages set refuses unknown codes and regions, saying how to fix them, and stores nothing', async () => {
+    const { standIn } = world;
+    const unknown = await runCommand(standIn, { commandName: 'spoken-languages', userId: ids.katieId, options: subcommand('set', { codes: 'en,xx' }) });
+    expectPrivateError(unknown, 'Unknown language code "xx"', 'Use ISO 639-1 codes such as es, de, ja.');
+    const regional = await runCommand(standIn, { commandName: 'spoken-languages', userId: ids.katieId, options: subcommand('set', { codes: 'en,pt-BR' }) });
+    expectPrivateError(regional, 'Speech-to-text takes languages without a region: use pt instead of pt-BR.');
+    expect(bot.bot.settings.spokenLanguages(ids.guildId)).toEqual([]);
+    const steve = await runCommand(standIn, { commandName: 'spoken-languages', userId: ids.steveId, options: subcommand('set', { codes: 'en' }) });
+    expectPrivateError(steve, 'Manage Server');
+    expect(bot.bot.settings.spokenLanguages(ids.guildId)).toEqual([]);
+  });
+
   it('/join languages:klingon names the bad code and does not join', async () => {
     const { standIn } = world;
     const before = voiceJoins();

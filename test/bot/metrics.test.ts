@@ -84,6 +84,10 @@ describe('/healthz and /metrics of the running bot', () => {
     expect(sample(after, 'parley_caption_latency_seconds_sum')).toBeGreaterThan(0);
     expect(sample(after, 'parley_caption_latency_seconds_sum')).toBeLessThan(10 * captions);
     expect(sample(after, 'parley_llm_errors_total')).toBe(0);
+    // The recap at /end was answered by the fake gateway, whose answers carry usage (about 4 characters a token).
+    const tokens = (type: string) => Number(new RegExp(`^parley_llm_tokens_total\\{type="${type}"\\} (\\S+)$`, 'm').exec(after)?.[1]);
+    expect(tokens('prompt')).toBeGreaterThan(100);
+    expect(tokens('completion')).toBeGreaterThan(0);
     const stillHealthy = await fetch(`${base}/healthz`);
     expect(stillHealthy.status).toBe(200);
   });

@@ -127,6 +127,7 @@ describe('connection rules', () => {
     ['a 51-character keyterm', { keyterms_prompt: JSON.stringify(['x'.repeat(51)]) }, 'keyterms_prompt'],
     ['keyterms that are not JSON', { keyterms_prompt: 'a,b' }, 'keyterms_prompt'],
     ['a negative max_turn_silence', { max_turn_silence: '-5' }, 'max_turn_silence'],
+    ['language_codes that are not a JSON array', { language_codes: 'en,es' }, 'language_codes'],
   ])('rejects %s with Error 3006 then close 3006', async (_name, query, parameter) => {
     const server = await start();
     const probe = connectProbe(server.url, { authorization: KEY, query });
@@ -247,6 +248,23 @@ describe('client frame rules', () => {
     expect(probe.messages.at(-2)).toMatchObject({ type: 'Turn', end_of_turn: true, transcript: 'Speech1.' });
     expect(session.terminated).toBe(true);
     expect(server.violations).toEqual(['session #0: binary frame of 1600 bytes after Terminate (not processed)']);
+  });
+
+  it('puts language_code and language_confidence on final turns only when language_detection=true', async () => {
+    const spanish = () => [{ text: 'hola', start: 0, end: 200, language: 'es' }, { text: 'mundo', start: 200, end: 400, language: 'es' }, { text: 'okay', start: 400, end: 500 }];
+    const server = await start({ maxAudioAheadMs: null, recognizer: spanish });
+    const detected = await connect(server, { speech_model: 'universal-3-6-pro', language_detection: 'true', language_codes: '["es","en"]' });
+    const plain = await connect(server);
+    for (const { probe } of [detected, plain]) {
+      for (const frame of frames(tone(500), 50)) probe.ws.send(frame);
+      probe.sendJson({ type: 'Terminate' });
+      expect((await probe.closed).code).toBe(1000);
+    }
+    expect(finals(detected.probe)).toEqual([expect.objectContaining({ transcript: 'Hola mundo okay.', language_code: 'es', language_confidence: 0.6667 })]);
+    for (const partial of turns(detected.probe).filter((m) => m['end_of_turn'] !== true)) expect(partial).not.toHaveProperty('language_code');
+    expect(finals(plain.probe)).toHaveLength(1);
+    expect(finals(plain.probe)[0]).not.toHaveProperty('language_code');
+    expect(server.violations).toEqual([]);
   });
 
   it('flags a client that closes without Terminate', async () => {

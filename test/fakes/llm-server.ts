@@ -46,7 +46,12 @@ export interface FakeLlmServerOptions {
   responses?: ScriptedResponse[];
   /** Answers chat completions once `responses` is empty; default: {@link defaultCompletion}. */
   handler?: FakeLlmHandler;
-  /** Ids listed by `GET /v1/models`. */
+  /**
+   * Ids listed by `GET /v1/models`. When set, a chat completion for any other model is answered as the gateway
+   * answers a retired or unknown model (LLM Gateway troubleshooting page): HTTP 400,
+   * `{message, request_id, metadata: {errors: ["model <id> is not supported"]}}`, before scripted responses
+   * are consulted. Unset: every model is served and `GET /v1/models` lists `fake-model`.
+   */
   models?: string[];
 }
 
@@ -56,6 +61,12 @@ export interface FakeLlmServer {
   baseUrl: string;
   /** Every chat completion request so far, in arrival order (GET /v1/models is not recorded). */
   requests: RecordedRequest[];
+  /**
+   * Calls the gateway made to model providers so far. The gateway retries a 5xx once by itself unless the request
+   * says `fallback_config: {retry: false}` (LLM Gateway quickstart "Automatic retries" and fallback pages), so a
+   * 5xx answer costs 2 calls without that and 1 with it; any other answer costs 1.
+   */
+  upstreamCalls(): number;
   /** Appends scripted answers to the queue. */
   script(...responses: ScriptedResponse[]): void;
   /** Resolves with the recorded requests once at least `count` chat completion requests have arrived. */
@@ -83,6 +94,7 @@ export async function startFakeLlmServer(options: FakeLlmServerOptions = {}): Pr
   const requests: RecordedRequest[] = [];
   const waiters: Array<{ count: number; resolve: (requests: RecordedRequest[]) => void }> = [];
   const timers = new Set<NodeJS.Timeout>();
+  let upstream = 0;
 
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -107,6 +119,12 @@ export async function startFakeLlmServer(options: FakeLlmServerOptions = {}): Pr
           waiter.resolve(requests.slice());
         }
       }
+      const model = isRecord(recorded.body) && typeof recorded.body['model'] === 'string' ? recorded.body['model'] : '';
+      if (options.models !== undefined && !options.models.includes(model)) {
+        send(res, 400, { message: 'Bad Request', request_id: `req_${recorded.index}`, metadata: { errors: [`model ${model} is not supported`] } }, {});
+        recorded.respondedAt = Date.now();
+        return;
+      }
       respond(recorded, res).catch(() => res.destroy());
     });
   });
@@ -130,6 +148,8 @@ export async function startFakeLlmServer(options: FakeLlmServerOptions = {}): Pr
     }
     if (res.destroyed || res.writableEnded) return;
     const status = scripted.status ?? 200;
+    const config = isRecord(recorded.body) && isRecord(recorded.body['fallback_config']) ? recorded.body['fallback_config'] : {};
+    upstream += status >= 500 && config['retry'] !== false ? 2 : 1;
     const body = scripted.body !== undefined ? scripted.body : status === 200 ? (await defaultCompletion(recorded)).body : { message: 'Scripted error', request_id: `req_${recorded.index}` };
     send(res, status, body, scripted.headers ?? {});
     recorded.respondedAt = Date.now();
@@ -141,6 +161,7 @@ export async function startFakeLlmServer(options: FakeLlmServerOptions = {}): Pr
   return {
     baseUrl: `http://127.0.0.1:${port}/v1`,
     requests,
+    upstreamCalls: () => upstream,
     script: (...responses) => void queue.push(...responses),
     waitForRequests(count) {
       if (requests.length >= count) return Promise.resolve(requests.slice());
@@ -174,15 +195,20 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** A gateway-shaped success body around `content`. */
-export function completionBody(model: string, content: string, requestId = 'req_fake'): Record<string, unknown> {
+/**
+ * A gateway-shaped success body around `content`. `usage` counts tokens as about four characters each (the
+ * prompt is given as its character count), so tests can check that usage is read from each answer.
+ */
+export function completionBody(model: string, content: string, requestId = 'req_fake', promptChars = 0): Record<string, unknown> {
+  const prompt_tokens = Math.ceil(promptChars / 4);
+  const completion_tokens = Math.ceil(content.length / 4);
   return {
     id: `chatcmpl-${requestId}`,
     object: 'chat.completion',
     created: 0,
     model,
     choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
-    usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
+    usage: { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens },
     request_id: requestId,
   };
 }
@@ -215,10 +241,11 @@ export function defaultCompletion(request: RecordedRequest): ScriptedResponse {
   const body = isRecord(request.body) ? request.body : {};
   const model = typeof body['model'] === 'string' ? body['model'] : 'unknown';
   const requestId = `req_${request.index}`;
+  const promptChars = (Array.isArray(body['messages']) ? body['messages'] : []).reduce((sum: number, message: unknown) => sum + (isRecord(message) && typeof message['content'] === 'string' ? message['content'].length : 0), 0);
   const format = body['response_format'];
   const jsonSchema = isRecord(format) && isRecord(format['json_schema']) ? format['json_schema'] : undefined;
   const schema = jsonSchema?.['schema'];
-  if (jsonSchema?.['name'] === 'meeting_recap') return { body: completionBody(model, JSON.stringify(recapAnswer(body)), requestId) };
+  if (jsonSchema?.['name'] === 'meeting_recap') return { body: completionBody(model, JSON.stringify(recapAnswer(body)), requestId, promptChars) };
   if (isRecord(schema) && isRecord(schema['properties'])) {
     const texts = new Map((translationPayload(body)?.turns ?? []).map((turn) => [turn.id, turn.text]));
     const answer: Record<string, Record<string, string>> = {};
@@ -226,12 +253,12 @@ export function defaultCompletion(request: RecordedRequest): ScriptedResponse {
       const languages = isRecord(turnSchema) && Array.isArray(turnSchema['required']) ? turnSchema['required'].map(String) : [];
       answer[turnId] = Object.fromEntries(languages.map((language) => [language, `[${language}] ${texts.get(turnId) ?? ''}`]));
     }
-    return { body: completionBody(model, JSON.stringify(answer), requestId) };
+    return { body: completionBody(model, JSON.stringify(answer), requestId, promptChars) };
   }
   const messages = Array.isArray(body['messages']) ? body['messages'] : [];
   const last: unknown = messages.at(-1);
   const said = isRecord(last) && typeof last['content'] === 'string' ? last['content'] : '';
-  return { body: completionBody(model, `Echo: ${said}`, requestId) };
+  return { body: completionBody(model, `Echo: ${said}`, requestId, promptChars) };
 }
 
 /**

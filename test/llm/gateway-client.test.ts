@@ -54,7 +54,7 @@ describe('createLlmClient', () => {
       temperature: 0.2,
       jsonSchema: { name: 'greeting', schema: { type: 'object' } },
     });
-    expect(result).toEqual({ content: 'Echo: Say hello.', model: 'gemini-2.5-flash-lite', requestId: 'req_0', finishReason: 'stop' });
+    expect(result).toEqual({ content: 'Echo: Say hello.', model: 'gemini-2.5-flash-lite', requestId: 'req_0', finishReason: 'stop', usage: { promptTokens: 3, completionTokens: 4 } });
     const [request] = fake.requests;
     expect(request?.headers.authorization).toBe(API_KEY);
     expect(request?.headers['content-type']).toBe('application/json');
@@ -65,13 +65,14 @@ describe('createLlmClient', () => {
       max_tokens: 100,
       temperature: 0.2,
       response_format: { type: 'json_schema', json_schema: { name: 'greeting', schema: { type: 'object' }, strict: true } },
+      fallback_config: { retry: false },
     });
   });
 
   it('omits optional fields it was not given', async () => {
     const fake = await start();
     await client(fake).complete({ model: 'm', messages: MESSAGES });
-    expect(fake.requests[0]?.body).toEqual({ model: 'm', messages: MESSAGES });
+    expect(fake.requests[0]?.body).toEqual({ model: 'm', messages: MESSAGES, fallback_config: { retry: false } });
   });
 
   it('retries a 429 after the Retry-After the gateway asked for, then succeeds', async () => {
@@ -108,6 +109,15 @@ describe('createLlmClient', () => {
     expect(result.model).toBe('backup');
   });
 
+  it('is the only retry policy: a 5xx costs one upstream call per attempt, the gateway being told not to retry', async () => {
+    const fake = await start({ handler: () => ({ status: 503, body: { error: 'Service unavailable', status: 503 } }) });
+    await llmRejection(client(fake, { maxRetries: 2 }).complete({ model: 'a', messages: MESSAGES }));
+    expect(fake.requests).toHaveLength(3);
+    expect(fake.upstreamCalls()).toBe(3);
+    for (const request of fake.requests) expect(request.body).toMatchObject({ fallback_config: { retry: false } });
+    expect(fake.requests.some((request) => 'fallbacks' in (request.body as object))).toBe(false);
+  });
+
   it('throws the last model’s retryable LlmError when every model failed', async () => {
     const fake = await start({ handler: () => ({ status: 502, body: { error: { message: 'Bad gateway', request_id: 'req_nested' } } }) });
     const error = await llmRejection(client(fake, { maxRetries: 1 }).complete({ model: 'a', fallbackModels: ['b'], messages: MESSAGES }));
@@ -117,13 +127,58 @@ describe('createLlmClient', () => {
     expect(error.message).toContain('can be retried');
   });
 
-  it('fails at once on a 4xx other than 429: no retry, no fallback', async () => {
-    const fake = await start({ responses: [{ status: 400, body: { message: 'Unknown model "nope"', request_id: 'req_400', metadata: { field: 'model' } } }] });
-    const error = await llmRejection(client(fake).complete({ model: 'nope', fallbackModels: ['b'], messages: MESSAGES }));
+  it('fails at once on a 4xx other than 429 that is not about the model: no retry, no fallback', async () => {
+    const fake = await start({ responses: [{ status: 400, body: { message: 'messages: field required', request_id: 'req_400', metadata: { errors: ['messages must not be empty'] } } }] });
+    const error = await llmRejection(client(fake).complete({ model: 'a', fallbackModels: ['b'], messages: MESSAGES }));
     expect(fake.requests).toHaveLength(1);
-    expect(error).toMatchObject({ kind: 'rejected', retryable: false, status: 400, model: 'nope', requestId: 'req_400' });
-    expect(error.message).toContain('Unknown model "nope"');
+    expect(error).toMatchObject({ kind: 'rejected', retryable: false, status: 400, model: 'a', requestId: 'req_400' });
+    expect(error.message).toContain('messages: field required: messages must not be empty');
     expect(error.message).toContain('retrying will not help');
+  });
+
+  it('moves on to the next fallback at once when the gateway answers 400 "model … is not supported"', async () => {
+    const fake = await start({ models: ['backup'] });
+    const { logger, records } = capturingLogger();
+    const result = await client(fake, { logger }).complete({ model: 'retired-model', fallbackModels: ['backup'], messages: MESSAGES });
+    expect(modelsOf(fake)).toEqual(['retired-model', 'backup']);
+    expect(result).toMatchObject({ model: 'backup', content: 'Echo: Say hello.' });
+    const failed = records().find((record) => record['kind'] === 'model_unavailable');
+    expect(failed).toMatchObject({ level: 40, model: 'retired-model', status: 400, requestId: 'req_0' });
+  });
+
+  it('treats a 404 as a model the gateway does not serve: the fallback is tried, the same model is not retried', async () => {
+    const fake = await start({ responses: [{ status: 404, body: { error: 'Not Found', status: 404 } }] });
+    const result = await client(fake).complete({ model: 'gone', fallbackModels: ['backup'], messages: MESSAGES });
+    expect(modelsOf(fake)).toEqual(['gone', 'backup']);
+    expect(result.model).toBe('backup');
+  });
+
+  it('rejects with model_unavailable, naming the model, when no configured model is served', async () => {
+    const fake = await start({ models: ['other'] });
+    const error = await llmRejection(client(fake).complete({ model: 'old-a', fallbackModels: ['old-b'], messages: MESSAGES }));
+    expect(modelsOf(fake)).toEqual(['old-a', 'old-b']);
+    expect(error).toMatchObject({ kind: 'model_unavailable', retryable: false, status: 400, model: 'old-b' });
+    expect(error.message).toContain('model old-b is not supported');
+  });
+
+  it('uses a request’s own timeout over the client’s', async () => {
+    const gate = createGate();
+    gates.push(gate);
+    const fake = await start({ handler: () => ({ hold: gate.promise }) });
+    const error = await llmRejection(client(fake, { timeoutMs: 60_000, maxRetries: 0 }).complete({ model: 'm', messages: MESSAGES, timeoutMs: 50 }));
+    expect(error).toMatchObject({ kind: 'timeout' });
+    expect(error.message).toContain('did not answer within 50 ms');
+  });
+
+  it('reports the usage of every answer, malformed ones included, to onUsage', async () => {
+    const fake = await start({ responses: [{ status: 200, body: { id: 'x', choices: [], usage: { prompt_tokens: 7, completion_tokens: 2 } } }] });
+    const seen: Array<{ model: string; promptTokens: number; completionTokens: number }> = [];
+    const result = await client(fake, { onUsage: (usage, model) => seen.push({ model, ...usage }) }).complete({ model: 'a', fallbackModels: ['b'], messages: MESSAGES });
+    expect(result.usage).toEqual({ promptTokens: 3, completionTokens: 4 });
+    expect(seen).toEqual([
+      { model: 'a', promptTokens: 7, completionTokens: 2 },
+      { model: 'b', promptTokens: 3, completionTokens: 4 },
+    ]);
   });
 
   it('reads the {error, status} error shape and takes the request id from x-request-id when the body has none', async () => {

@@ -189,11 +189,34 @@ describe('createRecap', () => {
   });
 
   it('lets gateway failures through as LlmError without asking again', async () => {
-    const fake = await start({ responses: [{ status: 400, body: { message: 'Unknown model', request_id: 'req_bad' } }] });
+    const fake = await start({ responses: [{ status: 400, body: { message: 'max_tokens is larger than this model allows', request_id: 'req_bad' } }] });
     const error = await llmRejection(createRecap(transcriptOf([['Alice', 'Hello.', 0]]), options(fake)));
     expect(error.kind).toBe('rejected');
     expect(error.requestId).toBe('req_bad');
     expect(fake.requests).toHaveLength(1);
+  });
+
+  it('gives each recap request its own timeout (RECAP_TIMEOUT_MS), not the client’s', async () => {
+    const fake = await start({ handler: () => ({ delayMs: 2_000 }) });
+    const error = await llmRejection(createRecap(transcriptOf([['Alice', 'Hello.', 0]]), options(fake, { timeoutMs: 50 })));
+    expect(error).toMatchObject({ kind: 'timeout' });
+    expect(error.message).toContain('within 50 ms');
+  });
+
+  it('writes every nullable field of the schema as anyOf, with one JSON type per schema (as Claude’s strict mode needs)', () => {
+    const typeArrays: string[] = [];
+    const nullables: string[] = [];
+    const walk = (node: unknown, path: string): void => {
+      if (Array.isArray(node)) return node.forEach((item, index) => walk(item, `${path}[${index}]`));
+      if (typeof node !== 'object' || node === null) return;
+      const record = node as Record<string, unknown>;
+      if (Array.isArray(record['type'])) typeArrays.push(path);
+      if (Array.isArray(record['anyOf']) && record['anyOf'].some((option) => (option as { type?: unknown }).type === 'null')) nullables.push(path);
+      for (const [key, value] of Object.entries(record)) walk(value, `${path}.${key}`);
+    };
+    walk(RECAP_JSON_SCHEMA, '$');
+    expect(typeArrays).toEqual([]);
+    expect(nullables).toEqual(['$.properties.action_items.items.properties.owner']);
   });
 
   it('recaps a long meeting in parts that fit maxInputChars, then merges them in one request', async () => {

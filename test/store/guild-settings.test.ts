@@ -144,6 +144,20 @@ describe('languages', () => {
   });
 });
 
+describe('spoken languages', () => {
+  it('round-trips the expected spoken languages per guild, apart from the translation languages', () => {
+    expect(store.spokenLanguages('g1')).toEqual([]);
+    store.setSpokenLanguages('g1', ['es', 'en']);
+    store.setLanguages('g1', ['de']);
+    expect(reopen().spokenLanguages('g1')).toEqual(['es', 'en']);
+    store = new GuildSettingsStore(db);
+    expect(store.spokenLanguages('g2')).toEqual([]);
+    store.setSpokenLanguages('g1', []);
+    expect(store.spokenLanguages('g1')).toEqual([]);
+    expect(store.languages('g1')).toEqual(['de']);
+  });
+});
+
 describe('opt-out', () => {
   it('is per user across guilds and persists across reopening the database', () => {
     expect(store.isOptedOut('u1')).toBe(false);

@@ -71,6 +71,17 @@ describe('MeetingStore', () => {
     expect(transcript?.turns[1]?.translations).toBeUndefined();
   });
 
+  it('keeps the language AssemblyAI detected for each turn, and none where it reported none', () => {
+    const id = store.startMeeting(start('g1', 0));
+    store.recordTurn(id, { turnId: 't1', speaker: alice, startMs: 0, endMs: 1, text: 'Hola.', languageCode: 'es' });
+    store.recordTurn(id, { turnId: 't2', speaker: bob, startMs: 2, endMs: 3, text: 'Hi.' });
+    const turns = store.loadTranscript('g1', id)?.turns ?? [];
+    expect(turns.map((turn) => [turn.text, turn.languageCode])).toEqual([
+      ['Hola.', 'es'],
+      ['Hi.', undefined],
+    ]);
+  });
+
   it('keeps the display name each turn was captioned with, and the latest name in the speaker list', () => {
     const id = store.startMeeting(start('g1', 0));
     store.recordTurn(id, { turnId: 't1', speaker: alice, startMs: 0, endMs: 1, text: 'a' });

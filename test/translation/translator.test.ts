@@ -257,6 +257,122 @@ describe('Translator', () => {
     expect(t.stats()).toEqual({ requests: 1, turns: 1, failures: 2, waiting: 0 });
   });
 
+  it('never mixes two meetings in one request, and serves a meeting while another one’s request is held', async () => {
+    const held = gate();
+    const fake = await start({ handler: (request) => (turnsOf(request)[0]?.text.startsWith('Alpha') === true && request.index === 0 ? { ...defaultCompletion(request), hold: held.promise } : defaultCompletion(request)) });
+    const t = translator(fake);
+    const alpha = t.forMeeting();
+    const beta = t.forMeeting();
+    const first = alpha.translate(turn(0, 'Alpha zero.'), ['es']);
+    await fake.waitForRequests(1);
+    // Alpha's request is held: its next turns wait (coalesced), Beta's go out on their own at once.
+    const alphaQueued = [1, 2, 3].map((n) => alpha.translate(turn(n, `Alpha ${n}.`), ['es', 'de']));
+    const betaTurns = [1, 2, 3].map((n) => beta.translate(turn(n, `Beta ${n}.`), ['fr']));
+    expect(await Promise.all(betaTurns)).toEqual([1, 2, 3].map((n) => ({ fr: `[fr] Beta ${n}.` })));
+    held.open();
+    expect(await first).toEqual({ es: '[es] Alpha zero.' });
+    expect(await Promise.all(alphaQueued)).toEqual([1, 2, 3].map((n) => ({ es: `[es] Alpha ${n}.`, de: `[de] Alpha ${n}.` })));
+    for (const request of fake.requests) {
+      const texts = turnsOf(request).map((item) => item.text);
+      const owners = new Set(texts.map((text) => text.split(' ')[0]));
+      expect(owners.size, `request ${request.index} holds ${texts.join(' | ')}`).toBe(1);
+      const raw = JSON.stringify(request.body);
+      expect(raw.includes('Alpha') && raw.includes('Beta')).toBe(false);
+    }
+    expect(fake.requests.flatMap((request) => turnsOf(request).map((item) => item.text)).sort()).toEqual(['Alpha 1.', 'Alpha 2.', 'Alpha 3.', 'Alpha zero.', 'Beta 1.', 'Beta 2.', 'Beta 3.']);
+  });
+
+  it('takes meetings in turn: a quiet meeting is served before a busy one’s backlog', async () => {
+    const held = gate();
+    let calls = 0;
+    const fake = await start({ handler: (request) => (calls++ === 0 ? { ...defaultCompletion(request), hold: held.promise } : defaultCompletion(request)) });
+    const t = translator(fake, { maxConcurrentRequests: 1, maxTurnsPerRequest: 2 });
+    const busy = t.forMeeting();
+    const quiet = t.forMeeting();
+    const first = busy.translate(turn(0, 'Busy 0.'), ['es']);
+    await fake.waitForRequests(1);
+    const backlog = [1, 2, 3, 4, 5, 6].map((n) => busy.translate(turn(n, `Busy ${n}.`), ['es']));
+    const lone = quiet.translate(turn(1, 'Quiet 1.'), ['es']);
+    held.open();
+    await Promise.all([first, ...backlog, lone]);
+    expect(fake.requests.map((request) => turnsOf(request).map((item) => item.text))).toEqual([
+      ['Busy 0.'],
+      ['Quiet 1.'],
+      ['Busy 1.', 'Busy 2.'],
+      ['Busy 3.', 'Busy 4.'],
+      ['Busy 5.', 'Busy 6.'],
+    ]);
+  });
+
+  it('caps each meeting’s backlog: past it the oldest waiting caption is skipped, other meetings untouched', async () => {
+    const held = gate();
+    let calls = 0;
+    const fake = await start({ handler: (request) => (calls++ === 0 ? { ...defaultCompletion(request), hold: held.promise } : defaultCompletion(request)) });
+    const t = translator(fake, { maxBacklogPerMeeting: 3, maxConcurrentRequests: 1 });
+    const busy = t.forMeeting();
+    const other = t.forMeeting();
+    const first = busy.translate(turn(0), ['es']);
+    await fake.waitForRequests(1);
+    const dropped = [1, 2].map((n) => llmRejection(busy.translate(turn(n), ['es'])));
+    const kept = [3, 4, 5].map((n) => busy.translate(turn(n), ['es']));
+    const otherTurn = other.translate(turn(9, 'Elsewhere.'), ['es']);
+    for (const error of await Promise.all(dropped)) {
+      expect(error).toMatchObject({ kind: 'skipped', retryable: false });
+      expect(error.message).toContain('more than 3 captions of this meeting were waiting');
+    }
+    held.open();
+    expect(await Promise.all(kept)).toEqual([3, 4, 5].map((n) => ({ es: `[es] Sentence number ${n}.` })));
+    expect(await otherTurn).toEqual({ es: '[es] Elsewhere.' });
+    expect(fake.requests.flatMap((request) => turnsOf(request).map((item) => item.text))).not.toContain('Sentence number 1.');
+    expect(t.stats()).toMatchObject({ failures: 2, waiting: 0 });
+  });
+
+  it('marks captions that waited longer than maxWaitMs as not translated, without sending them', async () => {
+    const held = gate();
+    let now = 1_000_000;
+    const fake = await start({ responses: [{ hold: held.promise }] });
+    const t = translator(fake, { maxWaitMs: 30_000, now: () => now });
+    const meeting = t.forMeeting();
+    const first = meeting.translate(turn(0), ['es']);
+    await fake.waitForRequests(1);
+    const stale = [1, 2].map((n) => llmRejection(meeting.translate(turn(n), ['es'])));
+    now += 30_001;
+    const fresh = meeting.translate(turn(3), ['es']);
+    held.open();
+    expect(await first).toEqual({ es: '[es] Sentence number 0.' });
+    for (const error of await Promise.all(stale)) {
+      expect(error).toMatchObject({ kind: 'skipped' });
+      expect(error.message).toContain('waited more than 30 s');
+    }
+    expect(await fresh).toEqual({ es: '[es] Sentence number 3.' });
+    expect(fake.requests.map((request) => turnsOf(request).map((item) => item.text))).toEqual([['Sentence number 0.'], ['Sentence number 3.']]);
+  });
+
+  it('closing one meeting cancels only its waiting captions', async () => {
+    const held = gate();
+    let calls = 0;
+    const fake = await start({ handler: (request) => (calls++ === 0 ? { ...defaultCompletion(request), hold: held.promise } : defaultCompletion(request)) });
+    const t = translator(fake, { maxConcurrentRequests: 1 });
+    const ending = t.forMeeting();
+    const staying = t.forMeeting();
+    const inFlight = ending.translate(turn(0), ['es']);
+    await fake.waitForRequests(1);
+    const cancelled = llmRejection(ending.translate(turn(1), ['es']));
+    const other = staying.translate(turn(2), ['es']);
+    ending.close();
+    expect(await cancelled).toMatchObject({ kind: 'cancelled' });
+    expect(await llmRejection(ending.translate(turn(3), ['es']))).toMatchObject({ kind: 'cancelled' });
+    held.open();
+    expect(await inFlight).toEqual({ es: '[es] Sentence number 0.' });
+    expect(await other).toEqual({ es: '[es] Sentence number 2.' });
+  });
+
+  it('sends the language a turn was spoken in as "from"', async () => {
+    const fake = await start();
+    await translator(fake).translate({ ...turn(1, 'Hola a todos.'), languageCode: 'es' }, ['en']);
+    expect(turnsOf(fake.requests[0])).toEqual([{ id: 't1', speaker: 'Speaker 1', text: 'Hola a todos.', from: 'es', translate_to: ['en'] }]);
+  });
+
   it('logs failures with the request id but never the key or the transcript', async () => {
     const lines: string[] = [];
     const destination = new Writable({

@@ -32,6 +32,14 @@ export interface StreamingSessionOptions {
    * backstop against a leaked session billing for hours. Omitted when undefined.
    */
   inactivityTimeoutS?: number | undefined;
+  /** `language_detection=true`: final Turns carry `language_code` and `language_confidence`. */
+  languageDetection?: boolean;
+  /**
+   * `language_codes`: the languages expected to be spoken, a JSON array like `["en","es"]` (the hint the
+   * assemblyai-python-sdk streaming v3 `RealTimeParameters.language_codes` sends; it supersedes the deprecated
+   * single `language_code`). Omitted when empty: the model detects any language it supports.
+   */
+  languageCodes?: readonly string[];
   /** Give up on a connection that has not sent `Begin` within this many ms. Default 10,000. */
   connectTimeoutMs?: number;
   /**
@@ -80,6 +88,8 @@ export function buildSessionUrl(options: StreamingSessionOptions): string {
   if (options.minTurnSilenceMs !== undefined) url.searchParams.set('min_turn_silence', String(options.minTurnSilenceMs));
   if (options.maxTurnSilenceMs !== undefined) url.searchParams.set('max_turn_silence', String(options.maxTurnSilenceMs));
   if (options.inactivityTimeoutS !== undefined) url.searchParams.set('inactivity_timeout', String(options.inactivityTimeoutS));
+  if (options.languageDetection === true) url.searchParams.set('language_detection', 'true');
+  if (options.languageCodes !== undefined && options.languageCodes.length > 0) url.searchParams.set('language_codes', JSON.stringify(options.languageCodes));
   return url.toString();
 }
 

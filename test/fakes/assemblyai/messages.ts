@@ -95,16 +95,28 @@ export function transcriptOf(words: ReadonlyArray<{ text: string }>): string {
  *   formatted Turn with the same `turn_order` and `utterance: ""` (fixture universal_streaming_legacy_with_format_message).
  * @param words the recognizer's (unformatted) words. @param eotConfidence confidence for Universal-Streaming finals.
  */
-export function finalTurnMessages(options: { legacy: boolean; formatTurns: boolean; turnOrder: number; words: readonly RecognizedWord[]; eotConfidence: number }): Array<Record<string, unknown>> {
+export function finalTurnMessages(options: { legacy: boolean; formatTurns: boolean; turnOrder: number; words: readonly RecognizedWord[]; eotConfidence: number; languageDetection?: boolean }): Array<Record<string, unknown>> {
   const wire = (words: readonly RecognizedWord[]): WireWord[] => wireWords(words, { final: true, positionMs: 0, settleMs: 0 });
+  // language_detection=true: final Turns carry language_code and language_confidence (streaming docs, NOTES.md).
+  const detected = options.languageDetection === true ? detectLanguage(options.words) : undefined;
+  const withLanguage = (message: Record<string, unknown>) => (detected === undefined ? message : { ...message, language_code: detected.code, language_confidence: detected.confidence });
   if (!options.legacy) {
     const words = wire(formatWords(options.words));
-    return [turnMessage({ turnOrder: options.turnOrder, formatted: true, endOfTurn: true, words, endOfTurnConfidence: 1, utterance: transcriptOf(words) })];
+    return [withLanguage(turnMessage({ turnOrder: options.turnOrder, formatted: true, endOfTurn: true, words, endOfTurnConfidence: 1, utterance: transcriptOf(words) }))];
   }
   const plain = wire(options.words);
-  const messages = [turnMessage({ turnOrder: options.turnOrder, formatted: false, endOfTurn: true, words: plain, endOfTurnConfidence: options.eotConfidence, utterance: transcriptOf(plain) })];
+  const messages = [withLanguage(turnMessage({ turnOrder: options.turnOrder, formatted: false, endOfTurn: true, words: plain, endOfTurnConfidence: options.eotConfidence, utterance: transcriptOf(plain) }))];
   if (options.formatTurns) {
-    messages.push(turnMessage({ turnOrder: options.turnOrder, formatted: true, endOfTurn: true, words: wire(formatWords(options.words)), endOfTurnConfidence: options.eotConfidence, utterance: '' }));
+    messages.push(withLanguage(turnMessage({ turnOrder: options.turnOrder, formatted: true, endOfTurn: true, words: wire(formatWords(options.words)), endOfTurnConfidence: options.eotConfidence, utterance: '' })));
   }
   return messages;
+}
+
+/** The words' most common language (`en` for words without one) and its share of the words, rounded to 4 places. */
+export function detectLanguage(words: readonly RecognizedWord[]): { code: string; confidence: number } {
+  const counts = new Map<string, number>();
+  for (const word of words) counts.set(word.language ?? 'en', (counts.get(word.language ?? 'en') ?? 0) + 1);
+  let best: [string, number] = ['en', 0];
+  for (const entry of counts) if (entry[1] > best[1]) best = entry;
+  return { code: best[0], confidence: words.length === 0 ? 0 : Math.round((best[1] / words.length) * 10_000) / 10_000 };
 }

@@ -46,6 +46,7 @@ export const LONG_REASON = 'See Error message for details';
 export const KNOWN_SPEECH_MODELS: readonly string[] = [
   'u3-rt-pro',
   'universal-3-5-pro',
+  'universal-3-6-pro',
   'universal-streaming-english',
   'universal-streaming-multilingual',
 ];
@@ -65,6 +66,9 @@ export const KNOWN_QUERY_PARAMS: readonly string[] = [
   'sample_rate', 'encoding', 'speech_model', 'keyterms_prompt', 'min_turn_silence', 'max_turn_silence',
   'inactivity_timeout', 'language_detection', 'prompt', 'token', 'vad_threshold', 'format_turns',
   'end_of_turn_confidence_threshold', 'min_end_of_turn_silence_when_confident', 'language',
+  // Expected spoken languages, a JSON array like keyterms_prompt (assemblyai-python-sdk streaming v3
+  // `RealTimeParameters.language_codes`, which supersedes the deprecated single `language_code`).
+  'language_codes',
 ];
 
 /** Fields documented for `UpdateConfiguration` (either model family). Source: [spec-u3], [spec-usm] `UpdateConfigurationPayload`. */
@@ -182,6 +186,18 @@ export function checkQuery(query: URLSearchParams): Breach | undefined {
   const inactivity = query.get('inactivity_timeout');
   if (inactivity !== null && (!nonNegativeIntegerText(inactivity) || Number(inactivity) < 5 || Number(inactivity) > 3600)) {
     return invalidQuery('inactivity_timeout', inactivity, 'must be an integer from 5 to 3600 (s)');
+  }
+  const languageCodes = query.get('language_codes');
+  if (languageCodes !== null) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(languageCodes);
+    } catch {
+      return invalidQuery('language_codes', languageCodes, 'is not JSON');
+    }
+    if (!Array.isArray(parsed) || parsed.length === 0 || !parsed.every((code) => typeof code === 'string' && /^[a-z]{2,3}$/.test(code))) {
+      return invalidQuery('language_codes', languageCodes, 'must be a JSON array of language codes such as ["en","es"]');
+    }
   }
   for (const name of ['format_turns', 'language_detection']) {
     const value = query.get(name);

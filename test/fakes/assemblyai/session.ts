@@ -369,7 +369,8 @@ export class Session implements FakeSession {
     if (config === undefined) return;
     const words = this.#recognize(turn, endMs, true);
     const eotConfidence = reason === 'max_turn_silence' ? 1 : this.#legacyEotConfidence(turn, endMs);
-    for (const message of finalTurnMessages({ legacy: config.legacy, formatTurns: config.formatTurns, turnOrder: this.#turnOrder, words, eotConfidence })) {
+    const languageDetection = this.query.get('language_detection') === 'true';
+    for (const message of finalTurnMessages({ legacy: config.legacy, formatTurns: config.formatTurns, turnOrder: this.#turnOrder, words, eotConfidence, languageDetection })) {
       this.send(message);
     }
     this.#turnOrder += 1;

@@ -13,6 +13,12 @@ export interface RecognizedWord {
   end: number;
   /** 0–1; the fake sends 0.9 when omitted (an arbitrary constant: there is no acoustic model). */
   confidence?: number;
+  /**
+   * The language the word was spoken in (ISO 639-1, e.g. `es`); `en` when omitted. With `language_detection=true`
+   * a final Turn reports its words' most common language as `language_code`, and that language's share of the
+   * words as `language_confidence` (a deterministic stand-in: there is no language model).
+   */
+  language?: string;
 }
 
 /** What a {@link Recognizer} is given: the audio of one turn so far (a partial) or in full (the final). */
