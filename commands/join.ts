@@ -3,7 +3,7 @@
  */
 import { ChannelType, MessageFlags, PermissionFlagsBits, SlashCommandBuilder, type GuildBasedChannel } from 'discord.js';
 import { CommandError, type Command } from '../src/bot/command.ts';
-import { CAPTION_PERMISSIONS, THREAD_PERMISSIONS, VOICE_PERMISSIONS, missingPermissions } from '../src/bot/permissions.ts';
+import { CALLER_CAPTION_PERMISSIONS, CAPTION_PERMISSIONS, THREAD_PERMISSIONS, VOICE_PERMISSIONS, missingPermissions } from '../src/bot/permissions.ts';
 import { parseLanguageList } from '../src/translation/languages.ts';
 import { VoiceJoinError } from '../src/voice/voice-link.ts';
 
@@ -52,11 +52,15 @@ export const join: Command = {
       throw new CommandError('Parley cannot post in that channel. Pick a text channel with the `caption_channel` option.');
     }
 
+    const manager = interaction.memberPermissions.has(PermissionFlagsBits.ManageGuild);
     const languagesOption = interaction.options.getString('languages');
     let languages = context.settings.languages(guild.id);
     if (languagesOption !== null) {
       const parsed = parseLanguageList(languagesOption);
       if (!parsed.ok) throw new CommandError(parsed.error);
+      if (!manager) {
+        throw new CommandError('Setting translation languages needs the Manage Server permission. Run /join without `languages`, or ask an admin.');
+      }
       languages = parsed.languages;
     }
 
@@ -64,6 +68,16 @@ export const join: Command = {
     const callerMissing = missingPermissions(voiceChannel, member, VOICE_PERMISSIONS);
     if (callerMissing.length > 0) {
       throw new CommandError(`You can't connect to <#${voiceChannel.id}>, so you can't start captions there.`);
+    }
+    if (!manager && member.voice.channelId !== voiceChannel.id) {
+      throw new CommandError(`Join <#${voiceChannel.id}> first: only members in a voice channel (or with Manage Server) can start captions there.`);
+    }
+    // Captions go only where the caller could read and write them: never into a channel they cannot see.
+    const callerCaptionMissing = missingPermissions(captionChannel, member, CALLER_CAPTION_PERMISSIONS);
+    if (callerCaptionMissing.length > 0) {
+      throw new CommandError(
+        `You don't have ${list(callerCaptionMissing)} in <#${captionChannel.id}>, so you can't send captions there. Pick a channel you can post in with the \`caption_channel\` option.`,
+      );
     }
     const voiceMissing = missingPermissions(voiceChannel, me, VOICE_PERMISSIONS);
     const captionMissing = missingPermissions(captionChannel, me, languages.length > 0 ? [...CAPTION_PERMISSIONS, ...THREAD_PERMISSIONS] : CAPTION_PERMISSIONS);
@@ -85,9 +99,6 @@ export const join: Command = {
       throw new CommandError(`Parley is already captioning ${where} in this server. Use /end there first.`);
     }
     if (languagesOption !== null) {
-      if (!interaction.memberPermissions.has(PermissionFlagsBits.ManageGuild)) {
-        throw new CommandError('Setting translation languages needs the Manage Server permission. Run /join without `languages`, or ask an admin.');
-      }
       context.settings.setLanguages(guild.id, languages);
     }
     await interaction.deferReply({ flags: MessageFlags.Ephemeral });

@@ -197,7 +197,23 @@ export class Meeting {
       markdown: true,
       text: `Captioning <#${voiceChannel.id}>, started by <@${options.startedBy.id}>. What members say there is sent to AssemblyAI for transcription and posted here. Don't want to be captioned? Use \`/optout\`. \`/end\` stops captioning.`,
     });
+    meeting.#announceInVoiceChat(voiceChannel, options.startedBy.id);
     return meeting;
+  }
+
+  /**
+   * The consent notice, also in the voice channel's own text chat: members in the call may not read the caption
+   * channel, and must learn there that their speech is being sent out. Best effort: without Send Messages there,
+   * the caption channel's notice stands alone.
+   */
+  #announceInVoiceChat(voiceChannel: VoiceBasedChannel, startedById: string): void {
+    if (voiceChannel.id === this.captionChannelId || !voiceChannel.isSendable()) return;
+    voiceChannel
+      .send({
+        content: `🔴 Parley is captioning this voice channel, started by <@${startedById}>: what members say here is sent to AssemblyAI for transcription and posted in <#${this.captionChannelId}>. Don't want to be captioned? Use \`/optout\`.`,
+        allowedMentions: { parse: [] },
+      })
+      .catch((error: unknown) => this.#services.logger.warn({ guildId: this.guildId, err: (error as Error).message }, 'could not post the consent notice in the voice channel chat'));
   }
 
   /** Counters for metrics. */
