@@ -106,8 +106,9 @@ export const join: Command = {
     // keeps at most one unfinished meeting per guild: the running one.
     const interrupted = context.meetingStore.unfinishedMeeting(guild.id);
     if (interrupted !== undefined) context.meetingStore.endMeeting(interrupted.id, Date.now());
+    let meeting;
     try {
-      await context.meetings.start({
+      meeting = await context.meetings.start({
         guild,
         voiceChannel,
         captionChannel,
@@ -118,6 +119,7 @@ export const join: Command = {
       if (error instanceof VoiceJoinError) throw new CommandError(error.message);
       throw error;
     }
+    if (meeting.ending) throw new CommandError('Parley was removed from the voice channel while it was joining, so captioning did not start. Run /join again.');
     const note = interrupted === undefined ? '' : ` The meeting interrupted by Parley's restart was closed; \`/recap meeting:${interrupted.id}\` posts its transcript and recap.`;
     await interaction.editReply({
       content: `Captioning <#${voiceChannel.id}> in <#${captionChannel.id}>. Use /end to stop.${note}`,

@@ -43,12 +43,14 @@ export class ParleyBot {
   readonly settings: GuildSettingsStore;
   readonly meetingStore: MeetingStore;
   readonly #options: ParleyBotOptions;
-  readonly #db: DatabaseSync;
+  /** The open SQLite connection the stores share (operations and tests read it; only the stores write). */
+  readonly database: DatabaseSync;
   /** One translator for the process: the gateway's 30 requests per minute are per model and account, not per guild. */
   readonly #translator: Translator;
   readonly #recap: RecapSettings;
   readonly metrics: ParleyMetrics;
   #recapFailures = 0;
+  #storeWriteFailures = 0;
   #ops: OpsServer | null = null;
   #stopping: Promise<void> | null = null;
 
@@ -56,9 +58,9 @@ export class ParleyBot {
   constructor(options: ParleyBotOptions) {
     this.#options = options;
     const { config, discord, logger } = options;
-    this.#db = openDatabase(config.dataDir);
-    this.settings = new GuildSettingsStore(this.#db);
-    this.meetingStore = new MeetingStore(this.#db);
+    this.database = openDatabase(config.dataDir);
+    this.settings = new GuildSettingsStore(this.database);
+    this.meetingStore = new MeetingStore(this.database);
     this.meetings = new MeetingRegistry(logger);
     this.client = createDiscordClient(discord);
     const provider = createAssemblyAIProvider(config.stt, logger);
@@ -73,6 +75,7 @@ export class ParleyBot {
       sttReconnects: () => this.meetings.counters().reconnects,
       droppedPackets: () => this.meetings.counters().droppedPackets,
       llmErrors: () => this.#translator.stats().failures + this.#recapFailures,
+      storeWriteFailures: () => this.#storeWriteFailures,
     });
 
     // Handlers are attached before login, so no interaction or voice-state event of the first session is missed.
@@ -86,6 +89,9 @@ export class ParleyBot {
     this.client.on(Events.VoiceStateUpdate, (oldState, newState) => {
       const botUserId = this.client.user?.id;
       if (botUserId !== undefined) this.meetings.onVoiceStateUpdate(oldState, newState, botUserId);
+    });
+    this.client.on(Events.ChannelDelete, (channel) => {
+      if (!channel.isDMBased()) this.meetings.onChannelDelete(channel.guildId, channel.id);
     });
     this.client.on(Events.Error, (error) => logger.error({ err: error.message }, 'discord client error'));
   }
@@ -135,7 +141,7 @@ export class ParleyBot {
       await this.#translator.close();
       await this.client.destroy();
       await this.#ops?.close();
-      this.#db.close();
+      this.database.close();
     })();
     return this.#stopping;
   }
@@ -181,6 +187,9 @@ export class ParleyBot {
         metrics: this.metrics,
         onRecapFailed: () => {
           this.#recapFailures++;
+        },
+        onStoreWriteFailed: () => {
+          this.#storeWriteFailures++;
         },
       },
     };

@@ -37,10 +37,12 @@ export interface MeetingServices {
   metrics?: ParleyMetrics | undefined;
   /** Called when a recap could not be made (counted as an LLM error). */
   onRecapFailed?: () => void;
+  /** Called for each store write that failed (counted for metrics); the meeting goes on without it. */
+  onStoreWriteFailed?: () => void;
 }
 
 /** Why a meeting ended; shapes the last message in the channel. */
-export type MeetingEndReason = 'command' | 'kicked' | 'moved' | 'disconnected' | 'shutdown' | 'stt-refused';
+export type MeetingEndReason = 'command' | 'kicked' | 'moved' | 'disconnected' | 'shutdown' | 'stt-refused' | 'channel-lost';
 
 const END_TEXT: Record<MeetingEndReason, string> = {
   command: 'Captioning has ended.',
@@ -49,7 +51,19 @@ const END_TEXT: Record<MeetingEndReason, string> = {
   disconnected: 'The voice connection was lost and could not be restored, so captioning has ended. Use /join to start again.',
   shutdown: 'Parley is shutting down, so captioning has ended. Use /recap when it is back for a recap of this meeting.',
   'stt-refused': 'Speech-to-text refused Parley\'s credentials, so captioning has ended. The bot\'s owner needs to check the AssemblyAI key and balance.',
+  'channel-lost': 'The caption channel was deleted or Parley lost access to it, so captioning has ended. The transcript is kept: `/recap` posts it.',
 };
+
+/**
+ * Discord API error codes that mean the channel itself is gone or closed to Parley, so no later post can work
+ * (discord-api-docs "JSON Error Codes"): 10003 Unknown Channel, 50001 Missing Access, 50013 Missing Permissions.
+ */
+const CHANNEL_LOST_CODES = new Set([10003, 50001, 50013]);
+
+function isChannelLost(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'number' && CHANNEL_LOST_CODES.has(code);
+}
 
 /** Opens the caption channel's thread for a language, reusing an active one with the same name. */
 async function openThread(channel: SendableChannels, name: string): Promise<CaptionChannel> {
@@ -59,14 +73,27 @@ async function openThread(channel: SendableChannels, name: string): Promise<Capt
   return captionChannelOf(thread);
 }
 
-/** Posts to a discord.js channel with no mentions. */
-export function captionChannelOf(channel: SendableChannels): CaptionChannel {
+/**
+ * Posts to a discord.js channel with no mentions. `onLost` is told (before the error is rethrown to the sink)
+ * when Discord answers that the channel is deleted or closed to Parley, so the meeting can end instead of
+ * failing every caption while speech-to-text keeps billing.
+ */
+export function captionChannelOf(channel: SendableChannels, onLost?: (error: Error) => void): CaptionChannel {
+  const watched = async <T>(work: () => Promise<T>): Promise<T> => {
+    try {
+      return await work();
+    } catch (error) {
+      if (onLost !== undefined && isChannelLost(error)) onLost(error as Error);
+      throw error;
+    }
+  };
   return {
-    send: async (message) => ({ id: (await channel.send(message)).id }),
-    edit: async (messageId, message) => {
-      if (!('messages' in channel)) throw new Error('channel cannot edit messages');
-      await channel.messages.edit(messageId, message);
-    },
+    send: (message) => watched(async () => ({ id: (await channel.send(message)).id })),
+    edit: (messageId, message) =>
+      watched(async () => {
+        if (!('messages' in channel)) throw new Error('channel cannot edit messages');
+        await channel.messages.edit(messageId, message);
+      }),
   };
 }
 
@@ -101,6 +128,7 @@ export class Meeting {
   #ending: Promise<Transcript> | null = null;
   #previousNickname: string | null = null;
   readonly #speakers = new Map<string, Speaker>();
+  #storeFailureTold = false;
 
   private constructor(options: MeetingStartOptions) {
     const { guild, services } = options;
@@ -113,7 +141,12 @@ export class Meeting {
     this.startedById = options.startedBy.id;
     this.#channel = options.captionChannel;
     const logger = services.logger.child({ guildId: guild.id });
-    this.#sink = new DiscordSink({ channel: captionChannelOf(options.captionChannel), clock: services.clock, logger });
+    const onLost = (error: Error) => {
+      if (this.#ending !== null) return;
+      logger.warn({ err: error.message }, 'caption channel deleted or closed to Parley; ending the meeting');
+      void this.end('channel-lost');
+    };
+    this.#sink = new DiscordSink({ channel: captionChannelOf(options.captionChannel, onLost), clock: services.clock, logger });
     this.#threads = new TranslationThreads({
       open: (_language, name) => openThread(options.captionChannel, name),
       clock: services.clock,
@@ -131,7 +164,7 @@ export class Meeting {
             onTranslated: (result) => {
               for (const [language, text] of Object.entries(result.translations)) {
                 this.#pipeline.transcript.setTranslation(result.event.turnId, language, text);
-                services.meetingStore.recordTranslation(this.id, result.event.turnId, language, text);
+                this.#write('translation', () => services.meetingStore.recordTranslation(this.id, result.event.turnId, language, text));
               }
               this.#threads.post(result);
             },
@@ -156,7 +189,7 @@ export class Meeting {
     // Registered before any sink sees the caption's translation, so the turn exists when its translation is stored.
     this.#pipeline.prependListener('caption', (event) => {
       if (event.kind !== 'final') return;
-      services.meetingStore.recordTurn(this.id, event);
+      this.#write('turn', () => services.meetingStore.recordTurn(this.id, event));
       services.metrics?.captionLatency.observe(Math.max(0, this.#pipeline.meetingNow() - event.endMs) / 1000);
     });
     this.#pipeline.on('fatal', () => void this.end('stt-refused'));
@@ -180,7 +213,7 @@ export class Meeting {
         onPacket: (userId, packet) => meeting.#pipeline.pushOpusPacket(meeting.#speaker(userId), packet),
       });
     } catch (error) {
-      services.meetingStore.endMeeting(meeting.id, Date.now());
+      meeting.#write('end', () => services.meetingStore.endMeeting(meeting.id, Date.now()));
       throw error;
     }
     meeting.#voice.on('ended', (reason) => void meeting.end(reason === 'left' ? 'command' : 'disconnected'));
@@ -192,6 +225,8 @@ export class Meeting {
       }),
     );
     await meeting.#markNickname();
+    // Kicked or moved while starting: the meeting has ended already; say nothing more.
+    if (meeting.ending) return meeting;
     meeting.#sink.notice({
       level: 'info',
       markdown: true,
@@ -278,7 +313,7 @@ export class Meeting {
     this.#voice?.leave();
     const transcript = await this.#pipeline.end();
     await this.#translation?.flushed();
-    this.#services.meetingStore.endMeeting(this.id, Date.now());
+    this.#write('end', () => this.#services.meetingStore.endMeeting(this.id, Date.now()));
     // Threads first: a thread that fails to open now still gets its notice into the caption channel.
     await this.#threads.close();
     await this.#sink.close();
@@ -294,12 +329,32 @@ export class Meeting {
         logger,
       });
       if (report.recapFailed === true) this.#services.onRecapFailed?.();
-      if (report.recap !== undefined) this.#services.meetingStore.saveRecap(this.id, JSON.stringify(report.recap));
+      const recap = report.recap;
+      if (recap !== undefined) this.#write('recap', () => this.#services.meetingStore.saveRecap(this.id, JSON.stringify(recap)));
       await postMeetingReport(this.#channel, report);
     } catch (error) {
       logger.warn({ guildId: this.guildId, err: (error as Error).message }, 'could not post the meeting report');
     }
     return transcript;
+  }
+
+  /**
+   * Runs one store write. A failure (disk full, read-only database) is logged, counted and told once in the
+   * channel; the meeting goes on, since the transcript is also kept in memory and posted at the end.
+   */
+  #write(what: 'turn' | 'translation' | 'end' | 'recap', write: () => void): void {
+    try {
+      write();
+    } catch (error) {
+      this.#services.onStoreWriteFailed?.();
+      this.#services.logger.error({ guildId: this.guildId, meetingId: this.id, what, err: (error as Error).message }, 'store write failed');
+      if (this.#storeFailureTold) return;
+      this.#storeFailureTold = true;
+      this.#sink.notice({
+        level: 'warning',
+        text: 'Parley cannot save to its database right now. Captions continue here and the transcript posted at the end is complete, but /recap may later miss what is said from now on. Tell the bot\'s owner.',
+      });
+    }
   }
 
   #isCaptioned(userId: string): boolean {

@@ -18,6 +18,8 @@ export interface MetricsSource {
   droppedPackets(): number;
   /** Failed LLM requests (translation and recap) since start. */
   llmErrors(): number;
+  /** Database writes (turns, translations, meeting ends, recaps) that failed since start. */
+  storeWriteFailures?: () => number;
 }
 
 /** A counter whose value is a total read from `read()` at scrape time. */
@@ -59,6 +61,10 @@ export class ParleyMetrics {
     totalCounter(registry, 'parley_stt_reconnects_total', 'AssemblyAI sessions reopened after a drop', () => source.sttReconnects());
     totalCounter(registry, 'parley_dropped_packets_total', 'Corrupt Opus packets skipped and queued audio frames dropped', () => source.droppedPackets());
     totalCounter(registry, 'parley_llm_errors_total', 'LLM Gateway requests that failed after retries and fallbacks', () => source.llmErrors());
+    const storeWriteFailures = source.storeWriteFailures;
+    if (storeWriteFailures !== undefined) {
+      totalCounter(registry, 'parley_store_write_failures_total', 'Database writes that failed (the meeting went on without them)', storeWriteFailures);
+    }
     this.captionLatency = new Histogram({
       name: 'parley_caption_latency_seconds',
       help: 'From the end of a turn to its final caption',
