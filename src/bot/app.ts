@@ -12,6 +12,7 @@ import { systemClock, type Clock } from '../clock.ts';
 import type { Config, DiscordConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { MeetingRegistry } from '../meeting/registry.ts';
+import { untilAborted } from '../meeting/deadline.ts';
 import type { MeetingEndReason } from '../meeting/meeting.ts';
 import { createAssemblyAIProvider } from '../stt/provider.ts';
 import { openDatabase } from '../store/database.ts';
@@ -133,12 +134,15 @@ export class ParleyBot {
   /**
    * Ends every meeting (sessions terminated, voice left, transcripts posted), then closes the client and the
    * database. Idempotent.
+   *
+   * @param signal the shutdown deadline: when it aborts, optional work (pending translations) is abandoned and
+   *   left for `/recap`, and nothing waits on a peer any longer.
    */
-  stop(reason: MeetingEndReason = 'shutdown'): Promise<void> {
+  stop(reason: MeetingEndReason = 'shutdown', signal?: AbortSignal): Promise<void> {
     this.#stopping ??= (async () => {
       this.#options.logger.info({ reason, meetings: this.meetings.size }, 'stopping');
-      await this.meetings.endAll(reason);
-      await this.#translator.close();
+      await this.meetings.endAll(reason, signal);
+      await untilAborted(this.#translator.close(), signal);
       await this.client.destroy();
       await this.#ops?.close();
       this.database.close();

@@ -20,6 +20,7 @@ import type { Translator } from '../translation/translator.ts';
 import { buildMeetingReport, postMeetingReport, type RecapSettings } from './meeting-report.ts';
 import type { Transcript } from '../transcript/transcript.ts';
 import { VoiceLink } from '../voice/voice-link.ts';
+import { untilAborted } from './deadline.ts';
 
 /** What a meeting needs from the bot. */
 export interface MeetingServices {
@@ -292,40 +293,54 @@ export class Meeting {
   /**
    * Ends the meeting: leaves voice, terminates every STT session (their last finals are posted), posts the
    * transcript files and marks the meeting ended in the store. Idempotent: later calls get the same promise.
+   *
+   * @param options.signal the shutdown deadline. With it, steps that wait on a peer give up when it aborts, the
+   *   transcript is posted before pending translations are awaited, and no recap is made (`/recap` makes it later).
    */
-  end(reason: MeetingEndReason): Promise<Transcript> {
+  end(reason: MeetingEndReason, options: { signal?: AbortSignal } = {}): Promise<Transcript> {
     if (this.#ending === null) {
       // Set before #end runs: it leaves voice synchronously, and the voice link's 'ended' event calls end() again
       // from inside that call; `??=` would only assign after #end returned, so the meeting would end twice.
       const ending = Promise.withResolvers<Transcript>();
       this.#ending = ending.promise;
       // Whatever happens while ending, the registry must let go of the meeting, or the guild could never /join again.
-      this.#end(reason)
+      this.#end(reason, options.signal)
         .finally(() => this.#onEnded(this))
         .then(ending.resolve, ending.reject);
     }
     return this.#ending;
   }
 
-  async #end(reason: MeetingEndReason): Promise<Transcript> {
+  async #end(reason: MeetingEndReason, signal: AbortSignal | undefined): Promise<Transcript> {
     const logger = this.#services.logger;
     logger.info({ guildId: this.guildId, reason }, 'meeting ending');
     this.#voice?.leave();
-    const transcript = await this.#pipeline.end();
-    await this.#translation?.flushed();
+    // Essential first: every session terminated (its last finals arrive), then the transcript posted.
+    const transcript = (await untilAborted(this.#pipeline.end(), signal)) ?? this.#pipeline.transcript;
+    // Without a deadline, translations are part of the transcript files; with one they are optional work.
+    if (signal === undefined) await this.#translation?.flushed();
     this.#write('end', () => this.#services.meetingStore.endMeeting(this.id, Date.now()));
     // Threads first: a thread that fails to open now still gets its notice into the caption channel.
-    await this.#threads.close();
-    await this.#sink.close();
-    await this.#restoreNickname();
+    await untilAborted(this.#threads.close(), signal);
+    await untilAborted(this.#sink.close(), signal);
+    await untilAborted(this.#restoreNickname(), signal);
+    // Nowhere to post: the transcript stays in the store for /recap.
+    if (reason !== 'channel-lost') await this.#postReport(reason, transcript, signal);
+    // Optional work, until the deadline: translations that still arrive are stored for /recap.
+    if (signal !== undefined) await untilAborted(this.#translation?.flushed() ?? Promise.resolve(), signal);
+    return transcript;
+  }
+
+  async #postReport(reason: MeetingEndReason, transcript: Transcript, signal: AbortSignal | undefined): Promise<void> {
+    const logger = this.#services.logger;
     try {
       const report = await buildMeetingReport({
         title: `Meeting in #${'name' in this.#channel ? String(this.#channel.name) : 'captions'}, ${new Date(this.startedAtMs).toISOString().slice(0, 16).replace('T', ' ')} UTC`,
         transcript,
         durationMs: this.elapsedMs,
         headline: `⏹️ ${END_TEXT[reason]}`,
-        // Shutdown must finish within 5 s and a recap takes an LLM longer: post the transcript now; /recap makes it later.
-        recap: reason === 'shutdown' ? undefined : this.#services.recap,
+        // Shutdown must finish within its deadline and a recap takes an LLM longer: post the transcript now; /recap makes it later.
+        recap: signal !== undefined || reason === 'shutdown' ? undefined : this.#services.recap,
         logger,
       });
       if (report.recapFailed === true) this.#services.onRecapFailed?.();
@@ -335,7 +350,6 @@ export class Meeting {
     } catch (error) {
       logger.warn({ guildId: this.guildId, err: (error as Error).message }, 'could not post the meeting report');
     }
-    return transcript;
   }
 
   /**

@@ -85,9 +85,9 @@ export class MeetingRegistry {
     return counters;
   }
 
-  /** Ends every meeting (shutdown), in parallel. */
-  async endAll(reason: MeetingEndReason): Promise<void> {
-    await Promise.allSettled(this.all().map((meeting) => meeting.end(reason)));
+  /** Ends every meeting (shutdown), in parallel; `signal` is the shutdown deadline (see {@link Meeting.end}). */
+  async endAll(reason: MeetingEndReason, signal?: AbortSignal): Promise<void> {
+    await Promise.allSettled(this.all().map((meeting) => meeting.end(reason, signal === undefined ? {} : { signal })));
   }
 
   /** A channel was deleted: the meeting captioning into it ends (its transcript stays in the store for /recap). */
