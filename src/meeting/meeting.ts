@@ -272,12 +272,15 @@ export class Meeting {
     return this.#ending !== null;
   }
 
-  /** A member left the voice channel or opted out: stop receiving them and close their STT session. */
-  async removeMember(userId: string): Promise<void> {
+  /**
+   * A member left the voice channel or opted out: stop receiving them and close their STT session. With
+   * `discard` (opt-out), their queued audio is dropped unsent and nothing more of theirs is captioned.
+   */
+  async removeMember(userId: string, options: { discard?: boolean } = {}): Promise<void> {
     this.#speakers.delete(userId);
     this.#voice?.receiver.drop(userId);
     this.#sink.clearSpeaker(userId);
-    await this.#pipeline.removeSpeaker(userId);
+    await this.#pipeline.removeSpeaker(userId, options);
   }
 
   /** New guild keyterms: sent to open sessions with `UpdateConfiguration`. */

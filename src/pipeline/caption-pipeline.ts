@@ -123,12 +123,25 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
     }));
   }
 
-  /** Ends one speaker's path (they left): flushes their audio and terminates their session. */
-  async removeSpeaker(speakerId: string): Promise<void> {
+  /**
+   * Ends one speaker's path (they left): flushes their audio and terminates their session. With `discard` (the
+   * member opted out) nothing more of theirs leaves or is captioned: undecoded and queued audio is dropped unsent,
+   * and the session is terminated with its open turn's transcript ignored.
+   */
+  async removeSpeaker(speakerId: string, options: { discard?: boolean } = {}): Promise<void> {
     const entry = this.#speakers.get(speakerId);
     if (entry === undefined) return;
     this.#speakers.delete(speakerId);
-    await this.#endEntry(entry);
+    if (options.discard !== true) {
+      await this.#endEntry(entry);
+      return;
+    }
+    entry.audio.destroy();
+    entry.stream.removeAllListeners();
+    entry.stream.discardQueued();
+    await entry.stream.end();
+    this.#retired.reconnects += entry.stream.stats.reconnects;
+    this.#retired.droppedPackets += entry.audio.stats.corruptPackets + entry.stream.stats.framesDropped;
   }
 
   /**
