@@ -12,6 +12,7 @@ function list(names: string[]): string {
 }
 
 export const join: Command = {
+  cooldown: true,
   data: new SlashCommandBuilder()
     .setName('join')
     .setDescription('Join a voice channel and post live captions of it')

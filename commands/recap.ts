@@ -32,6 +32,7 @@ function privateTarget(interaction: ChatInputCommandInteraction<'cached'>): Repo
 }
 
 export const recap: Command = {
+  cooldown: true,
   data: new SlashCommandBuilder()
     .setName('recap')
     .setDescription('Post the recap and transcript of a recent meeting again')

@@ -27,6 +27,7 @@ import { commands } from '../../commands/index.ts';
 import { createDiscordClient } from './client.ts';
 import type { BotContext } from './command.ts';
 import { createInteractionHandler } from './interactions.ts';
+import { CommandCooldowns } from './cooldowns.ts';
 
 /** What {@link ParleyBot} is built from. */
 export interface ParleyBotOptions {
@@ -179,6 +180,7 @@ export class ParleyBot {
       settings: this.settings,
       meetingStore: this.meetingStore,
       meetings: this.meetings,
+      cooldowns: new CommandCooldowns({ memberMs: config.limits.memberCooldownMs, guildMs: config.limits.guildCooldownMs }),
       services: {
         stt: config.stt,
         provider,
@@ -192,6 +194,7 @@ export class ParleyBot {
         onRecapFailed: () => {
           this.#recapFailures++;
         },
+        limits: config.limits,
         onStoreWriteFailed: () => {
           this.#storeWriteFailures++;
         },

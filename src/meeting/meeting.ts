@@ -21,6 +21,7 @@ import { buildMeetingReport, postMeetingReport, type RecapSettings } from './mee
 import type { Transcript } from '../transcript/transcript.ts';
 import { VoiceLink } from '../voice/voice-link.ts';
 import { untilAborted } from './deadline.ts';
+import { MeetingLimits, type MeetingLimitSettings } from './meeting-limits.ts';
 
 /** What a meeting needs from the bot. */
 export interface MeetingServices {
@@ -40,10 +41,12 @@ export interface MeetingServices {
   onRecapFailed?: () => void;
   /** Called for each store write that failed (counted for metrics); the meeting goes on without it. */
   onStoreWriteFailed?: () => void;
+  /** Maximum length and leaving an empty channel; undefined: neither. */
+  limits?: MeetingLimitSettings | undefined;
 }
 
 /** Why a meeting ended; shapes the last message in the channel. */
-export type MeetingEndReason = 'command' | 'kicked' | 'moved' | 'disconnected' | 'shutdown' | 'stt-refused' | 'channel-lost';
+export type MeetingEndReason = 'command' | 'kicked' | 'moved' | 'disconnected' | 'shutdown' | 'stt-refused' | 'channel-lost' | 'max-length' | 'empty';
 
 const END_TEXT: Record<MeetingEndReason, string> = {
   command: 'Captioning has ended.',
@@ -52,6 +55,8 @@ const END_TEXT: Record<MeetingEndReason, string> = {
   disconnected: 'The voice connection was lost and could not be restored, so captioning has ended. Use /join to start again.',
   shutdown: 'Parley is shutting down, so captioning has ended. Use /recap when it is back for a recap of this meeting.',
   'stt-refused': 'Speech-to-text refused Parley\'s credentials, so captioning has ended. The bot\'s owner needs to check the AssemblyAI key and balance.',
+  'max-length': 'This meeting reached Parley\'s maximum length, so captioning has ended. Use /join to start a new one.',
+  empty: 'Nobody has been in the voice channel for a while, so Parley left and captioning has ended.',
   'channel-lost': 'The caption channel was deleted or Parley lost access to it, so captioning has ended. The transcript is kept: `/recap` posts it.',
 };
 
@@ -130,6 +135,7 @@ export class Meeting {
   #previousNickname: string | null = null;
   readonly #speakers = new Map<string, Speaker>();
   #storeFailureTold = false;
+  readonly #limits: MeetingLimits | undefined;
 
   private constructor(options: MeetingStartOptions) {
     const { guild, services } = options;
@@ -194,6 +200,20 @@ export class Meeting {
       services.metrics?.captionLatency.observe(Math.max(0, this.#pipeline.meetingNow() - event.endMs) / 1000);
     });
     this.#pipeline.on('fatal', () => void this.end('stt-refused'));
+    this.#limits =
+      services.limits === undefined
+        ? undefined
+        : new MeetingLimits({
+            settings: services.limits,
+            clock: services.clock,
+            onWarning: (remainingMs) =>
+              this.#sink.notice({
+                level: 'warning',
+                text: `This meeting reaches Parley's maximum length in ${Math.max(1, Math.round(remainingMs / 60_000))} min; captioning ends then and the transcript is posted. Use /join again afterwards to go on.`,
+              }),
+            onMaxLength: () => void this.end('max-length'),
+            onEmpty: () => void this.end('empty'),
+          });
   }
 
   /**
@@ -228,6 +248,8 @@ export class Meeting {
     await meeting.#markNickname();
     // Kicked or moved while starting: the meeting has ended already; say nothing more.
     if (meeting.ending) return meeting;
+    meeting.#limits?.start();
+    meeting.membersChanged();
     meeting.#sink.notice({
       level: 'info',
       markdown: true,
@@ -250,6 +272,13 @@ export class Meeting {
         allowedMentions: { parse: [] },
       })
       .catch((error: unknown) => this.#services.logger.warn({ guildId: this.guildId, err: (error as Error).message }, 'could not post the consent notice in the voice channel chat'));
+  }
+
+  /** Someone joined or left the voice channel: with nobody left, Parley leaves after a while. */
+  membersChanged(): void {
+    const channel = this.#guild.channels.cache.get(this.voiceChannelId);
+    const members = channel?.isVoiceBased() === true ? channel.members.filter((member) => !member.user.bot).size : 0;
+    this.#limits?.membersChanged(members);
   }
 
   /** Counters for metrics. */
@@ -317,6 +346,7 @@ export class Meeting {
   async #end(reason: MeetingEndReason, signal: AbortSignal | undefined): Promise<Transcript> {
     const logger = this.#services.logger;
     logger.info({ guildId: this.guildId, reason }, 'meeting ending');
+    this.#limits?.stop();
     this.#voice?.leave();
     // Essential first: every session terminated (its last finals arrive), then the transcript posted.
     const transcript = (await untilAborted(this.#pipeline.end(), signal)) ?? this.#pipeline.transcript;

@@ -112,6 +112,7 @@ export class MeetingRegistry {
       return;
     }
     const left = oldState.channelId === meeting.voiceChannelId && newState.channelId !== meeting.voiceChannelId;
+    if (left || newState.channelId === meeting.voiceChannelId) meeting.membersChanged();
     if (left) {
       this.#logger.debug({ guildId: meeting.guildId, userId }, 'member left the captioned channel');
       void meeting.removeMember(userId);
