@@ -19,8 +19,14 @@ export const optout: Command = {
     context.settings.setOptedOut(interaction.user.id, true);
     // Stop at once in every running meeting, not just from the next speaking start; queued audio never leaves.
     await Promise.all(context.meetings.all().map((meeting) => meeting.removeMember(interaction.user.id, { discard: true })));
+    let erased = '';
+    if (interaction.options.getBoolean('erase') === true) {
+      const { turns, meetings } = context.meetingDeletion.eraseSpeaker(interaction.guildId, interaction.user.id);
+      context.logger.info({ guildId: interaction.guildId, turns, meetings }, 'member erased their stored turns');
+      erased = ` Deleted ${turns} caption${turns === 1 ? '' : 's'} of yours from ${meetings} past meeting${meetings === 1 ? '' : 's'} of this server, with their translations; the recaps of those meetings were deleted too.`;
+    }
     await interaction.editReply({
-      content: 'Done: Parley will not send your audio anywhere, in any server, until you use /optin.',
+      content: `Done: Parley will not send your audio anywhere, in any server, until you use /optin.${erased}`,
       allowedMentions: { parse: [] },
     });
   },

@@ -18,6 +18,8 @@ import { createAssemblyAIProvider } from '../stt/provider.ts';
 import { openDatabase } from '../store/database.ts';
 import { GuildSettingsStore } from '../store/guild-settings.ts';
 import { MeetingStore } from '../store/meeting-store.ts';
+import { MeetingDeletion } from '../store/meeting-deletion.ts';
+import { RetentionSweep } from '../store/retention.ts';
 import { createLlmClient } from '../llm/gateway-client.ts';
 import { Translator } from '../translation/translator.ts';
 import type { RecapSettings } from '../meeting/meeting-report.ts';
@@ -44,6 +46,7 @@ export class ParleyBot {
   readonly meetings: MeetingRegistry;
   readonly settings: GuildSettingsStore;
   readonly meetingStore: MeetingStore;
+  readonly meetingDeletion: MeetingDeletion;
   readonly #options: ParleyBotOptions;
   /** The open SQLite connection the stores share (operations and tests read it; only the stores write). */
   readonly database: DatabaseSync;
@@ -54,6 +57,7 @@ export class ParleyBot {
   #recapFailures = 0;
   #storeWriteFailures = 0;
   #ops: OpsServer | null = null;
+  #retention: RetentionSweep | null = null;
   #stopping: Promise<void> | null = null;
 
   /** Opens the database and creates the client (not logged in yet). */
@@ -63,6 +67,7 @@ export class ParleyBot {
     this.database = openDatabase(config.dataDir);
     this.settings = new GuildSettingsStore(this.database);
     this.meetingStore = new MeetingStore(this.database);
+    this.meetingDeletion = new MeetingDeletion(this.database);
     this.meetings = new MeetingRegistry(logger);
     this.client = createDiscordClient(discord);
     const provider = createAssemblyAIProvider(config.stt, logger);
@@ -104,6 +109,11 @@ export class ParleyBot {
    * @throws if the metrics port cannot be bound, or discord.js cannot log in (e.g. an invalid token).
    */
   async start(): Promise<void> {
+    const retentionDays = this.#options.config.limits.dataRetentionDays;
+    if (retentionDays !== undefined) {
+      this.#retention = new RetentionSweep({ deletion: this.meetingDeletion, retentionDays, logger: this.#options.logger });
+      this.#retention.start();
+    }
     const port = this.#options.discord.metricsPort;
     if (port !== undefined) {
       this.#ops = await startOpsServer({
@@ -142,6 +152,7 @@ export class ParleyBot {
   stop(reason: MeetingEndReason = 'shutdown', signal?: AbortSignal): Promise<void> {
     this.#stopping ??= (async () => {
       this.#options.logger.info({ reason, meetings: this.meetings.size }, 'stopping');
+      this.#retention?.stop();
       await this.meetings.endAll(reason, signal);
       await untilAborted(this.#translator.close(), signal);
       await this.client.destroy();
@@ -179,6 +190,7 @@ export class ParleyBot {
       logger,
       settings: this.settings,
       meetingStore: this.meetingStore,
+      meetingDeletion: this.meetingDeletion,
       meetings: this.meetings,
       cooldowns: new CommandCooldowns({ memberMs: config.limits.memberCooldownMs, guildMs: config.limits.guildCooldownMs }),
       services: {

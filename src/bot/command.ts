@@ -7,6 +7,7 @@ import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { GuildSettingsStore } from '../store/guild-settings.ts';
 import type { MeetingStore } from '../store/meeting-store.ts';
+import type { MeetingDeletion } from '../store/meeting-deletion.ts';
 import type { MeetingRegistry } from '../meeting/registry.ts';
 import type { MeetingServices } from '../meeting/meeting.ts';
 import type { CommandCooldowns } from './cooldowns.ts';
@@ -18,6 +19,8 @@ export interface BotContext {
   logger: Logger;
   settings: GuildSettingsStore;
   meetingStore: MeetingStore;
+  /** Deletes meetings and members' turns (`/forget`, `/optout erase`). */
+  meetingDeletion: MeetingDeletion;
   meetings: MeetingRegistry;
   /** What each meeting is built with. */
   services: MeetingServices;
