@@ -9,6 +9,7 @@ import type { LlmClient } from '../llm/gateway-client.ts';
 import { createRecap, type Recap } from '../recap/recap.ts';
 import { recapToEmbeds, recapToMarkdown } from '../recap/render.ts';
 import { NO_MENTIONS } from '../captions/discord-sink.ts';
+import { escapeDiscordText } from '../text/discord-markdown.ts';
 import { renderTranscriptFiles, type TranscriptFile } from '../transcript/files.ts';
 import { toTranslatedMarkdown } from '../transcript/formats.ts';
 import type { Transcript } from '../transcript/transcript.ts';
@@ -74,7 +75,8 @@ export async function buildMeetingReport(options: MeetingReportOptions): Promise
       const reason = error instanceof Error ? error.message : String(error);
       options.logger.warn({ reason }, 'recap failed');
       recapFailed = true;
-      lines.push(`The recap could not be made (${reason}). The transcript files are attached; use /recap later to try again.`);
+      // The reason can quote the gateway's error text: untrusted.
+      lines.push(`The recap could not be made (${escapeDiscordText(reason)}). The transcript files are attached; use /recap later to try again.`);
     }
   }
   const embeds =
