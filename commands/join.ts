@@ -94,6 +94,9 @@ export const join: Command = {
         `<#${voiceChannel.id}> is full (its user limit is ${voiceChannel.userLimit}), so Parley cannot join it. Raise its user limit or give Parley **Move Members**, then run /join again.`,
       );
     }
+    if (context.services.sttBudget?.spent(guild.id) === true) {
+      throw new CommandError('This server has used its speech-to-text time for today. Captioning can start again after midnight UTC.');
+    }
     const running = context.meetings.get(guild.id);
     if (running !== undefined || context.meetings.busy(guild.id)) {
       const where = running === undefined ? 'another channel' : `<#${running.voiceChannelId}>`;

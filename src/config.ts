@@ -77,8 +77,7 @@ const limitsSchema = z.object({
   MAX_MEETING_MINUTES: minutes(1_440).default(240),
   MAX_MEETING_WARNING_MINUTES: minutes(1_440).default(10),
   EMPTY_CHANNEL_LEAVE_MINUTES: minutes(1_440).default(3),
-  DAILY_STT_MINUTES_PER_GUILD: positiveWhole('minutes').optional(),
-  DAILY_LLM_REQUESTS_PER_GUILD: positiveWhole('requests').optional(),
+  DAILY_STT_MINUTES_PER_GUILD: minutes(1_440).optional(),
   DATA_RETENTION_DAYS: positiveWhole('days').optional(),
 });
 
@@ -152,10 +151,8 @@ export interface LimitsConfig {
   maxMeetingWarningMs: number;
   /** Parley leaves (transcript posted) after the voice channel has had no member for this long, ms. */
   emptyChannelLeaveMs: number;
-  /** Speech-to-text minutes a guild may use per UTC day; undefined: no budget. */
-  dailySttMinutesPerGuild: number | undefined;
-  /** LLM Gateway requests (translation batches and recaps) a guild may make per UTC day; undefined: no budget. */
-  dailyLlmRequestsPerGuild: number | undefined;
+  /** Speech-to-text session time a guild may use per UTC day, ms (what AssemblyAI bills); undefined: no budget. */
+  dailySttMsPerGuild: number | undefined;
   /** Meetings that ended more than this many days ago are deleted; undefined: kept until deleted by hand. */
   dataRetentionDays: number | undefined;
 }
@@ -213,8 +210,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       maxMeetingMs: Math.round(m.MAX_MEETING_MINUTES * minute),
       maxMeetingWarningMs: Math.round(Math.min(m.MAX_MEETING_WARNING_MINUTES, m.MAX_MEETING_MINUTES / 2) * minute),
       emptyChannelLeaveMs: Math.round(m.EMPTY_CHANNEL_LEAVE_MINUTES * minute),
-      dailySttMinutesPerGuild: m.DAILY_STT_MINUTES_PER_GUILD,
-      dailyLlmRequestsPerGuild: m.DAILY_LLM_REQUESTS_PER_GUILD,
+      dailySttMsPerGuild: m.DAILY_STT_MINUTES_PER_GUILD === undefined ? undefined : Math.round(m.DAILY_STT_MINUTES_PER_GUILD * minute),
       dataRetentionDays: m.DATA_RETENTION_DAYS,
     },
     llm: {

@@ -12,6 +12,7 @@ import { systemClock, type Clock } from '../clock.ts';
 import type { Config, DiscordConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { MeetingRegistry } from '../meeting/registry.ts';
+import { SttBudget } from '../meeting/stt-budget.ts';
 import { untilAborted } from '../meeting/deadline.ts';
 import type { MeetingEndReason } from '../meeting/meeting.ts';
 import { createAssemblyAIProvider } from '../stt/provider.ts';
@@ -207,6 +208,7 @@ export class ParleyBot {
           this.#recapFailures++;
         },
         limits: config.limits,
+        sttBudget: config.limits.dailySttMsPerGuild === undefined ? undefined : new SttBudget(config.limits.dailySttMsPerGuild),
         onStoreWriteFailed: () => {
           this.#storeWriteFailures++;
         },

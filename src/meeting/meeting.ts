@@ -4,7 +4,7 @@
  */
 import { escapeDiscordText } from '../text/discord-markdown.ts';
 import { ThreadAutoArchiveDuration, type Guild, type GuildMember, type SendableChannels, type VoiceBasedChannel } from 'discord.js';
-import type { Clock } from '../clock.ts';
+import type { Clock, TimerHandle } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import type { Speaker } from '../captions/caption.ts';
 import { DiscordSink, type CaptionChannel } from '../captions/discord-sink.ts';
@@ -22,6 +22,7 @@ import type { Transcript } from '../transcript/transcript.ts';
 import { VoiceLink } from '../voice/voice-link.ts';
 import { untilAborted } from './deadline.ts';
 import { MeetingLimits, type MeetingLimitSettings } from './meeting-limits.ts';
+import type { SttBudget } from './stt-budget.ts';
 
 /** What a meeting needs from the bot. */
 export interface MeetingServices {
@@ -43,10 +44,15 @@ export interface MeetingServices {
   onStoreWriteFailed?: () => void;
   /** Maximum length and leaving an empty channel; undefined: neither. */
   limits?: MeetingLimitSettings | undefined;
+  /** Daily speech-to-text budget per guild; undefined: none. */
+  sttBudget?: SttBudget | undefined;
 }
 
+/** How often a meeting adds its speech-to-text time to the guild's budget (also on every final), ms. */
+const BUDGET_CHECK_MS = 15_000;
+
 /** Why a meeting ended; shapes the last message in the channel. */
-export type MeetingEndReason = 'command' | 'kicked' | 'moved' | 'disconnected' | 'shutdown' | 'stt-refused' | 'channel-lost' | 'max-length' | 'empty';
+export type MeetingEndReason = 'command' | 'kicked' | 'moved' | 'disconnected' | 'shutdown' | 'stt-refused' | 'channel-lost' | 'max-length' | 'empty' | 'budget';
 
 const END_TEXT: Record<MeetingEndReason, string> = {
   command: 'Captioning has ended.',
@@ -57,6 +63,7 @@ const END_TEXT: Record<MeetingEndReason, string> = {
   'stt-refused': 'Speech-to-text refused Parley\'s credentials, so captioning has ended. The bot\'s owner needs to check the AssemblyAI key and balance.',
   'max-length': 'This meeting reached Parley\'s maximum length, so captioning has ended. Use /join to start a new one.',
   empty: 'Nobody has been in the voice channel for a while, so Parley left and captioning has ended.',
+  budget: 'This server has used its speech-to-text time for today, so captioning has ended. It can start again after midnight UTC.',
   'channel-lost': 'The caption channel was deleted or Parley lost access to it, so captioning has ended. The transcript is kept: `/recap` posts it.',
 };
 
@@ -136,6 +143,9 @@ export class Meeting {
   readonly #speakers = new Map<string, Speaker>();
   #storeFailureTold = false;
   readonly #limits: MeetingLimits | undefined;
+  /** Session time already added to the guild's budget, ms. */
+  #budgetedMs = 0;
+  #budgetTimer: TimerHandle | null = null;
 
   private constructor(options: MeetingStartOptions) {
     const { guild, services } = options;
@@ -197,6 +207,7 @@ export class Meeting {
     this.#pipeline.prependListener('caption', (event) => {
       if (event.kind !== 'final') return;
       this.#write('turn', () => services.meetingStore.recordTurn(this.id, event));
+      this.#chargeBudget();
       services.metrics?.captionLatency.observe(Math.max(0, this.#pipeline.meetingNow() - event.endMs) / 1000);
     });
     this.#pipeline.on('fatal', () => void this.end('stt-refused'));
@@ -250,6 +261,7 @@ export class Meeting {
     if (meeting.ending) return meeting;
     meeting.#limits?.start();
     meeting.membersChanged();
+    meeting.#chargeBudget();
     meeting.#sink.notice({
       level: 'info',
       markdown: true,
@@ -347,6 +359,8 @@ export class Meeting {
     const logger = this.#services.logger;
     logger.info({ guildId: this.guildId, reason }, 'meeting ending');
     this.#limits?.stop();
+    if (this.#budgetTimer !== null) this.#services.clock.clearTimeout(this.#budgetTimer);
+    this.#budgetTimer = null;
     this.#voice?.leave();
     // Essential first: every session terminated (its last finals arrive), then the transcript posted.
     const transcript = (await untilAborted(this.#pipeline.end(), signal)) ?? this.#pipeline.transcript;
@@ -383,6 +397,28 @@ export class Meeting {
     } catch (error) {
       logger.warn({ guildId: this.guildId, err: (error as Error).message }, 'could not post the meeting report');
     }
+  }
+
+  /**
+   * Adds the session time used since the last charge to the guild's daily budget; once it is spent, the meeting
+   * ends with a plain notice. Runs on every final and every {@link BUDGET_CHECK_MS}.
+   */
+  #chargeBudget(): void {
+    const budget = this.#services.sttBudget;
+    if (budget === undefined || this.#ending !== null) return;
+    const usedMs = this.#pipeline.counters().sttSessionMs;
+    budget.add(this.guildId, usedMs - this.#budgetedMs);
+    this.#budgetedMs = usedMs;
+    if (budget.spent(this.guildId)) {
+      this.#sink.notice({
+        level: 'warning',
+        text: `This server has used today's speech-to-text budget (${Math.round(budget.dailyMs / 60_000)} min), so captioning stops now. It can start again after midnight UTC.`,
+      });
+      void this.end('budget');
+      return;
+    }
+    if (this.#budgetTimer !== null) this.#services.clock.clearTimeout(this.#budgetTimer);
+    this.#budgetTimer = this.#services.clock.setTimeout(() => this.#chargeBudget(), BUDGET_CHECK_MS);
   }
 
   /**

@@ -15,7 +15,7 @@ export class MeetingRegistry {
   readonly #lostWhileStarting = new Set<string>();
   readonly #logger: Logger;
   /** Totals of meetings that have ended, so metrics totals never go down. */
-  readonly #ended = { reconnects: 0, droppedPackets: 0 };
+  readonly #ended = { reconnects: 0, droppedPackets: 0, sttSessionMs: 0 };
 
   constructor(logger: Logger) {
     this.#logger = logger;
@@ -58,6 +58,7 @@ export class MeetingRegistry {
           const final = ended.counters();
           this.#ended.reconnects += final.reconnects;
           this.#ended.droppedPackets += final.droppedPackets;
+          this.#ended.sttSessionMs += final.sttSessionMs;
           this.#logger.info({ guildId, meetingId: ended.id }, 'meeting ended');
         },
       });
@@ -81,6 +82,7 @@ export class MeetingRegistry {
       counters.sttSessionsOpen += c.sttSessionsOpen;
       counters.reconnects += c.reconnects;
       counters.droppedPackets += c.droppedPackets;
+      counters.sttSessionMs += c.sttSessionMs;
     }
     return counters;
   }

@@ -62,6 +62,8 @@ export interface PipelineCounters {
   reconnects: number;
   /** Corrupt Opus packets skipped plus PCM frames dropped from full queues. */
   droppedPackets: number;
+  /** Wall time AssemblyAI sessions were open (what it bills), ms, sessions open now included. */
+  sttSessionMs: number;
 }
 
 interface SpeakerEntry {
@@ -82,7 +84,7 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
   #fatal = false;
   #ended = false;
   /** Totals of speakers whose path has ended. */
-  readonly #retired = { reconnects: 0, droppedPackets: 0 };
+  readonly #retired = { reconnects: 0, droppedPackets: 0, sttSessionMs: 0 };
 
   constructor(options: CaptionPipelineOptions) {
     super();
@@ -142,6 +144,7 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
     await entry.stream.end();
     this.#retired.reconnects += entry.stream.stats.reconnects;
     this.#retired.droppedPackets += entry.audio.stats.corruptPackets + entry.stream.stats.framesDropped;
+    this.#retired.sttSessionMs += entry.stream.stats.sessionOpenMs;
   }
 
   /**
@@ -163,6 +166,7 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
       if (stream.state === 'open' || stream.state === 'terminating') counters.sttSessionsOpen++;
       counters.reconnects += stream.stats.reconnects;
       counters.droppedPackets += audio.stats.corruptPackets + stream.stats.framesDropped;
+      counters.sttSessionMs += stream.stats.sessionOpenMs;
     }
     return counters;
   }
@@ -179,6 +183,7 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
     entry.stream.removeAllListeners();
     this.#retired.reconnects += entry.stream.stats.reconnects;
     this.#retired.droppedPackets += entry.audio.stats.corruptPackets + entry.stream.stats.framesDropped;
+    this.#retired.sttSessionMs += entry.stream.stats.sessionOpenMs;
   }
 
   #entry(speaker: Speaker): SpeakerEntry {

@@ -108,3 +108,33 @@ describe('limits', () => {
     expect(bot.bot.meetings.get(EMPTY.ids.guildId)).toBeUndefined();
   });
 });
+
+describe('daily speech-to-text budget', () => {
+  let world: World;
+  let bot: InProcessBot;
+
+  beforeAll(async () => {
+    world = await startWorld();
+    // 1.2 s of session time per server per day: one utterance spends it.
+    bot = await startInProcessBot(world, { DAILY_STT_MINUTES_PER_GUILD: '0.02' });
+  });
+
+  afterAll(async () => {
+    await bot?.stop();
+    await world?.close();
+  });
+
+  it('ends the meeting with a plain notice once the server has used it, and refuses /join until the next UTC day', async () => {
+    const { standIn } = world;
+    const { right } = await twoSpeakers();
+    const from = standIn.requests.length;
+    await runCommand(standIn, { commandName: 'join', userId: ids.katieId });
+    await standIn.memberSpeak(ids.katieId, right);
+    const notice = await waitForChannelPost(standIn, ids.textChannelId, from, (c) => c.includes("used today's speech-to-text budget"));
+    expect(contentOf(notice)).toContain('after midnight UTC');
+    const report = await waitForChannelPost(standIn, ids.textChannelId, from, (c) => c.startsWith('⏹️ This server has used its speech-to-text time for today'));
+    expect(report.files.map((f) => f.name)).toContain('transcript.md');
+    await bot.logs.waitFor((l) => l.msg === 'meeting ended');
+    expectRefused(await runCommand(standIn, { commandName: 'join', userId: ids.katieId }), 'used its speech-to-text time for today');
+  });
+});
