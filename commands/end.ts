@@ -6,6 +6,7 @@ import { CommandError, type BotContext, type Command } from '../src/bot/command.
 import { buildMeetingReport, postMeetingReport } from '../src/meeting/meeting-report.ts';
 
 export const end: Command = {
+  cooldown: true,
   data: new SlashCommandBuilder().setName('end').setDescription('Stop captioning and post the transcript').setDMPermission(false),
 
   async execute(interaction, context) {

@@ -1,6 +1,7 @@
 /** Every slash command, for the bot and for the registration script. */
 import type { Command } from '../src/bot/command.ts';
 import { end } from './end.ts';
+import { forget } from './forget.ts';
 import { join } from './join.ts';
 import { keyterms } from './keyterms.ts';
 import { languages } from './languages.ts';
@@ -11,4 +12,4 @@ import { recapTemplateCommand } from './recap-template.ts';
 import { spokenLanguages } from './spoken-languages.ts';
 import { status } from './status.ts';
 
-export const commands: readonly Command[] = [join, end, status, keyterms, languages, spokenLanguages, recap, recapTemplateCommand, optout, optin];
+export const commands: readonly Command[] = [join, end, status, keyterms, languages, spokenLanguages, recap, recapTemplateCommand, optout, optin, forget];

@@ -3,7 +3,7 @@
  */
 import { ChannelType, MessageFlags, PermissionFlagsBits, SlashCommandBuilder, type GuildBasedChannel } from 'discord.js';
 import { CommandError, type Command } from '../src/bot/command.ts';
-import { CAPTION_PERMISSIONS, THREAD_PERMISSIONS, VOICE_PERMISSIONS, missingPermissions } from '../src/bot/permissions.ts';
+import { CALLER_CAPTION_PERMISSIONS, CAPTION_PERMISSIONS, THREAD_PERMISSIONS, VOICE_PERMISSIONS, missingPermissions } from '../src/bot/permissions.ts';
 import { parseLanguageList } from '../src/translation/languages.ts';
 import { VoiceJoinError } from '../src/voice/voice-link.ts';
 
@@ -12,6 +12,7 @@ function list(names: string[]): string {
 }
 
 export const join: Command = {
+  cooldown: true,
   data: new SlashCommandBuilder()
     .setName('join')
     .setDescription('Join a voice channel and post live captions of it')
@@ -52,11 +53,15 @@ export const join: Command = {
       throw new CommandError('Parley cannot post in that channel. Pick a text channel with the `caption_channel` option.');
     }
 
+    const manager = interaction.memberPermissions.has(PermissionFlagsBits.ManageGuild);
     const languagesOption = interaction.options.getString('languages');
     let languages = context.settings.languages(guild.id);
     if (languagesOption !== null) {
       const parsed = parseLanguageList(languagesOption);
       if (!parsed.ok) throw new CommandError(parsed.error);
+      if (!manager) {
+        throw new CommandError('Setting translation languages needs the Manage Server permission. Run /join without `languages`, or ask an admin.');
+      }
       languages = parsed.languages;
     }
 
@@ -64,6 +69,16 @@ export const join: Command = {
     const callerMissing = missingPermissions(voiceChannel, member, VOICE_PERMISSIONS);
     if (callerMissing.length > 0) {
       throw new CommandError(`You can't connect to <#${voiceChannel.id}>, so you can't start captions there.`);
+    }
+    if (!manager && member.voice.channelId !== voiceChannel.id) {
+      throw new CommandError(`Join <#${voiceChannel.id}> first: only members in a voice channel (or with Manage Server) can start captions there.`);
+    }
+    // Captions go only where the caller could read and write them: never into a channel they cannot see.
+    const callerCaptionMissing = missingPermissions(captionChannel, member, CALLER_CAPTION_PERMISSIONS);
+    if (callerCaptionMissing.length > 0) {
+      throw new CommandError(
+        `You don't have ${list(callerCaptionMissing)} in <#${captionChannel.id}>, so you can't send captions there. Pick a channel you can post in with the \`caption_channel\` option.`,
+      );
     }
     const voiceMissing = missingPermissions(voiceChannel, me, VOICE_PERMISSIONS);
     const captionMissing = missingPermissions(captionChannel, me, languages.length > 0 ? [...CAPTION_PERMISSIONS, ...THREAD_PERMISSIONS] : CAPTION_PERMISSIONS);
@@ -79,15 +94,15 @@ export const join: Command = {
         `<#${voiceChannel.id}> is full (its user limit is ${voiceChannel.userLimit}), so Parley cannot join it. Raise its user limit or give Parley **Move Members**, then run /join again.`,
       );
     }
+    if (context.services.sttBudget?.spent(guild.id) === true) {
+      throw new CommandError('This server has used its speech-to-text time for today. Captioning can start again after midnight UTC.');
+    }
     const running = context.meetings.get(guild.id);
     if (running !== undefined || context.meetings.busy(guild.id)) {
       const where = running === undefined ? 'another channel' : `<#${running.voiceChannelId}>`;
       throw new CommandError(`Parley is already captioning ${where} in this server. Use /end there first.`);
     }
     if (languagesOption !== null) {
-      if (!interaction.memberPermissions.has(PermissionFlagsBits.ManageGuild)) {
-        throw new CommandError('Setting translation languages needs the Manage Server permission. Run /join without `languages`, or ask an admin.');
-      }
       context.settings.setLanguages(guild.id, languages);
     }
     await interaction.deferReply({ flags: MessageFlags.Ephemeral });
@@ -95,8 +110,9 @@ export const join: Command = {
     // keeps at most one unfinished meeting per guild: the running one.
     const interrupted = context.meetingStore.unfinishedMeeting(guild.id);
     if (interrupted !== undefined) context.meetingStore.endMeeting(interrupted.id, Date.now());
+    let meeting;
     try {
-      await context.meetings.start({
+      meeting = await context.meetings.start({
         guild,
         voiceChannel,
         captionChannel,
@@ -107,6 +123,7 @@ export const join: Command = {
       if (error instanceof VoiceJoinError) throw new CommandError(error.message);
       throw error;
     }
+    if (meeting.ending) throw new CommandError('Parley was removed from the voice channel while it was joining, so captioning did not start. Run /join again.');
     const note = interrupted === undefined ? '' : ` The meeting interrupted by Parley's restart was closed; \`/recap meeting:${interrupted.id}\` posts its transcript and recap.`;
     await interaction.editReply({
       content: `Captioning <#${voiceChannel.id}> in <#${captionChannel.id}>. Use /end to stop.${note}`,

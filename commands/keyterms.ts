@@ -4,6 +4,12 @@
  */
 import { MessageFlags, PermissionFlagsBits, SlashCommandBuilder } from 'discord.js';
 import { CommandError, type Command } from '../src/bot/command.ts';
+import { escapeDiscordText } from '../src/text/discord-markdown.ts';
+
+/** Terms as shown in a reply: escaped, since a term is free text. */
+function shown(terms: readonly string[]): string {
+  return terms.map(escapeDiscordText).join(', ');
+}
 
 function parseTerms(raw: string): string[] {
   return raw
@@ -42,18 +48,18 @@ export const keyterms: Command = {
     let reply: string;
     if (sub === 'list') {
       const terms = context.settings.keyterms(guildId);
-      reply = terms.length === 0 ? 'No keyterms yet. Add some with `/keyterms add`.' : `Keyterms (${terms.length}/100): ${terms.join(', ')}`;
+      reply = terms.length === 0 ? 'No keyterms yet. Add some with `/keyterms add`.' : `Keyterms (${terms.length}/100): ${shown(terms)}`;
     } else {
       const terms = parseTerms(interaction.options.getString('terms', true));
       if (terms.length === 0) throw new CommandError('Give at least one term, separated by commas, e.g. `Kubernetes, Siobhan`.');
       if (sub === 'add') {
         const result = context.settings.addKeyterms(guildId, terms);
         if (!result.ok) throw new CommandError(result.error);
-        reply = `Added. Keyterms (${result.keyterms.length}/100): ${result.keyterms.join(', ')}`;
+        reply = `Added. Keyterms (${result.keyterms.length}/100): ${shown(result.keyterms)}`;
       } else {
         context.settings.removeKeyterms(guildId, terms);
         const left = context.settings.keyterms(guildId);
-        reply = `Removed. Keyterms (${left.length}/100): ${left.length === 0 ? 'none' : left.join(', ')}`;
+        reply = `Removed. Keyterms (${left.length}/100): ${left.length === 0 ? 'none' : shown(left)}`;
       }
       context.meetings.get(guildId)?.setKeyterms(context.settings.keyterms(guildId));
     }

@@ -4,6 +4,7 @@
 import { MessageFlags, SlashCommandBuilder } from 'discord.js';
 import type { Command } from '../src/bot/command.ts';
 import { formatClock } from '../src/transcript/formats.ts';
+import { escapeDiscordText } from '../src/text/discord-markdown.ts';
 
 const STATE_TEXT = {
   idle: 'quiet (no STT session open)',
@@ -30,7 +31,7 @@ export const status: Command = {
       speakers.length === 0 ? 'Nobody is being transcribed right now.' : `Speakers (${speakers.length}):`,
       ...speakers.map((s) => {
         const extra = s.corruptPackets > 0 ? `, ${s.corruptPackets} corrupt packets skipped` : '';
-        return `- ${s.speaker.name}: ${STATE_TEXT[s.state]}, ${s.stats.finalTurns} caption${s.stats.finalTurns === 1 ? '' : 's'}${extra}`;
+        return `- ${escapeDiscordText(s.speaker.name)}: ${STATE_TEXT[s.state]}, ${s.stats.finalTurns} caption${s.stats.finalTurns === 1 ? '' : 's'}${extra}`;
       }),
     ];
     await interaction.reply({ content: lines.join('\n').slice(0, 2000), flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });

@@ -71,6 +71,26 @@ const llmSchema = z.object({
   RECAP_TIMEOUT_MS: wholeMs(1_000, 600_000).default(120_000),
 });
 
+const minutes = (max: number) =>
+  z.coerce
+    .number({ error: 'must be a number of minutes' })
+    .positive({ error: 'must be more than 0 minutes' })
+    .max(max, { error: `must be at most ${max} minutes` });
+const seconds = (max: number) =>
+  z.coerce.number({ error: 'must be a number of seconds' }).min(0, { error: 'must be 0 or more seconds' }).max(max, { error: `must be at most ${max} seconds` });
+const positiveWhole = (what: string) =>
+  z.coerce.number({ error: `must be a whole number of ${what}` }).int({ error: `must be a whole number of ${what}` }).positive({ error: `must be at least 1 ${what}` });
+
+const limitsSchema = z.object({
+  COOLDOWN_MEMBER_S: seconds(3_600).default(10),
+  COOLDOWN_GUILD_S: seconds(3_600).default(30),
+  MAX_MEETING_MINUTES: minutes(1_440).default(240),
+  MAX_MEETING_WARNING_MINUTES: minutes(1_440).default(10),
+  EMPTY_CHANNEL_LEAVE_MINUTES: minutes(1_440).default(3),
+  DAILY_STT_MINUTES_PER_GUILD: minutes(1_440).optional(),
+  DATA_RETENTION_DAYS: positiveWhole('days').optional(),
+});
+
 const discordSchema = z.object({
   DISCORD_TOKEN: z.string({ error: 'is required (the bot token from the Discord Developer Portal)' }).trim().min(1, { error: 'is required (the bot token from the Discord Developer Portal)' }),
   DISCORD_CLIENT_ID: z
@@ -136,10 +156,29 @@ export interface DiscordConfig {
   metricsPort: number | undefined;
 }
 
+/** Abuse limits and data retention (README "Limits"). */
+export interface LimitsConfig {
+  /** A member may run `/join`, `/end` or `/recap` once per this, ms (per command); 0: no cooldown. */
+  memberCooldownMs: number;
+  /** A guild may run each of them once per this, ms; 0: no cooldown. */
+  guildCooldownMs: number;
+  /** A meeting ends (transcript posted) after this long, ms. */
+  maxMeetingMs: number;
+  /** The channel is warned this long before the maximum length, ms (at most half the maximum). */
+  maxMeetingWarningMs: number;
+  /** Parley leaves (transcript posted) after the voice channel has had no member for this long, ms. */
+  emptyChannelLeaveMs: number;
+  /** Speech-to-text session time a guild may use per UTC day, ms (what AssemblyAI bills); undefined: no budget. */
+  dailySttMsPerGuild: number | undefined;
+  /** Meetings that ended more than this many days ago are deleted; undefined: kept until deleted by hand. */
+  dataRetentionDays: number | undefined;
+}
+
 /** Everything Parley reads from its environment. */
 export interface Config {
   stt: SttConfig;
   llm: LlmConfig;
+  limits: LimitsConfig;
   /** Directory for the database and transcripts. */
   dataDir: string;
   logLevel: (typeof LOG_LEVELS)[number];
@@ -175,9 +214,22 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (!parsed.success) throw new ConfigError(firstIssue(parsed.error));
   const llm = llmSchema.safeParse(set);
   if (!llm.success) throw new ConfigError(firstIssue(llm.error));
+  const limits = limitsSchema.safeParse(set);
+  if (!limits.success) throw new ConfigError(firstIssue(limits.error));
   const e = parsed.data;
   const l = llm.data;
+  const m = limits.data;
+  const minute = 60_000;
   return {
+    limits: {
+      memberCooldownMs: Math.round(m.COOLDOWN_MEMBER_S * 1000),
+      guildCooldownMs: Math.round(m.COOLDOWN_GUILD_S * 1000),
+      maxMeetingMs: Math.round(m.MAX_MEETING_MINUTES * minute),
+      maxMeetingWarningMs: Math.round(Math.min(m.MAX_MEETING_WARNING_MINUTES, m.MAX_MEETING_MINUTES / 2) * minute),
+      emptyChannelLeaveMs: Math.round(m.EMPTY_CHANNEL_LEAVE_MINUTES * minute),
+      dailySttMsPerGuild: m.DAILY_STT_MINUTES_PER_GUILD === undefined ? undefined : Math.round(m.DAILY_STT_MINUTES_PER_GUILD * minute),
+      dataRetentionDays: m.DATA_RETENTION_DAYS,
+    },
     llm: {
       baseUrl: l.LLM_GATEWAY_URL,
       apiKey: l.LLM_API_KEY !== undefined && l.LLM_API_KEY.length > 0 ? l.LLM_API_KEY : e.ASSEMBLYAI_API_KEY,

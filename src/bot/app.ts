@@ -12,12 +12,16 @@ import { systemClock, type Clock } from '../clock.ts';
 import type { Config, DiscordConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { MeetingRegistry } from '../meeting/registry.ts';
+import { SttBudget } from '../meeting/stt-budget.ts';
+import { untilAborted } from '../meeting/deadline.ts';
 import type { MeetingEndReason } from '../meeting/meeting.ts';
 import { createAssemblyAIProvider } from '../stt/provider.ts';
 import { openDatabase } from '../store/database.ts';
 import { GuildSettingsStore } from '../store/guild-settings.ts';
 import { RecapSettingsStore } from '../store/recap-settings.ts';
 import { MeetingStore } from '../store/meeting-store.ts';
+import { MeetingDeletion } from '../store/meeting-deletion.ts';
+import { RetentionSweep } from '../store/retention.ts';
 import { createLlmClient } from '../llm/gateway-client.ts';
 import { checkModels } from '../llm/model-check.ts';
 import { Translator } from '../translation/translator.ts';
@@ -28,6 +32,7 @@ import { commands } from '../../commands/index.ts';
 import { createDiscordClient } from './client.ts';
 import type { BotContext } from './command.ts';
 import { createInteractionHandler } from './interactions.ts';
+import { CommandCooldowns } from './cooldowns.ts';
 
 /** What {@link ParleyBot} is built from. */
 export interface ParleyBotOptions {
@@ -45,25 +50,30 @@ export class ParleyBot {
   readonly settings: GuildSettingsStore;
   readonly meetingStore: MeetingStore;
   readonly recapSettings: RecapSettingsStore;
+  readonly meetingDeletion: MeetingDeletion;
   readonly #options: ParleyBotOptions;
-  readonly #db: DatabaseSync;
+  /** The open SQLite connection the stores share (operations and tests read it; only the stores write). */
+  readonly database: DatabaseSync;
   /** One translator for the process: the gateway's 30 requests per minute are per model and account, not per guild. */
   readonly #translator: Translator;
   readonly #recap: RecapSettings;
   readonly metrics: ParleyMetrics;
   #recapFailures = 0;
   readonly #llmTokens = { prompt: 0, completion: 0 };
+  #storeWriteFailures = 0;
   #ops: OpsServer | null = null;
+  #retention: RetentionSweep | null = null;
   #stopping: Promise<void> | null = null;
 
   /** Opens the database and creates the client (not logged in yet). */
   constructor(options: ParleyBotOptions) {
     this.#options = options;
     const { config, discord, logger } = options;
-    this.#db = openDatabase(config.dataDir);
-    this.settings = new GuildSettingsStore(this.#db);
-    this.meetingStore = new MeetingStore(this.#db);
-    this.recapSettings = new RecapSettingsStore(this.#db);
+    this.database = openDatabase(config.dataDir);
+    this.settings = new GuildSettingsStore(this.database);
+    this.meetingStore = new MeetingStore(this.database);
+    this.meetingDeletion = new MeetingDeletion(this.database);
+    this.recapSettings = new RecapSettingsStore(this.database);
     this.meetings = new MeetingRegistry(logger);
     this.client = createDiscordClient(discord);
     const provider = createAssemblyAIProvider(config.stt, logger);
@@ -89,6 +99,7 @@ export class ParleyBot {
       decoderFailures: () => this.meetings.counters().decoderFailures,
       llmErrors: () => this.#translator.stats().failures + this.#recapFailures,
       llmTokens: () => ({ ...this.#llmTokens }),
+      storeWriteFailures: () => this.#storeWriteFailures,
     });
 
     // Handlers are attached before login, so no interaction or voice-state event of the first session is missed.
@@ -103,6 +114,9 @@ export class ParleyBot {
       const botUserId = this.client.user?.id;
       if (botUserId !== undefined) this.meetings.onVoiceStateUpdate(oldState, newState, botUserId);
     });
+    this.client.on(Events.ChannelDelete, (channel) => {
+      if (!channel.isDMBased()) this.meetings.onChannelDelete(channel.guildId, channel.id);
+    });
     this.client.on(Events.Error, (error) => logger.error({ err: error.message }, 'discord client error'));
   }
 
@@ -112,6 +126,11 @@ export class ParleyBot {
    * @throws if the metrics port cannot be bound, or discord.js cannot log in (e.g. an invalid token).
    */
   async start(): Promise<void> {
+    const retentionDays = this.#options.config.limits.dataRetentionDays;
+    if (retentionDays !== undefined) {
+      this.#retention = new RetentionSweep({ deletion: this.meetingDeletion, retentionDays, logger: this.#options.logger });
+      this.#retention.start();
+    }
     const port = this.#options.discord.metricsPort;
     if (port !== undefined) {
       this.#ops = await startOpsServer({
@@ -151,15 +170,19 @@ export class ParleyBot {
   /**
    * Ends every meeting (sessions terminated, voice left, transcripts posted), then closes the client and the
    * database. Idempotent.
+   *
+   * @param signal the shutdown deadline: when it aborts, optional work (pending translations) is abandoned and
+   *   left for `/recap`, and nothing waits on a peer any longer.
    */
-  stop(reason: MeetingEndReason = 'shutdown'): Promise<void> {
+  stop(reason: MeetingEndReason = 'shutdown', signal?: AbortSignal): Promise<void> {
     this.#stopping ??= (async () => {
       this.#options.logger.info({ reason, meetings: this.meetings.size }, 'stopping');
-      await this.meetings.endAll(reason);
-      await this.#translator.close();
+      this.#retention?.stop();
+      await this.meetings.endAll(reason, signal);
+      await untilAborted(this.#translator.close(), signal);
       await this.client.destroy();
       await this.#ops?.close();
-      this.#db.close();
+      this.database.close();
     })();
     return this.#stopping;
   }
@@ -192,7 +215,9 @@ export class ParleyBot {
       logger,
       settings: this.settings,
       meetingStore: this.meetingStore,
+      meetingDeletion: this.meetingDeletion,
       meetings: this.meetings,
+      cooldowns: new CommandCooldowns({ memberMs: config.limits.memberCooldownMs, guildMs: config.limits.guildCooldownMs }),
       services: {
         stt: config.stt,
         provider,
@@ -206,6 +231,11 @@ export class ParleyBot {
         metrics: this.metrics,
         onRecapFailed: () => {
           this.#recapFailures++;
+        },
+        limits: config.limits,
+        sttBudget: config.limits.dailySttMsPerGuild === undefined ? undefined : new SttBudget(config.limits.dailySttMsPerGuild),
+        onStoreWriteFailed: () => {
+          this.#storeWriteFailures++;
         },
       },
     };

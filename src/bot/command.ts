@@ -7,8 +7,10 @@ import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { GuildSettingsStore } from '../store/guild-settings.ts';
 import type { MeetingStore } from '../store/meeting-store.ts';
+import type { MeetingDeletion } from '../store/meeting-deletion.ts';
 import type { MeetingRegistry } from '../meeting/registry.ts';
 import type { MeetingServices } from '../meeting/meeting.ts';
+import type { CommandCooldowns } from './cooldowns.ts';
 
 /** What every command's `execute` receives besides the interaction. */
 export interface BotContext {
@@ -17,14 +19,20 @@ export interface BotContext {
   logger: Logger;
   settings: GuildSettingsStore;
   meetingStore: MeetingStore;
+  /** Deletes meetings and members' turns (`/forget`, `/optout erase`). */
+  meetingDeletion: MeetingDeletion;
   meetings: MeetingRegistry;
   /** What each meeting is built with. */
   services: MeetingServices;
+  /** Cooldowns of the commands that declare {@link Command.cooldown}. */
+  cooldowns: CommandCooldowns;
 }
 
 /** A slash command module: its registration data and its handler. */
 export interface Command {
   data: SharedSlashCommand;
+  /** True for commands under the member and guild cooldowns (`COOLDOWN_MEMBER_S`, `COOLDOWN_GUILD_S`). */
+  cooldown?: boolean;
   /**
    * Handles one invocation in a guild. Throw {@link CommandError} for anything the user can fix: the bot replies
    * with its message, ephemerally.

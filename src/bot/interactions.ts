@@ -4,6 +4,7 @@
  */
 import { MessageFlags, type Interaction } from 'discord.js';
 import { CommandError, type BotContext, type Command } from './command.ts';
+import type { CooldownWait } from './cooldowns.ts';
 
 /** Builds the `interactionCreate` handler for these commands. */
 export function createInteractionHandler(commands: readonly Command[], context: BotContext): (interaction: Interaction) => Promise<void> {
@@ -15,7 +16,12 @@ export function createInteractionHandler(commands: readonly Command[], context: 
     const logger = context.logger.child({ command: interaction.commandName, guildId: interaction.guildId, interactionId: interaction.id });
     try {
       if (!interaction.inCachedGuild()) throw new CommandError('Use Parley\'s commands in a server, not in direct messages.');
+      if (command.cooldown === true) {
+        const wait = await context.cooldowns.waiting(interaction.commandName, interaction.guildId, interaction.user.id);
+        if (wait !== undefined) throw new CommandError(cooldownMessage(interaction.commandName, wait));
+      }
       await command.execute(interaction, context);
+      if (command.cooldown === true) await context.cooldowns.ran(interaction.commandName, interaction.guildId, interaction.user.id);
     } catch (error) {
       const userError = error instanceof CommandError;
       if (userError) logger.info({ reason: error.message }, 'command refused');
@@ -29,4 +35,11 @@ export function createInteractionHandler(commands: readonly Command[], context: 
       }
     }
   };
+}
+
+function cooldownMessage(command: string, wait: CooldownWait): string {
+  const seconds = Math.max(1, Math.ceil(wait.remainingMs / 1000));
+  return wait.scope === 'member'
+    ? `You used /${command} moments ago. Try again in ${seconds} s.`
+    : `/${command} was used in this server moments ago. Try again in ${seconds} s.`;
 }

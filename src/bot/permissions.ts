@@ -47,3 +47,20 @@ export function missingPermissions(channel: GuildBasedChannel, member: GuildMemb
   const granted = channel.permissionsFor(member);
   return needed.filter((p) => !granted.has(p.flag as PermissionResolvable)).map((p) => p.name);
 }
+
+/**
+ * What the member who runs `/join` needs in the caption channel: to read it and post in it. Without this check a
+ * member could send captions of a call to a channel they cannot read (an announcements or staff channel).
+ */
+export const CALLER_CAPTION_PERMISSIONS = [named(PermissionFlagsBits.ViewChannel, 'View Channel'), named(PermissionFlagsBits.SendMessages, 'Send Messages')];
+
+/**
+ * Whether `member` may see a stored meeting's text: they have Manage Server, or they can view the channel its
+ * captions were posted in (so they could have read them live). A deleted caption channel is visible to no one
+ * but members with Manage Server.
+ */
+export function canSeeMeeting(member: GuildMember, captionChannelId: string): boolean {
+  if (member.permissions.has(PermissionFlagsBits.ManageGuild)) return true;
+  const channel = member.guild.channels.cache.get(captionChannelId);
+  return channel !== undefined && channel.permissionsFor(member).has(PermissionFlagsBits.ViewChannel);
+}

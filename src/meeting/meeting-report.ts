@@ -3,13 +3,14 @@
  * files (`transcript.json`, `.md`, `.srt`, `.vtt`, one `transcript.<language>.md` per translation language, and
  * `recap.md`). If the recap cannot be made, the files are still posted and the headline says why.
  */
-import { AttachmentBuilder, type APIEmbed, type SendableChannels } from 'discord.js';
+import { AttachmentBuilder, type APIEmbed } from 'discord.js';
 import type { Logger } from '../log.ts';
 import type { LlmClient } from '../llm/gateway-client.ts';
 import { createRecap, type Recap } from '../recap/recap.ts';
 import type { RecapStyle } from '../recap/templates.ts';
 import { recapToEmbeds, recapToMarkdown } from '../recap/render.ts';
 import { NO_MENTIONS } from '../captions/discord-sink.ts';
+import { escapeDiscordText } from '../text/discord-markdown.ts';
 import { renderTranscriptFiles, type TranscriptFile } from '../transcript/files.ts';
 import { toTranslatedMarkdown } from '../transcript/formats.ts';
 import type { Transcript } from '../transcript/transcript.ts';
@@ -79,7 +80,8 @@ export async function buildMeetingReport(options: MeetingReportOptions): Promise
       const reason = error instanceof Error ? error.message : String(error);
       options.logger.warn({ reason }, 'recap failed');
       recapFailed = true;
-      lines.push(`The recap could not be made (${reason}). The transcript files are attached; use /recap later to try again.`);
+      // The reason can quote the gateway's error text: untrusted.
+      lines.push(`The recap could not be made (${escapeDiscordText(reason)}). The transcript files are attached; use /recap later to try again.`);
     }
   }
   const embeds =
@@ -97,16 +99,37 @@ export async function buildMeetingReport(options: MeetingReportOptions): Promise
   };
 }
 
-/** Posts a report: the first message carries the text, the embeds and up to ten files; any further files follow. */
-export async function postMeetingReport(channel: SendableChannels, report: MeetingReport): Promise<void> {
+/** One message of a report, as {@link ReportTarget.send} receives it. */
+export interface ReportMessage {
+  content?: string;
+  embeds?: APIEmbed[];
+  files: AttachmentBuilder[];
+  allowedMentions: typeof NO_MENTIONS;
+}
+
+/**
+ * Where a report goes: a channel (`channel.send` fits), or an interaction answered privately (first message as the
+ * deferred reply's edit, the rest as ephemeral follow-ups).
+ */
+export interface ReportTarget {
+  send(message: ReportMessage): Promise<unknown>;
+}
+
+/**
+ * Posts a report: the first message carries the text, the embeds and up to ten files (Discord's limit per
+ * message); any further files follow in more messages.
+ *
+ * @throws what `target.send` throws (a Discord API error), after the messages before it were sent.
+ */
+export async function postMeetingReport(target: ReportTarget, report: MeetingReport): Promise<void> {
   const attachments = report.files.map((f) => new AttachmentBuilder(Buffer.from(f.content), { name: f.name }));
-  await channel.send({
+  await target.send({
     content: report.content,
     embeds: report.embeds,
     files: attachments.slice(0, FILES_PER_MESSAGE),
     allowedMentions: NO_MENTIONS,
   });
   for (let i = FILES_PER_MESSAGE; i < attachments.length; i += FILES_PER_MESSAGE) {
-    await channel.send({ files: attachments.slice(i, i + FILES_PER_MESSAGE), allowedMentions: NO_MENTIONS });
+    await target.send({ files: attachments.slice(i, i + FILES_PER_MESSAGE), allowedMentions: NO_MENTIONS });
   }
 }

@@ -6,7 +6,7 @@ import { CaptioningIndicator } from './captioning-indicator.ts';
 import type { RecapSettingsStore } from '../store/recap-settings.ts';
 import { escapeDiscordText } from '../text/discord-markdown.ts';
 import { ThreadAutoArchiveDuration, type Guild, type GuildMember, type SendableChannels, type VoiceBasedChannel } from 'discord.js';
-import type { Clock } from '../clock.ts';
+import type { Clock, TimerHandle } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import type { Speaker } from '../captions/caption.ts';
 import { DiscordSink, type CaptionChannel } from '../captions/discord-sink.ts';
@@ -22,6 +22,9 @@ import type { Translator } from '../translation/translator.ts';
 import { buildMeetingReport, postMeetingReport, type RecapSettings } from './meeting-report.ts';
 import type { Transcript } from '../transcript/transcript.ts';
 import { VoiceLink } from '../voice/voice-link.ts';
+import { untilAborted } from './deadline.ts';
+import { MeetingLimits, type MeetingLimitSettings } from './meeting-limits.ts';
+import type { SttBudget } from './stt-budget.ts';
 
 /** What a meeting needs from the bot. */
 export interface MeetingServices {
@@ -41,10 +44,19 @@ export interface MeetingServices {
   metrics?: ParleyMetrics | undefined;
   /** Called when a recap could not be made (counted as an LLM error). */
   onRecapFailed?: () => void;
+  /** Called for each store write that failed (counted for metrics); the meeting goes on without it. */
+  onStoreWriteFailed?: () => void;
+  /** Maximum length and leaving an empty channel; undefined: neither. */
+  limits?: MeetingLimitSettings | undefined;
+  /** Daily speech-to-text budget per guild; undefined: none. */
+  sttBudget?: SttBudget | undefined;
 }
 
+/** How often a meeting adds its speech-to-text time to the guild's budget (also on every final), ms. */
+const BUDGET_CHECK_MS = 15_000;
+
 /** Why a meeting ended; shapes the last message in the channel. */
-export type MeetingEndReason = 'command' | 'kicked' | 'moved' | 'disconnected' | 'shutdown' | 'stt-refused';
+export type MeetingEndReason = 'command' | 'kicked' | 'moved' | 'disconnected' | 'shutdown' | 'stt-refused' | 'channel-lost' | 'max-length' | 'empty' | 'budget';
 
 const END_TEXT: Record<MeetingEndReason, string> = {
   command: 'Captioning has ended.',
@@ -53,7 +65,22 @@ const END_TEXT: Record<MeetingEndReason, string> = {
   disconnected: 'The voice connection was lost and could not be restored, so captioning has ended. Use /join to start again.',
   shutdown: 'Parley is shutting down, so captioning has ended. Use /recap when it is back for a recap of this meeting.',
   'stt-refused': 'Speech-to-text refused Parley\'s credentials, so captioning has ended. The bot\'s owner needs to check the AssemblyAI key and balance.',
+  'max-length': 'This meeting reached Parley\'s maximum length, so captioning has ended. Use /join to start a new one.',
+  empty: 'Nobody has been in the voice channel for a while, so Parley left and captioning has ended.',
+  budget: 'This server has used its speech-to-text time for today, so captioning has ended. It can start again after midnight UTC.',
+  'channel-lost': 'The caption channel was deleted or Parley lost access to it, so captioning has ended. The transcript is kept: `/recap` posts it.',
 };
+
+/**
+ * Discord API error codes that mean the channel itself is gone or closed to Parley, so no later post can work
+ * (discord-api-docs "JSON Error Codes"): 10003 Unknown Channel, 50001 Missing Access, 50013 Missing Permissions.
+ */
+const CHANNEL_LOST_CODES = new Set([10003, 50001, 50013]);
+
+function isChannelLost(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'number' && CHANNEL_LOST_CODES.has(code);
+}
 
 /** Opens the caption channel's thread for a language, reusing an active one with the same name. */
 async function openThread(channel: SendableChannels, name: string): Promise<CaptionChannel> {
@@ -63,14 +90,27 @@ async function openThread(channel: SendableChannels, name: string): Promise<Capt
   return captionChannelOf(thread);
 }
 
-/** Posts to a discord.js channel with no mentions. */
-export function captionChannelOf(channel: SendableChannels): CaptionChannel {
+/**
+ * Posts to a discord.js channel with no mentions. `onLost` is told (before the error is rethrown to the sink)
+ * when Discord answers that the channel is deleted or closed to Parley, so the meeting can end instead of
+ * failing every caption while speech-to-text keeps billing.
+ */
+export function captionChannelOf(channel: SendableChannels, onLost?: (error: Error) => void): CaptionChannel {
+  const watched = async <T>(work: () => Promise<T>): Promise<T> => {
+    try {
+      return await work();
+    } catch (error) {
+      if (onLost !== undefined && isChannelLost(error)) onLost(error as Error);
+      throw error;
+    }
+  };
   return {
-    send: async (message) => ({ id: (await channel.send(message)).id }),
-    edit: async (messageId, message) => {
-      if (!('messages' in channel)) throw new Error('channel cannot edit messages');
-      await channel.messages.edit(messageId, message);
-    },
+    send: (message) => watched(async () => ({ id: (await channel.send(message)).id })),
+    edit: (messageId, message) =>
+      watched(async () => {
+        if (!('messages' in channel)) throw new Error('channel cannot edit messages');
+        await channel.messages.edit(messageId, message);
+      }),
   };
 }
 
@@ -105,6 +145,11 @@ export class Meeting {
   #ending: Promise<Transcript> | null = null;
   readonly #indicator: CaptioningIndicator;
   readonly #speakers = new Map<string, Speaker>();
+  #storeFailureTold = false;
+  readonly #limits: MeetingLimits | undefined;
+  /** Session time already added to the guild's budget, ms. */
+  #budgetedMs = 0;
+  #budgetTimer: TimerHandle | null = null;
 
   private constructor(options: MeetingStartOptions) {
     const { guild, services } = options;
@@ -118,7 +163,12 @@ export class Meeting {
     this.#channel = options.captionChannel;
     const logger = services.logger.child({ guildId: guild.id });
     this.#indicator = new CaptioningIndicator(guild, this.voiceChannelId, logger);
-    this.#sink = new DiscordSink({ channel: captionChannelOf(options.captionChannel), clock: services.clock, logger });
+    const onLost = (error: Error) => {
+      if (this.#ending !== null) return;
+      logger.warn({ err: error.message }, 'caption channel deleted or closed to Parley; ending the meeting');
+      void this.end('channel-lost');
+    };
+    this.#sink = new DiscordSink({ channel: captionChannelOf(options.captionChannel, onLost), clock: services.clock, logger });
     this.#threads = new TranslationThreads({
       open: (_language, name) => openThread(options.captionChannel, name),
       clock: services.clock,
@@ -137,7 +187,7 @@ export class Meeting {
             onTranslated: (result) => {
               for (const [language, text] of Object.entries(result.translations)) {
                 this.#pipeline.transcript.setTranslation(result.event.turnId, language, text);
-                services.meetingStore.recordTranslation(this.id, result.event.turnId, language, text);
+                this.#write('translation', () => services.meetingStore.recordTranslation(this.id, result.event.turnId, language, text));
               }
               this.#threads.post(result);
             },
@@ -163,10 +213,25 @@ export class Meeting {
     // Registered before any sink sees the caption's translation, so the turn exists when its translation is stored.
     this.#pipeline.prependListener('caption', (event) => {
       if (event.kind !== 'final') return;
-      services.meetingStore.recordTurn(this.id, event);
+      this.#write('turn', () => services.meetingStore.recordTurn(this.id, event));
+      this.#chargeBudget();
       services.metrics?.captionLatency.observe(Math.max(0, this.#pipeline.meetingNow() - event.endMs) / 1000);
     });
     this.#pipeline.on('fatal', () => void this.end('stt-refused'));
+    this.#limits =
+      services.limits === undefined
+        ? undefined
+        : new MeetingLimits({
+            settings: services.limits,
+            clock: services.clock,
+            onWarning: (remainingMs) =>
+              this.#sink.notice({
+                level: 'warning',
+                text: `This meeting reaches Parley's maximum length in ${Math.max(1, Math.round(remainingMs / 60_000))} min; captioning ends then and the transcript is posted. Use /join again afterwards to go on.`,
+              }),
+            onMaxLength: () => void this.end('max-length'),
+            onEmpty: () => void this.end('empty'),
+          });
   }
 
   /**
@@ -187,7 +252,7 @@ export class Meeting {
         onPacket: (userId, packet) => meeting.#pipeline.pushOpusPacket(meeting.#speaker(userId), packet),
       });
     } catch (error) {
-      services.meetingStore.endMeeting(meeting.id, Date.now());
+      meeting.#write('end', () => services.meetingStore.endMeeting(meeting.id, Date.now()));
       throw error;
     }
     meeting.#voice.on('ended', (reason) => void meeting.end(reason === 'left' ? 'command' : 'disconnected'));
@@ -199,12 +264,40 @@ export class Meeting {
       }),
     );
     await meeting.#indicator.show();
+    // Kicked or moved while starting: the meeting has ended already; say nothing more.
+    if (meeting.ending) return meeting;
+    meeting.#limits?.start();
+    meeting.membersChanged();
+    meeting.#chargeBudget();
     meeting.#sink.notice({
       level: 'info',
       markdown: true,
       text: `Captioning <#${voiceChannel.id}>, started by <@${options.startedBy.id}>. What members say there is sent to AssemblyAI for transcription and posted here. Don't want to be captioned? Use \`/optout\`. \`/end\` stops captioning.`,
     });
+    meeting.#announceInVoiceChat(voiceChannel, options.startedBy.id);
     return meeting;
+  }
+
+  /**
+   * The consent notice, also in the voice channel's own text chat: members in the call may not read the caption
+   * channel, and must learn there that their speech is being sent out. Best effort: without Send Messages there,
+   * the caption channel's notice stands alone.
+   */
+  #announceInVoiceChat(voiceChannel: VoiceBasedChannel, startedById: string): void {
+    if (voiceChannel.id === this.captionChannelId || !voiceChannel.isSendable()) return;
+    voiceChannel
+      .send({
+        content: `🔴 Parley is captioning this voice channel, started by <@${startedById}>: what members say here is sent to AssemblyAI for transcription and posted in <#${this.captionChannelId}>. Don't want to be captioned? Use \`/optout\`.`,
+        allowedMentions: { parse: [] },
+      })
+      .catch((error: unknown) => this.#services.logger.warn({ guildId: this.guildId, err: (error as Error).message }, 'could not post the consent notice in the voice channel chat'));
+  }
+
+  /** Someone joined or left the voice channel: with nobody left, Parley leaves after a while. */
+  membersChanged(): void {
+    const channel = this.#guild.channels.cache.get(this.voiceChannelId);
+    const members = channel?.isVoiceBased() === true ? channel.members.filter((member) => !member.user.bot).size : 0;
+    this.#limits?.membersChanged(members);
   }
 
   /** Counters for metrics. */
@@ -227,12 +320,15 @@ export class Meeting {
     return this.#ending !== null;
   }
 
-  /** A member left the voice channel or opted out: stop receiving them and close their STT session. */
-  async removeMember(userId: string): Promise<void> {
+  /**
+   * A member left the voice channel or opted out: stop receiving them and close their STT session. With
+   * `discard` (opt-out), their queued audio is dropped unsent and nothing more of theirs is captioned.
+   */
+  async removeMember(userId: string, options: { discard?: boolean } = {}): Promise<void> {
     this.#speakers.delete(userId);
     this.#voice?.receiver.drop(userId);
     this.#sink.clearSpeaker(userId);
-    await this.#pipeline.removeSpeaker(userId);
+    await this.#pipeline.removeSpeaker(userId, options);
   }
 
   /** New guild keyterms: sent to open sessions with `UpdateConfiguration`. */
@@ -248,51 +344,109 @@ export class Meeting {
   /**
    * Ends the meeting: leaves voice, terminates every STT session (their last finals are posted), posts the
    * transcript files and marks the meeting ended in the store. Idempotent: later calls get the same promise.
+   *
+   * @param options.signal the shutdown deadline. With it, steps that wait on a peer give up when it aborts, the
+   *   transcript is posted before pending translations are awaited, and no recap is made (`/recap` makes it later).
    */
-  end(reason: MeetingEndReason): Promise<Transcript> {
+  end(reason: MeetingEndReason, options: { signal?: AbortSignal } = {}): Promise<Transcript> {
     if (this.#ending === null) {
       // Set before #end runs: it leaves voice synchronously, and the voice link's 'ended' event calls end() again
       // from inside that call; `??=` would only assign after #end returned, so the meeting would end twice.
       const ending = Promise.withResolvers<Transcript>();
       this.#ending = ending.promise;
       // Whatever happens while ending, the registry must let go of the meeting, or the guild could never /join again.
-      this.#end(reason)
+      this.#end(reason, options.signal)
         .finally(() => this.#onEnded(this))
         .then(ending.resolve, ending.reject);
     }
     return this.#ending;
   }
 
-  async #end(reason: MeetingEndReason): Promise<Transcript> {
+  async #end(reason: MeetingEndReason, signal: AbortSignal | undefined): Promise<Transcript> {
     const logger = this.#services.logger;
     logger.info({ guildId: this.guildId, reason }, 'meeting ending');
     // The channel status can only be cleared without Manage Channels while Parley is still in the channel.
     await this.#indicator.clear();
+    this.#limits?.stop();
+    if (this.#budgetTimer !== null) this.#services.clock.clearTimeout(this.#budgetTimer);
+    this.#budgetTimer = null;
     this.#voice?.leave();
-    const transcript = await this.#pipeline.end();
-    await this.#translation?.flushed();
-    this.#services.meetingStore.endMeeting(this.id, Date.now());
+    // Essential first: every session terminated (its last finals arrive), then the transcript posted.
+    const transcript = (await untilAborted(this.#pipeline.end(), signal)) ?? this.#pipeline.transcript;
+    // Without a deadline, translations are part of the transcript files; with one they are optional work.
+    if (signal === undefined) await this.#translation?.flushed();
+    this.#write('end', () => this.#services.meetingStore.endMeeting(this.id, Date.now()));
     // Threads first: a thread that fails to open now still gets its notice into the caption channel.
-    await this.#threads.close();
-    await this.#sink.close();
+    await untilAborted(this.#threads.close(), signal);
+    await untilAborted(this.#sink.close(), signal);
+    // Nowhere to post: the transcript stays in the store for /recap.
+    if (reason !== 'channel-lost') await this.#postReport(reason, transcript, signal);
+    // Optional work, until the deadline: translations that still arrive are stored for /recap.
+    if (signal !== undefined) await untilAborted(this.#translation?.flushed() ?? Promise.resolve(), signal);
+    return transcript;
+  }
+
+  async #postReport(reason: MeetingEndReason, transcript: Transcript, signal: AbortSignal | undefined): Promise<void> {
+    const logger = this.#services.logger;
     try {
       const report = await buildMeetingReport({
         title: `Meeting in #${'name' in this.#channel ? String(this.#channel.name) : 'captions'}, ${new Date(this.startedAtMs).toISOString().slice(0, 16).replace('T', ' ')} UTC`,
         transcript,
         durationMs: this.elapsedMs,
         headline: `⏹️ ${END_TEXT[reason]}`,
-        // Shutdown must finish within 5 s and a recap takes an LLM longer: post the transcript now; /recap makes it later.
-        recap: reason === 'shutdown' ? undefined : this.#services.recap,
+        // Shutdown must finish within its deadline and a recap takes an LLM longer: post the transcript now; /recap makes it later.
+        recap: signal !== undefined || reason === 'shutdown' ? undefined : this.#services.recap,
         recapStyle: this.#services.recapSettings.recapStyle(this.guildId),
         logger,
       });
       if (report.recapFailed === true) this.#services.onRecapFailed?.();
-      if (report.recap !== undefined) this.#services.meetingStore.saveRecap(this.id, JSON.stringify(report.recap));
+      const recap = report.recap;
+      if (recap !== undefined) this.#write('recap', () => this.#services.meetingStore.saveRecap(this.id, JSON.stringify(recap)));
       await postMeetingReport(this.#channel, report);
     } catch (error) {
       logger.warn({ guildId: this.guildId, err: (error as Error).message }, 'could not post the meeting report');
     }
-    return transcript;
+  }
+
+  /**
+   * Adds the session time used since the last charge to the guild's daily budget; once it is spent, the meeting
+   * ends with a plain notice. Runs on every final and every {@link BUDGET_CHECK_MS}.
+   */
+  #chargeBudget(): void {
+    const budget = this.#services.sttBudget;
+    if (budget === undefined || this.#ending !== null) return;
+    const usedMs = this.#pipeline.counters().sttSessionMs;
+    budget.add(this.guildId, usedMs - this.#budgetedMs);
+    this.#budgetedMs = usedMs;
+    if (budget.spent(this.guildId)) {
+      this.#sink.notice({
+        level: 'warning',
+        text: `This server has used today's speech-to-text budget (${Math.round(budget.dailyMs / 60_000)} min), so captioning stops now. It can start again after midnight UTC.`,
+      });
+      void this.end('budget');
+      return;
+    }
+    if (this.#budgetTimer !== null) this.#services.clock.clearTimeout(this.#budgetTimer);
+    this.#budgetTimer = this.#services.clock.setTimeout(() => this.#chargeBudget(), BUDGET_CHECK_MS);
+  }
+
+  /**
+   * Runs one store write. A failure (disk full, read-only database) is logged, counted and told once in the
+   * channel; the meeting goes on, since the transcript is also kept in memory and posted at the end.
+   */
+  #write(what: 'turn' | 'translation' | 'end' | 'recap', write: () => void): void {
+    try {
+      write();
+    } catch (error) {
+      this.#services.onStoreWriteFailed?.();
+      this.#services.logger.error({ guildId: this.guildId, meetingId: this.id, what, err: (error as Error).message }, 'store write failed');
+      if (this.#storeFailureTold) return;
+      this.#storeFailureTold = true;
+      this.#sink.notice({
+        level: 'warning',
+        text: 'Parley cannot save to its database right now. Captions continue here and the transcript posted at the end is complete, but /recap may later miss what is said from now on. Tell the bot\'s owner.',
+      });
+    }
   }
 
   #isCaptioned(userId: string): boolean {

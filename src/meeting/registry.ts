@@ -11,9 +11,11 @@ import type { PipelineCounters } from '../pipeline/caption-pipeline.ts';
 export class MeetingRegistry {
   readonly #meetings = new Map<string, Meeting>();
   readonly #starting = new Set<string>();
+  /** Guilds whose starting meeting lost its voice channel (kick or move) before it was registered. */
+  readonly #lostWhileStarting = new Set<string>();
   readonly #logger: Logger;
   /** Totals of meetings that have ended, so metrics totals never go down. */
-  readonly #ended = { reconnects: 0, droppedPackets: 0, decoderFailures: 0 };
+  readonly #ended = { reconnects: 0, droppedPackets: 0, decoderFailures: 0, sttSessionMs: 0 };
 
   constructor(logger: Logger) {
     this.#logger = logger;
@@ -57,13 +59,18 @@ export class MeetingRegistry {
           this.#ended.reconnects += final.reconnects;
           this.#ended.droppedPackets += final.droppedPackets;
           this.#ended.decoderFailures += final.decoderFailures;
+          this.#ended.sttSessionMs += final.sttSessionMs;
           this.#logger.info({ guildId, meetingId: ended.id }, 'meeting ended');
         },
       });
-      this.#meetings.set(guildId, meeting);
+      // A meeting kicked or moved while starting ends now and is never registered, or the guild could not /join
+      // again until a restart.
+      if (this.#lostWhileStarting.has(guildId)) void meeting.end('kicked');
+      if (!meeting.ending) this.#meetings.set(guildId, meeting);
       return meeting;
     } finally {
       this.#starting.delete(guildId);
+      this.#lostWhileStarting.delete(guildId);
     }
   }
 
@@ -77,18 +84,30 @@ export class MeetingRegistry {
       counters.reconnects += c.reconnects;
       counters.droppedPackets += c.droppedPackets;
       counters.decoderFailures += c.decoderFailures;
+      counters.sttSessionMs += c.sttSessionMs;
     }
     return counters;
   }
 
-  /** Ends every meeting (shutdown), in parallel. */
-  async endAll(reason: MeetingEndReason): Promise<void> {
-    await Promise.allSettled(this.all().map((meeting) => meeting.end(reason)));
+  /** Ends every meeting (shutdown), in parallel; `signal` is the shutdown deadline (see {@link Meeting.end}). */
+  async endAll(reason: MeetingEndReason, signal?: AbortSignal): Promise<void> {
+    await Promise.allSettled(this.all().map((meeting) => meeting.end(reason, signal === undefined ? {} : { signal })));
+  }
+
+  /** A channel was deleted: the meeting captioning into it ends (its transcript stays in the store for /recap). */
+  onChannelDelete(guildId: string, channelId: string): void {
+    const meeting = this.#meetings.get(guildId);
+    if (meeting !== undefined && !meeting.ending && meeting.captionChannelId === channelId) void meeting.end('channel-lost');
   }
 
   /** Reacts to a `voiceStateUpdate` from the gateway. */
   onVoiceStateUpdate(oldState: VoiceState, newState: VoiceState, botUserId: string): void {
-    const meeting = this.#meetings.get(newState.guild.id);
+    const guildId = newState.guild.id;
+    // Leaving a channel while starting: only a kick (or move) does that; the join itself moves from null.
+    if (newState.id === botUserId && this.#starting.has(guildId) && oldState.channelId !== null && oldState.channelId !== newState.channelId) {
+      this.#lostWhileStarting.add(guildId);
+    }
+    const meeting = this.#meetings.get(guildId);
     if (meeting === undefined || meeting.ending) return;
     const userId = newState.id;
     if (userId === botUserId) {
@@ -97,6 +116,7 @@ export class MeetingRegistry {
       return;
     }
     const left = oldState.channelId === meeting.voiceChannelId && newState.channelId !== meeting.voiceChannelId;
+    if (left || newState.channelId === meeting.voiceChannelId) meeting.membersChanged();
     if (left) {
       this.#logger.debug({ guildId: meeting.guildId, userId }, 'member left the captioned channel');
       void meeting.removeMember(userId);

@@ -22,6 +22,8 @@ export interface MetricsSource {
   decoderFailures(): number;
   /** Tokens the LLM Gateway reported in each answer's `usage`, since start; omitted: not exported. */
   llmTokens?(): { prompt: number; completion: number };
+  /** Database writes (turns, translations, meeting ends, recaps) that failed since start. */
+  storeWriteFailures?: () => number;
 }
 
 /** A counter whose value is a total read from `read()` at scrape time. */
@@ -80,6 +82,10 @@ export class ParleyMetrics {
           }
         },
       });
+    }
+    const storeWriteFailures = source.storeWriteFailures;
+    if (storeWriteFailures !== undefined) {
+      totalCounter(registry, 'parley_store_write_failures_total', 'Database writes that failed (the meeting went on without them)', storeWriteFailures);
     }
     this.captionLatency = new Histogram({
       name: 'parley_caption_latency_seconds',

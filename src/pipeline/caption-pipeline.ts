@@ -69,6 +69,8 @@ export interface PipelineCounters {
   droppedPackets: number;
   /** Speakers whose decoding was given up (their decoder and its replacement failed), since start. */
   decoderFailures: number;
+  /** Wall time AssemblyAI sessions were open (what it bills), ms, sessions open now included. */
+  sttSessionMs: number;
 }
 
 interface SpeakerEntry {
@@ -91,7 +93,7 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
   /** The channel has been told that the account's session limit delays captions (once per meeting). */
   #limitNoticeSent = false;
   /** Totals of speakers whose path has ended. */
-  readonly #retired = { reconnects: 0, droppedPackets: 0 };
+  readonly #retired = { reconnects: 0, droppedPackets: 0, sttSessionMs: 0 };
   #decoderFailures = 0;
 
   constructor(options: CaptionPipelineOptions) {
@@ -133,12 +135,26 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
     }));
   }
 
-  /** Ends one speaker's path (they left): flushes their audio and terminates their session. */
-  async removeSpeaker(speakerId: string): Promise<void> {
+  /**
+   * Ends one speaker's path (they left): flushes their audio and terminates their session. With `discard` (the
+   * member opted out) nothing more of theirs leaves or is captioned: undecoded and queued audio is dropped unsent,
+   * and the session is terminated with its open turn's transcript ignored.
+   */
+  async removeSpeaker(speakerId: string, options: { discard?: boolean } = {}): Promise<void> {
     const entry = this.#speakers.get(speakerId);
     if (entry === undefined) return;
     this.#speakers.delete(speakerId);
-    await this.#endEntry(entry);
+    if (options.discard !== true) {
+      await this.#endEntry(entry);
+      return;
+    }
+    entry.audio.destroy();
+    entry.stream.removeAllListeners();
+    entry.stream.discardQueued();
+    await entry.stream.end();
+    this.#retired.reconnects += entry.stream.stats.reconnects;
+    this.#retired.droppedPackets += entry.audio.stats.corruptPackets + entry.stream.stats.framesDropped;
+    this.#retired.sttSessionMs += entry.stream.stats.sessionOpenMs;
   }
 
   /**
@@ -160,6 +176,7 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
       if (stream.state === 'open' || stream.state === 'terminating') counters.sttSessionsOpen++;
       counters.reconnects += stream.stats.reconnects;
       counters.droppedPackets += audio.stats.corruptPackets + stream.stats.framesDropped;
+      counters.sttSessionMs += stream.stats.sessionOpenMs;
     }
     return counters;
   }
@@ -177,6 +194,7 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
     entry.stream.removeAllListeners();
     this.#retired.reconnects += entry.stream.stats.reconnects;
     this.#retired.droppedPackets += entry.audio.stats.corruptPackets + entry.stream.stats.framesDropped;
+    this.#retired.sttSessionMs += entry.stream.stats.sessionOpenMs;
   }
 
   #entry(speaker: Speaker): SpeakerEntry {

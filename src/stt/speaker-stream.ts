@@ -217,6 +217,11 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     return done;
   }
 
+  /** Drops every queued PCM frame without sending it (the member opted out); `end()` then terminates at once. */
+  discardQueued(): void {
+    this.#queue.clear();
+  }
+
   /** Drops everything at once (no Terminate): for tests of crashes and for process exit after a timeout. */
   destroy(): void {
     this.#ending = true;

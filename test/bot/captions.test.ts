@@ -150,7 +150,7 @@ describe('captions in the channel, through discord.js and the stand-in', () => {
     recognizer = ({ startMs, endMs }) => said.map((text, i) => ({ text, start: startMs + ((endMs - startMs) * i) / said.length, end: startMs + ((endMs - startMs) * (i + 1)) / said.length }));
     try {
       const from = standIn.requests.length;
-      await runCommand(standIn, { commandName: 'join', userId: ids.steveId });
+      await runCommand(standIn, { commandName: 'join', userId: ids.katieId });
       await standIn.memberSpeak(ids.steveId, right);
       const final = await waitForChannelPost(standIn, ids.textChannelId, from, (c) => c.startsWith('**Steve:** Hey'));
       await runCommand(standIn, { commandName: 'end', userId: ids.steveId });

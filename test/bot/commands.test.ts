@@ -115,23 +115,25 @@ describe('slash commands on interactions from real payloads', () => {
     expect(standIn.gatewayPayloads.filter((p) => p.op === 4 && (p.d as { guild_id?: string }).guild_id === LOCKED.guildId)).toEqual([]);
   });
 
-  it('/join takes the voice and caption channels from its options, for a member not in voice', async () => {
+  it('/join takes the voice and caption channels from its options, for a member with Manage Server not in voice', async () => {
     const { standIn } = world;
     standIn.setVoiceState(ids.steveId, null);
+    standIn.setVoiceState(ids.katieId, null);
     try {
       expectPrivateError(await runCommand(standIn, { commandName: 'join', userId: ids.steveId }), 'Join a voice channel first', '`voice_channel`');
       const joined = await runCommand(standIn, {
         commandName: 'join',
-        userId: ids.steveId,
-        ...channelOptions(standIn, { userId: ids.steveId }, { voice_channel: ids.voiceChannelId, caption_channel: ids.textChannelId }),
+        userId: ids.katieId,
+        ...channelOptions(standIn, { userId: ids.katieId }, { voice_channel: ids.voiceChannelId, caption_channel: ids.textChannelId }),
       });
       expect(joined.ephemeral).toBe(true);
       expect(joined.content).toBe(`Captioning <#${ids.voiceChannelId}> in <#${ids.textChannelId}>. Use /end to stop.`);
       expect(bot.bot.meetings.get(ids.guildId)?.voiceChannelId).toBe(ids.voiceChannelId);
-      // Katie is in the channel, so she may end it.
+      // Katie has Manage Server, so she may end it from outside the channel.
       expect((await runCommand(standIn, { commandName: 'end', userId: ids.katieId })).content).toMatch(/^Captioning ended\. 0 captions;/);
     } finally {
       standIn.setVoiceState(ids.steveId, ids.voiceChannelId);
+      standIn.setVoiceState(ids.katieId, ids.voiceChannelId);
     }
   });
 
@@ -161,7 +163,7 @@ describe('slash commands on interactions from real payloads', () => {
 
     const joined = await runCommand(standIn, { commandName: 'join', userId: ids.katieId });
     expect(joined.content).toContain('Captioning');
-    expectPrivateError(await runCommand(standIn, { commandName: 'join', userId: ids.steveId }), 'already captioning', '/end');
+    expectPrivateError(await runCommand(standIn, { commandName: 'join', userId: ids.katieId }), 'already captioning', '/end');
 
     // Steve speaks, so a session is open; then he leaves the voice channel and tries to end the captions.
     const session = sessionFrom(stt, stt.sessions.length);

@@ -57,7 +57,7 @@ describe('recap templates through the bot', () => {
 
     const from = standIn.requests.length;
     const llmFrom = llm.requests.length;
-    await runCommand(standIn, { commandName: 'join', userId: ids.steveId });
+    await runCommand(standIn, { commandName: 'join', userId: ids.katieId });
     const { right } = await twoSpeakers();
     await standIn.memberSpeak(ids.steveId, right);
     await waitForChannelPost(standIn, ids.textChannelId, from, (c) => c.startsWith('**Steve:** Um so I think'));

@@ -5,7 +5,10 @@
  * are refused to a member without it, from the permissions Discord computed for the interaction.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_IDS } from '../fakes/discord/stand-in.ts';
+import { DEFAULT_IDS, defaultGuildSpec, type RecordedRequest } from '../fakes/discord/stand-in.ts';
+import { startInProcessBot, type InProcessBot } from './support/in-process.ts';
+import { isMessageWrite } from './support/commands.ts';
+import { sayingRecognizer } from './support/turns.ts';
 import { TEST_API_KEY } from '../support/pipeline-harness.ts';
 import { TEST_DISCORD_TOKEN, startWorld, type World } from './support/world.ts';
 import { startBotProcess, type BotProcess } from './support/child.ts';
@@ -95,6 +98,72 @@ describe('secrets, mentions and permissions', () => {
       for (const request of llm.requests) expect(JSON.stringify(request.body)).not.toContain(secret);
     }
     // Notices, live edits, captions, thread translations, the report and every interaction reply.
+    expectNoMentionsAnywhere(standIn);
+  });
+});
+
+/** Markdown a member controls: display names and speech. */
+const LINK_NICK = '[Nitro](https://x.co/a)';
+const HEADING_NICK = '# Boss __vip__';
+const SPOKEN = '[Free Nitro](https://evil.example/claim) ## now';
+
+/** A masked link Discord would render: `[text](` with neither bracket escaped. */
+const MASKED_LINK = /(?<!\\)\[[^\]\n]*(?<!\\)\]\(/;
+
+/** Every text Parley wrote: message contents (channels, threads, interaction replies), embeds, and Markdown files. */
+function writtenTexts(requests: readonly RecordedRequest[]): Array<{ where: string; text: string }> {
+  const texts: Array<{ where: string; text: string }> = [];
+  for (const request of requests.filter(isMessageWrite)) {
+    const body = (request.body ?? {}) as { content?: string; embeds?: unknown[]; data?: { content?: string; embeds?: unknown[] } };
+    const message = request.route.startsWith('/interactions/') ? (body.data ?? {}) : body;
+    if (message.content !== undefined) texts.push({ where: request.route, text: message.content });
+    for (const embed of message.embeds ?? []) texts.push({ where: `${request.route} embed`, text: JSON.stringify(embed) });
+    for (const file of request.files.filter((f) => f.name.endsWith('.md'))) texts.push({ where: file.name, text: file.data.toString('utf8') });
+  }
+  return texts;
+}
+
+describe('names and speech made of Markdown and link syntax', () => {
+  let world: World;
+  let bot: InProcessBot;
+
+  beforeAll(async () => {
+    const guild = defaultGuildSpec();
+    guild.members = (guild.members ?? []).map((m) => ({ ...m, nick: m.id === ids.steveId ? LINK_NICK : HEADING_NICK }));
+    world = await startWorld({ standIn: { guilds: [guild] }, stt: { recognizer: sayingRecognizer(SPOKEN) } });
+    bot = await startInProcessBot(world);
+  });
+
+  afterAll(async () => {
+    await bot?.stop();
+    await world?.close();
+  });
+
+  it('posts them as text: no masked link, heading or mention in captions, live edits, threads, /status, the report and its files', async () => {
+    const { standIn } = world;
+    const { left, right } = await twoSpeakers();
+    const from = standIn.requests.length;
+    await runCommand(standIn, { commandName: 'join', userId: ids.katieId, options: { languages: 'es' } });
+    await Promise.all([standIn.memberSpeak(ids.katieId, left), standIn.memberSpeak(ids.steveId, right)]);
+    const caption = await waitForChannelPost(standIn, ids.textChannelId, from, (c) => c.includes('Free Nitro'));
+    const status = await runCommand(standIn, { commandName: 'status', userId: ids.katieId });
+    await standIn.waitForRequest(() => threadsCreated(standIn, ids.textChannelId, from).length >= 1);
+    await waitForThreadEntries(standIn, threadsCreated(standIn, ids.textChannelId, from)[0]!.id, from, 1);
+    await runCommand(standIn, { commandName: 'end', userId: ids.katieId });
+    const report = await waitForChannelPost(standIn, ids.textChannelId, from, (c) => c.startsWith('⏹️ Captioning has ended.'));
+
+    // What was said and who said it is all there, shown literally.
+    expect(caption.responseBody).toMatchObject({ mentions: [] });
+    expect(status.content).toContain('Nitro');
+    expect(status.content).toContain('Boss');
+    expect(report.files.map((f) => f.name)).toEqual(expect.arrayContaining(['transcript.md', 'transcript.es.md']));
+    const texts = writtenTexts(standIn.requests.slice(from));
+    expect(texts.some((t) => t.text.includes('Free Nitro'))).toBe(true);
+    expect(texts.some((t) => t.text.includes('x.co/a'))).toBe(true);
+    for (const { where, text } of texts) {
+      expect({ where, link: MASKED_LINK.exec(text)?.[0] }).toEqual({ where, link: undefined });
+      expect({ where, heading: /^#{1,3} (Boss|now)/m.exec(text)?.[0] }).toEqual({ where, heading: undefined });
+    }
     expectNoMentionsAnywhere(standIn);
   });
 });

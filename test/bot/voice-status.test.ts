@@ -36,7 +36,7 @@ describe('the captioning sign in the voice channel', () => {
   it('sets the voice channel status while captioning and clears it before leaving; the nickname stays', async () => {
     const { standIn } = await start(DEFAULT_BOT_PERMISSIONS | P.SetVoiceChannelStatus);
     const from = standIn.requests.length;
-    await runCommand(standIn, { commandName: 'join', userId: ids.steveId });
+    await runCommand(standIn, { commandName: 'join', userId: ids.katieId });
     await waitForChannelPost(standIn, ids.textChannelId, from, (c) => c.includes('Captioning <#'));
     const set = standIn.requests.slice(from).filter((r) => r.method === 'PUT' && r.route === statusRoute);
     expect(set.map((r) => [r.status, r.body])).toEqual([[204, { status: CAPTIONING_STATUS }]]);
@@ -55,7 +55,7 @@ describe('the captioning sign in the voice channel', () => {
   it('falls back to the nickname without Set Voice Channel Status, and restores it', async () => {
     const { standIn } = await start(DEFAULT_BOT_PERMISSIONS);
     const from = standIn.requests.length;
-    await runCommand(standIn, { commandName: 'join', userId: ids.steveId });
+    await runCommand(standIn, { commandName: 'join', userId: ids.katieId });
     await waitForChannelPost(standIn, ids.textChannelId, from, (c) => c.includes('Captioning <#'));
     const refused = standIn.requests.slice(from).filter((r) => r.method === 'PUT' && r.route === statusRoute);
     expect(refused.map((r) => r.status)).toEqual([403]);

@@ -68,6 +68,9 @@ export function botEnv(world: World, extra: Record<string, string> = {}): Record
     LLM_GATEWAY_URL: world.llm.baseUrl,
     DATA_DIR: world.dataDir,
     LOG_LEVEL: 'debug',
+    // Tests run /join, /end and /recap back to back; the cooldown tests set their own.
+    COOLDOWN_MEMBER_S: '0',
+    COOLDOWN_GUILD_S: '0',
     ...extra,
   };
 }
