@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { languageName, MAX_LANGUAGES, parseLanguageList } from '../../src/translation/languages.ts';
+import { languageName, MAX_LANGUAGES, parseLanguageList, isSameLanguage } from '../../src/translation/languages.ts';
 
 describe('parseLanguageList', () => {
   it('splits on commas and spaces', () => {
@@ -70,5 +70,16 @@ describe('languageName', () => {
   it('returns an unknown code unchanged', () => {
     expect(languageName('xx')).toBe('xx');
     expect(languageName('')).toBe('');
+  });
+});
+
+describe('isSameLanguage', () => {
+  it('matches a detected language to a target by language subtag, ignoring region and case', () => {
+    expect(isSameLanguage('es', 'es')).toBe(true);
+    expect(isSameLanguage('pt', 'pt-BR')).toBe(true);
+    expect(isSameLanguage('ZH', 'zh-TW')).toBe(true);
+    expect(isSameLanguage('es', 'en')).toBe(false);
+    expect(isSameLanguage(undefined, 'en')).toBe(false);
+    expect(isSameLanguage('', 'en')).toBe(false);
   });
 });
