@@ -442,6 +442,12 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     const { clean, unconfirmed, openMs, framesNotKept } = live.end(close);
     this.#stats.sessionOpenMs += openMs;
     this.#stats.framesNotKept += framesNotKept;
+    if (framesNotKept > 0) {
+      // Sent audio no final covered for more than maxResendMs (music, noise): fine unless the session dropped.
+      const log = { speakerId: this.speaker.id, framesNotKept, resendBoundMs: this.#o.maxResendMs };
+      if (clean) this.#o.logger.info(log, 'audio without words was not kept for a resend');
+      else this.#o.logger.warn(log, 'session dropped; audio older than the resend bound cannot be resent');
+    }
     // Only time proves a session healthy: a server that answers and then closes must not reset the backoff.
     if (clean || openMs >= this.#policy.healthyAfterMs) this.#policy.onHealthy();
     if (clean) {
