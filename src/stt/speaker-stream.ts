@@ -25,6 +25,18 @@ import type { SpeakerStreamEvents, SpeakerStreamOptions, SpeakerStreamState, Spe
 
 export type { SpeakerStreamEvents, SpeakerStreamOptions, SpeakerStreamState, SpeakerStreamStats } from './speaker-stream-types.ts';
 
+/**
+ * Where a speaker's STT stands, with the data that state owns (the discord.js voice shape): only `open` and
+ * `terminating` hold a session, and {@link SpeakerStream.#setState} disposes a session its next state drops.
+ */
+type StreamState =
+  | { status: 'idle' }
+  | { status: 'connecting' }
+  | { status: 'open'; live: LiveSession }
+  | { status: 'terminating'; live: LiveSession }
+  | { status: 'paused' }
+  | { status: 'failed' };
+
 type Resolved = Required<Omit<SpeakerStreamOptions, 'maxAudioAheadMs' | 'reconnect'>> & { maxAudioAheadMs: number | null };
 
 /** Manages one speaker's STT sessions. */
@@ -32,9 +44,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   readonly speaker: Speaker;
   readonly #o: Resolved;
   readonly #policy: ReconnectPolicy;
-  #state: SpeakerStreamState = 'idle';
-  /** The open (or terminating) session, with its per-session state; null when none is. */
-  #live: LiveSession | null = null;
+  #state: StreamState = { status: 'idle' };
   readonly #queue: AudioQueue;
   #sessionSeq = 0;
   /** Wait before the next connection attempt, ms, set by the reconnect policy after a failure. */
@@ -76,7 +86,12 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   }
 
   get state(): SpeakerStreamState {
-    return this.#state;
+    return this.#state.status;
+  }
+
+  /** The open or terminating session, or null. */
+  get #live(): LiveSession | null {
+    return 'live' in this.#state ? this.#state.live : null;
   }
 
   get stats(): SpeakerStreamStats {
@@ -97,20 +112,20 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
    * Takes one PCM frame of the speaker's audio. Opens a session on speech if none is open.
    */
   pushFrame(frame: PcmFrame): void {
-    if (this.#ending || this.#state === 'failed') {
+    if (this.#ending || this.#state.status === 'failed') {
       this.#stats.framesDropped++;
       return;
     }
-    if (this.#state === 'paused') {
+    if (this.#state.status === 'paused') {
       // The breaker's trial waits for new speech after the cooldown; until then nothing is kept.
       if (!frame.speech || this.#policy.isOpen(this.#o.clock.now())) {
         this.#stats.framesDropped++;
         return;
       }
-      this.#setState('idle');
+      this.#setState({ status: 'idle' });
     }
     if (frame.speech) this.#noteSpeech();
-    if (this.#state === 'idle') {
+    if (this.#state.status === 'idle') {
       if (!frame.speech) return; // silence with no session open: nothing to transcribe
       this.#enqueue(frame);
       void this.#connect();
@@ -122,7 +137,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
 
   /** The speaker has stopped (the silence fill after their last packet is over): end any open turn now. */
   endOfSpeech(): void {
-    if (this.#state === 'idle' || this.#state === 'failed' || this.#state === 'paused') return;
+    if (this.#state.status === 'idle' || this.#state.status === 'failed' || this.#state.status === 'paused') return;
     this.#queue.push({ kind: 'forceEndpoint' });
     this.#drain();
   }
@@ -139,7 +154,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   end(): Promise<void> {
     this.#ending = true;
     this.#clearIdleTimer();
-    if (this.#state === 'idle' || this.#state === 'failed' || this.#state === 'paused') {
+    if (this.#state.status === 'idle' || this.#state.status === 'failed' || this.#state.status === 'paused') {
       this.#dispose();
       return Promise.resolve();
     }
@@ -156,10 +171,13 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     this.#dispose();
   }
 
-  #setState(state: SpeakerStreamState): void {
-    if (this.#state === state) return;
-    this.#state = state;
-    this.emit('state', state);
+  /** Moves to `next`: a session the new state does not hold is disposed (its timers cleared); emits `state`. */
+  #setState(next: StreamState): void {
+    const previous = this.#state;
+    this.#state = next;
+    const previousLive = 'live' in previous ? previous.live : null;
+    if (previousLive !== null && previousLive !== ('live' in next ? next.live : null)) previousLive.dispose();
+    if (previous.status !== next.status) this.emit('state', next.status);
   }
 
   #enqueue(frame: PcmFrame, front = false): void {
@@ -182,7 +200,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
    * through {@link #afterFailure}; the loop ends with a session, a fatal refusal, an open breaker, or abort.
    */
   async #connect(): Promise<void> {
-    this.#setState('connecting');
+    this.#setState({ status: 'connecting' });
     const signal = this.#abort.signal;
     for (;;) {
       if (this.#retryDelayMs > 0) {
@@ -241,7 +259,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   }
 
   #pause(close: CloseClassification, failures: number, cooldownMs: number): void {
-    this.#setState('paused');
+    this.#setState({ status: 'paused' });
     this.#stats.breakerOpened++;
     this.#stats.framesDropped += this.#queue.clear();
     this.#o.logger.warn({ speakerId: this.speaker.id, code: close.code, reason: close.serverReason || close.reason, failures, cooldownMs }, 'AssemblyAI keeps failing; pausing this speaker');
@@ -254,7 +272,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   }
 
   #fail(close: CloseClassification): void {
-    this.#setState('failed');
+    this.#setState({ status: 'failed' });
     this.#stats.framesDropped += this.#queue.clear();
     this.emit('fatal', close);
     this.#resolveEnd();
@@ -299,8 +317,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
       onDrainDue: () => this.#drain(),
       onClose: (close) => this.#onClose(live, close),
     });
-    this.#live = live;
-    this.#setState('open');
+    this.#setState({ status: 'open', live });
     this.#o.logger.debug({ speakerId: this.speaker.id, sessionId: session.id }, 'AssemblyAI session open');
     if (!this.#ending) {
       // A fresh session gets a full idle window from now.
@@ -312,7 +329,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
 
   #drain(): void {
     const live = this.#live;
-    if (this.#state !== 'open' || live === null) return;
+    if (this.#state.status !== 'open' || live === null) return;
     const { framesSent, done } = live.send(this.#queue);
     this.#stats.framesSent += framesSent;
     if (!done) return;
@@ -322,15 +339,15 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
 
   async #terminate(): Promise<void> {
     const live = this.#live;
-    if (this.#state !== 'open' || live === null) return;
+    if (this.#state.status !== 'open' || live === null) return;
     this.#terminateWhenDrained = false;
-    this.#setState('terminating');
+    this.#setState({ status: 'terminating', live });
     this.#clearIdleTimer();
     await live.terminate();
   }
 
   #rotate(): void {
-    if (this.#state !== 'open') return;
+    if (this.#state.status !== 'open') return;
     this.#o.logger.info({ speakerId: this.speaker.id }, 'rotating AssemblyAI session before it expires');
     // Terminate flushes the open turn; frames that arrive meanwhile queue and open the next session.
     this.#terminateWhenDrained = true;
@@ -354,7 +371,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
         this.#armIdleTimer(remainingMs);
         return;
       }
-      if (this.#state === 'open') {
+      if (this.#state.status === 'open') {
         this.#terminateWhenDrained = true;
         this.#drain();
       }
@@ -372,8 +389,8 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
 
   #onClose(live: LiveSession, close: CloseClassification): void {
     if (live !== this.#live) return;
-    this.#live = null;
     const { clean, unconfirmed, openMs, framesNotKept } = live.end(close);
+    this.#setState({ status: 'idle' }); // the session is gone; what comes next is decided below
     this.#stats.sessionOpenMs += openMs;
     this.#stats.framesNotKept += framesNotKept;
     if (framesNotKept > 0) {
@@ -385,7 +402,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     // Only time proves a session healthy: a server that answers and then closes must not reset the backoff.
     if (clean || openMs >= this.#policy.healthyAfterMs) this.#policy.onHealthy();
     if (clean) {
-      this.#setState('idle');
+      this.#setState({ status: 'idle' });
       // Speech that arrived while the session was closing (idle close, rotation, end) still needs a session.
       if (this.#queue.hasSpeech()) {
         if (this.#ending) this.#terminateWhenDrained = true;
@@ -411,7 +428,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     if (!this.#queue.hasSpeech() && !this.#ending) {
       // Nothing to send: the next session opens on the speaker's next speech, after the policy's delay.
       this.#queue.clear();
-      this.#setState('idle');
+      this.#setState({ status: 'idle' });
       return;
     }
     void this.#connect();
