@@ -30,7 +30,8 @@ export const status: Command = {
       // Speakers who left are no longer listed, so "nobody has spoken" would not be true.
       speakers.length === 0 ? 'Nobody is being transcribed right now.' : `Speakers (${speakers.length}):`,
       ...speakers.map((s) => {
-        const extra = s.corruptPackets > 0 ? `, ${s.corruptPackets} corrupt packets skipped` : '';
+        const notKept = s.stats.framesNotKept > 0 ? `, ${Math.round(s.stats.framesNotKept / 20)} s of wordless audio not kept for a resend` : '';
+        const extra = (s.corruptPackets > 0 ? `, ${s.corruptPackets} corrupt packets skipped` : '') + notKept;
         return `- ${escapeDiscordText(s.speaker.name)}: ${STATE_TEXT[s.state]}, ${s.stats.finalTurns} caption${s.stats.finalTurns === 1 ? '' : 's'}${extra}`;
       }),
     ];

@@ -13,84 +13,29 @@
  * `terminating` → `idle`; `paused` while the circuit breaker is open; `failed` after a fatal refusal.
  */
 import { EventEmitter } from 'node:events';
-import type { Clock, TimerHandle } from '../clock.ts';
-import type { Logger } from '../log.ts';
-import type { CaptionEvent, Notice, Speaker } from '../captions/caption.ts';
+import type { TimerHandle } from '../clock.ts';
+import type { Speaker } from '../captions/caption.ts';
 import { PCM_FRAME_MS, type PcmFrame } from '../audio/format.ts';
 import { classifyClose, type CloseClassification } from './assemblyai/close-codes.ts';
 import { SttConnectError, isU3Model, type StreamingSession } from './assemblyai/streaming-session.ts';
 import { LiveSession } from './live-session.ts';
-import { ReconnectPolicy, type ReconnectPolicyOptions } from './reconnect-policy.ts';
+import { ReconnectPolicy } from './reconnect-policy.ts';
 import { AudioQueue } from './audio-queue.ts';
-import type { SttProvider } from './provider.ts';
+import type { SpeakerStreamEvents, SpeakerStreamOptions, SpeakerStreamState, SpeakerStreamStats } from './speaker-stream-types.ts';
 
-/** Lifecycle state of a speaker's STT session. */
-export type SpeakerStreamState = 'idle' | 'connecting' | 'open' | 'terminating' | 'paused' | 'failed';
+export type { SpeakerStreamEvents, SpeakerStreamOptions, SpeakerStreamState, SpeakerStreamStats } from './speaker-stream-types.ts';
 
-/** Options for {@link SpeakerStream}. */
-export interface SpeakerStreamOptions {
-  speaker: Speaker;
-  provider: SttProvider;
-  clock: Clock;
-  logger: Logger;
-  /** The guild's keyterms at the time a session opens. */
-  keyterms: () => readonly string[];
-  /** The guild's expected spoken languages at the time a session opens (`language_codes`); omitted: none. */
-  languageCodes?: () => readonly string[];
-  /** Close the session after this long without speech, ms; a function is asked each time (it can change). */
-  idleCloseMs: number | (() => number);
-  /** Rotate this long before `expires_at`, ms. Default 60,000. */
-  rotateBeforeExpiryMs?: number;
-  /** Most audio held for a speaker while no session can take it, ms; older audio is dropped and counted. Default 60,000. */
-  maxQueuedMs?: number;
-  /**
-   * Most audio kept after sending for a resend, ms: audio no final transcript has covered yet. Older audio is
-   * forgotten and counted (`framesNotKept`); it is lost only if the session then drops. Default 60,000.
-   */
-  maxResendMs?: number;
-  /**
-   * A session that sends no message for this long while speech is being sent is declared dead, ms. Universal-3
-   * sends an early partial, then partials at pauses and about every 3 s (AssemblyAI docs, Universal-3 Pro
-   * streaming), so 30 s is ten times the longest expected gap. Default 30,000.
-   */
-  watchdogMs?: number;
-  /** Backoff and circuit breaker settings; see {@link ReconnectPolicy}. */
-  reconnect?: ReconnectPolicyOptions;
-  /**
-   * How far session audio may run ahead of the time since `Begin`, ms: AssemblyAI closes sessions fed faster than
-   * real time (3007). Queued audio catches up within this allowance, and in the pauses between talk spurts.
-   * `null` disables pacing (accelerated replay against a local server). Default 1,000.
-   */
-  maxAudioAheadMs?: number | null;
-}
-
-/** Typed events of a {@link SpeakerStream}. */
-export interface SpeakerStreamEvents {
-  caption: [CaptionEvent];
-  notice: [Notice];
-  state: [SpeakerStreamState];
-  /** AssemblyAI refused us for good (bad key, no balance, a refused upgrade). */
-  fatal: [CloseClassification];
-  /** AssemblyAI refused a session for the account's session limit; the speaker's audio stays queued. */
-  limited: [CloseClassification];
-}
-
-/** Counters for one speaker's STT. */
-export interface SpeakerStreamStats {
-  sessionsOpened: number;
-  reconnects: number;
-  /** Wall time sessions were open, ms: what AssemblyAI bills. */
-  sessionOpenMs: number;
-  framesSent: number;
-  framesResent: number;
-  /** Frames dropped because the queue was full, STT was refused, or the circuit breaker was open. */
-  framesDropped: number;
-  /** Frames sent but forgotten before a final transcript covered them (over `maxResendMs`): not resendable. */
-  framesNotKept: number;
-  finalTurns: number;
-  /** Times the circuit breaker opened. */
-  breakerOpened: number;
-}
+/**
+ * Where a speaker's STT stands, with the data that state owns (the discord.js voice shape): only `open` and
+ * `terminating` hold a session, and {@link SpeakerStream.#setState} disposes a session its next state drops.
+ */
+type StreamState =
+  | { status: 'idle' }
+  | { status: 'connecting' }
+  | { status: 'open'; live: LiveSession }
+  | { status: 'terminating'; live: LiveSession }
+  | { status: 'paused' }
+  | { status: 'failed' };
 
 type Resolved = Required<Omit<SpeakerStreamOptions, 'maxAudioAheadMs' | 'reconnect'>> & { maxAudioAheadMs: number | null };
 
@@ -99,9 +44,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   readonly speaker: Speaker;
   readonly #o: Resolved;
   readonly #policy: ReconnectPolicy;
-  #state: SpeakerStreamState = 'idle';
-  /** The open (or terminating) session, with its per-session state; null when none is. */
-  #live: LiveSession | null = null;
+  #state: StreamState = { status: 'idle' };
   readonly #queue: AudioQueue;
   #sessionSeq = 0;
   /** Wait before the next connection attempt, ms, set by the reconnect policy after a failure. */
@@ -144,7 +87,12 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   }
 
   get state(): SpeakerStreamState {
-    return this.#state;
+    return this.#state.status;
+  }
+
+  /** The open or terminating session, or null. */
+  get #live(): LiveSession | null {
+    return 'live' in this.#state ? this.#state.live : null;
   }
 
   get stats(): SpeakerStreamStats {
@@ -165,20 +113,20 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
    * Takes one PCM frame of the speaker's audio. Opens a session on speech if none is open.
    */
   pushFrame(frame: PcmFrame): void {
-    if (this.#ending || this.#state === 'failed') {
+    if (this.#ending || this.#state.status === 'failed') {
       this.#stats.framesDropped++;
       return;
     }
-    if (this.#state === 'paused') {
+    if (this.#state.status === 'paused') {
       // The breaker's trial waits for new speech after the cooldown; until then nothing is kept.
       if (!frame.speech || this.#policy.isOpen(this.#o.clock.now())) {
         this.#stats.framesDropped++;
         return;
       }
-      this.#setState('idle');
+      this.#setState({ status: 'idle' });
     }
     if (frame.speech) this.#noteSpeech();
-    if (this.#state === 'idle') {
+    if (this.#state.status === 'idle') {
       if (!frame.speech) return; // silence with no session open: nothing to transcribe
       this.#enqueue(frame);
       void this.#connect();
@@ -190,7 +138,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
 
   /** The speaker has stopped (the silence fill after their last packet is over): end any open turn now. */
   endOfSpeech(): void {
-    if (this.#state === 'idle' || this.#state === 'failed' || this.#state === 'paused') return;
+    if (this.#state.status === 'idle' || this.#state.status === 'failed' || this.#state.status === 'paused') return;
     this.#queue.push({ kind: 'forceEndpoint' });
     this.#drain();
   }
@@ -207,7 +155,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   end(): Promise<void> {
     this.#ending = true;
     this.#clearIdleTimer();
-    if (this.#state === 'idle' || this.#state === 'failed' || this.#state === 'paused') {
+    if (this.#state.status === 'idle' || this.#state.status === 'failed' || this.#state.status === 'paused') {
       this.#dispose();
       return Promise.resolve();
     }
@@ -229,10 +177,13 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     this.#dispose();
   }
 
-  #setState(state: SpeakerStreamState): void {
-    if (this.#state === state) return;
-    this.#state = state;
-    this.emit('state', state);
+  /** Moves to `next`: a session the new state does not hold is disposed (its timers cleared); emits `state`. */
+  #setState(next: StreamState): void {
+    const previous = this.#state;
+    this.#state = next;
+    const previousLive = 'live' in previous ? previous.live : null;
+    if (previousLive !== null && previousLive !== ('live' in next ? next.live : null)) previousLive.dispose();
+    if (previous.status !== next.status) this.emit('state', next.status);
   }
 
   #enqueue(frame: PcmFrame, front = false): void {
@@ -255,7 +206,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
    * through {@link #afterFailure}; the loop ends with a session, a fatal refusal, an open breaker, or abort.
    */
   async #connect(): Promise<void> {
-    this.#setState('connecting');
+    this.#setState({ status: 'connecting' });
     const signal = this.#abort.signal;
     for (;;) {
       if (this.#retryDelayMs > 0) {
@@ -314,7 +265,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   }
 
   #pause(close: CloseClassification, failures: number, cooldownMs: number): void {
-    this.#setState('paused');
+    this.#setState({ status: 'paused' });
     this.#stats.breakerOpened++;
     this.#stats.framesDropped += this.#queue.clear();
     this.#o.logger.warn({ speakerId: this.speaker.id, code: close.code, reason: close.serverReason || close.reason, failures, cooldownMs }, 'AssemblyAI keeps failing; pausing this speaker');
@@ -327,7 +278,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   }
 
   #fail(close: CloseClassification): void {
-    this.#setState('failed');
+    this.#setState({ status: 'failed' });
     this.#stats.framesDropped += this.#queue.clear();
     this.emit('fatal', close);
     this.#resolveEnd();
@@ -372,8 +323,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
       onDrainDue: () => this.#drain(),
       onClose: (close) => this.#onClose(live, close),
     });
-    this.#live = live;
-    this.#setState('open');
+    this.#setState({ status: 'open', live });
     this.#o.logger.debug({ speakerId: this.speaker.id, sessionId: session.id }, 'AssemblyAI session open');
     if (!this.#ending) {
       // A fresh session gets a full idle window from now.
@@ -385,7 +335,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
 
   #drain(): void {
     const live = this.#live;
-    if (this.#state !== 'open' || live === null) return;
+    if (this.#state.status !== 'open' || live === null) return;
     const { framesSent, done } = live.send(this.#queue);
     this.#stats.framesSent += framesSent;
     if (!done) return;
@@ -395,15 +345,15 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
 
   async #terminate(): Promise<void> {
     const live = this.#live;
-    if (this.#state !== 'open' || live === null) return;
+    if (this.#state.status !== 'open' || live === null) return;
     this.#terminateWhenDrained = false;
-    this.#setState('terminating');
+    this.#setState({ status: 'terminating', live });
     this.#clearIdleTimer();
     await live.terminate();
   }
 
   #rotate(): void {
-    if (this.#state !== 'open') return;
+    if (this.#state.status !== 'open') return;
     this.#o.logger.info({ speakerId: this.speaker.id }, 'rotating AssemblyAI session before it expires');
     // Terminate flushes the open turn; frames that arrive meanwhile queue and open the next session.
     this.#terminateWhenDrained = true;
@@ -427,7 +377,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
         this.#armIdleTimer(remainingMs);
         return;
       }
-      if (this.#state === 'open') {
+      if (this.#state.status === 'open') {
         this.#terminateWhenDrained = true;
         this.#drain();
       }
@@ -445,14 +395,20 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
 
   #onClose(live: LiveSession, close: CloseClassification): void {
     if (live !== this.#live) return;
-    this.#live = null;
     const { clean, unconfirmed, openMs, framesNotKept } = live.end(close);
+    this.#setState({ status: 'idle' }); // the session is gone; what comes next is decided below
     this.#stats.sessionOpenMs += openMs;
     this.#stats.framesNotKept += framesNotKept;
+    if (framesNotKept > 0) {
+      // Sent audio no final covered for more than maxResendMs (music, noise): fine unless the session dropped.
+      const log = { speakerId: this.speaker.id, framesNotKept, resendBoundMs: this.#o.maxResendMs };
+      if (clean) this.#o.logger.info(log, 'audio without words was not kept for a resend');
+      else this.#o.logger.warn(log, 'session dropped; audio older than the resend bound cannot be resent');
+    }
     // Only time proves a session healthy: a server that answers and then closes must not reset the backoff.
     if (clean || openMs >= this.#policy.healthyAfterMs) this.#policy.onHealthy();
     if (clean) {
-      this.#setState('idle');
+      this.#setState({ status: 'idle' });
       // Speech that arrived while the session was closing (idle close, rotation, end) still needs a session.
       if (this.#queue.hasSpeech()) {
         if (this.#ending) this.#terminateWhenDrained = true;
@@ -478,7 +434,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     if (!this.#queue.hasSpeech() && !this.#ending) {
       // Nothing to send: the next session opens on the speaker's next speech, after the policy's delay.
       this.#queue.clear();
-      this.#setState('idle');
+      this.#setState({ status: 'idle' });
       return;
     }
     void this.#connect();

@@ -1,0 +1,78 @@
+/**
+ * Options, events, states and counters of {@link ./speaker-stream.ts}.
+ */
+import type { Clock } from '../clock.ts';
+import type { Logger } from '../log.ts';
+import type { CaptionEvent, Notice, Speaker } from '../captions/caption.ts';
+import type { CloseClassification } from './assemblyai/close-codes.ts';
+import type { ReconnectPolicyOptions } from './reconnect-policy.ts';
+import type { SttProvider } from './provider.ts';
+
+/** Lifecycle state of a speaker's STT session. */
+export type SpeakerStreamState = 'idle' | 'connecting' | 'open' | 'terminating' | 'paused' | 'failed';
+
+/** Options for {@link SpeakerStream}. */
+export interface SpeakerStreamOptions {
+  speaker: Speaker;
+  provider: SttProvider;
+  clock: Clock;
+  logger: Logger;
+  /** The guild's keyterms at the time a session opens. */
+  keyterms: () => readonly string[];
+  /** The guild's expected spoken languages at the time a session opens (`language_codes`); omitted: none. */
+  languageCodes?: () => readonly string[];
+  /** Close the session after this long without speech, ms. */
+  /** Close the session after this long without speech, ms; a function is asked each time (it can change). */
+  idleCloseMs: number | (() => number);
+  /** Rotate this long before `expires_at`, ms. Default 60,000. */
+  rotateBeforeExpiryMs?: number;
+  /** Most audio held for a speaker while no session can take it, ms; older audio is dropped and counted. Default 60,000. */
+  maxQueuedMs?: number;
+  /**
+   * Most audio kept after sending for a resend, ms: audio no final transcript has covered yet. Older audio is
+   * forgotten and counted (`framesNotKept`); it is lost only if the session then drops. Default 60,000.
+   */
+  maxResendMs?: number;
+  /**
+   * A session that sends no message for this long while speech is being sent is declared dead, ms. Universal-3
+   * sends an early partial, then partials at pauses and about every 3 s (AssemblyAI docs, Universal-3 Pro
+   * streaming), so 30 s is ten times the longest expected gap. Default 30,000.
+   */
+  watchdogMs?: number;
+  /** Backoff and circuit breaker settings; see {@link ReconnectPolicy}. */
+  reconnect?: ReconnectPolicyOptions;
+  /**
+   * How far session audio may run ahead of the time since `Begin`, ms: AssemblyAI closes sessions fed faster than
+   * real time (3007). Queued audio catches up within this allowance, and in the pauses between talk spurts.
+   * `null` disables pacing (accelerated replay against a local server). Default 1,000.
+   */
+  maxAudioAheadMs?: number | null;
+}
+
+/** Typed events of a {@link SpeakerStream}. */
+export interface SpeakerStreamEvents {
+  caption: [CaptionEvent];
+  notice: [Notice];
+  state: [SpeakerStreamState];
+  /** AssemblyAI refused us for good (bad key, no balance, a refused upgrade). */
+  fatal: [CloseClassification];
+  /** AssemblyAI refused a session for the account's session limit; the speaker's audio stays queued. */
+  limited: [CloseClassification];
+}
+
+/** Counters for one speaker's STT. */
+export interface SpeakerStreamStats {
+  sessionsOpened: number;
+  reconnects: number;
+  /** Wall time sessions were open, ms: what AssemblyAI bills. */
+  sessionOpenMs: number;
+  framesSent: number;
+  framesResent: number;
+  /** Frames dropped because the queue was full, STT was refused, or the circuit breaker was open. */
+  framesDropped: number;
+  /** Frames sent but forgotten before a final transcript covered them (over `maxResendMs`): not resendable. */
+  framesNotKept: number;
+  finalTurns: number;
+  /** Times the circuit breaker opened. */
+  breakerOpened: number;
+}
