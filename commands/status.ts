@@ -28,7 +28,7 @@ export const status: Command = {
       // Speakers who left are no longer listed, so "nobody has spoken" would not be true.
       speakers.length === 0 ? 'Nobody is being transcribed right now.' : `Speakers (${speakers.length}):`,
       ...speakers.map((s) => {
-        const extra = s.corruptPackets > 0 ? `, ${s.corruptPackets} corrupt packets skipped` : '';
+        const extra = (s.corruptPackets > 0 ? `, ${s.corruptPackets} corrupt packets skipped` : '') + (s.decoderFailed ? ', cannot be captioned: their audio could not be decoded' : '');
         return `- ${s.speaker.name}: ${STATE_TEXT[s.state]}, ${s.stats.finalTurns} caption${s.stats.finalTurns === 1 ? '' : 's'}${extra}`;
       }),
     ];

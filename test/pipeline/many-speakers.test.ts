@@ -169,6 +169,7 @@ describe('many speakers in one process', () => {
       await yieldToIo();
     }
     const counters = pipeline.counters();
+    expect(pipeline.status().map((s) => [s.speaker.id, s.decoderFailed])).toEqual([['ana', false], ['ben', true], ['cy', false]]);
     await pipeline.end();
 
     // Ben is reported once, in plain words, at error level, and counted.
