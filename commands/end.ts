@@ -54,6 +54,7 @@ async function endInterrupted(interaction: ChatInputCommandInteraction<'cached'>
     durationMs: endedAtMs - record.startedAtMs,
     headline: '⏹️ This meeting was interrupted when Parley restarted; here is everything said before that.',
     recap: context.services.recap,
+    recapStyle: context.services.recapSettings.recapStyle(record.guildId),
     logger: context.logger,
   });
   if (report.recapFailed === true) context.services.onRecapFailed?.();

@@ -7,6 +7,7 @@ import { languages } from './languages.ts';
 import { optin } from './optin.ts';
 import { optout } from './optout.ts';
 import { recap } from './recap.ts';
+import { recapTemplateCommand } from './recap-template.ts';
 import { status } from './status.ts';
 
-export const commands: readonly Command[] = [join, end, status, keyterms, languages, recap, optout, optin];
+export const commands: readonly Command[] = [join, end, status, keyterms, languages, recap, recapTemplateCommand, optout, optin];

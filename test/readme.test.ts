@@ -1,17 +1,16 @@
 /** The README's promises that code can check: the invite URL's permissions and the documented commands. */
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { PermissionFlagsBits } from 'discord.js';
-import { CAPTION_PERMISSIONS, THREAD_PERMISSIONS, VOICE_PERMISSIONS } from '../src/bot/permissions.ts';
+import { CAPTION_PERMISSIONS, OPTIONAL_PERMISSIONS, THREAD_PERMISSIONS, VOICE_PERMISSIONS } from '../src/bot/permissions.ts';
 import { commands } from '../commands/index.ts';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> };
 
 describe('README', () => {
-  it('invite URL asks for exactly the permissions Parley checks, plus Change Nickname', () => {
+  it('invite URL asks for exactly the permissions Parley checks, plus the optional ones (channel status, nickname)', () => {
     const invite = /permissions=(\d+)/.exec(readme)?.[1];
-    const needed = [...VOICE_PERMISSIONS, ...CAPTION_PERMISSIONS, ...THREAD_PERMISSIONS].reduce((bits, p) => bits | p.flag, PermissionFlagsBits.ChangeNickname);
+    const needed = [...VOICE_PERMISSIONS, ...CAPTION_PERMISSIONS, ...THREAD_PERMISSIONS, ...OPTIONAL_PERMISSIONS].reduce((bits, p) => bits | p.flag, 0n);
     expect(BigInt(invite ?? '0')).toBe(needed);
   });
 

@@ -1,5 +1,5 @@
 /**
- * The real speech fixtures (/work/shared/fixtures/speech) as Discord-style timed Opus packets, and the clips and
+ * The real speech fixtures (test/fixtures/speech) as Discord-style timed Opus packets, and the clips and
  * conversations the bench builds from them.
  */
 import type { TimedOpusPacket } from '../../src/replay/discord-opus.ts';
@@ -16,12 +16,11 @@ export interface Track {
 /** Duration of one Discord Opus packet, ms. */
 export const PACKET_MS = 20;
 
-/** Every speech fixture as tracks: jfk, katiesteve (one track, both voices), harvard, and each stereo channel. */
+/** Every speech fixture as tracks: jfk, katiesteve (one track, both voices), and each stereo channel. */
 export async function loadTracks(): Promise<Track[]> {
-  const [jfk, katiesteve, harvard, stereo] = await Promise.all([
+  const [jfk, katiesteve, stereo] = await Promise.all([
     fixturePackets('jfk.flac'),
     fixturePackets('katiesteve.wav'),
-    fixturePackets('harvard_list1_opus48k.ogg'),
     fixturePackets('stereo_diarization.wav', true),
   ]);
   const tracks: Track[] = [];
@@ -30,7 +29,6 @@ export async function loadTracks(): Promise<Track[]> {
   };
   add('jfk', jfk[0]);
   add('katiesteve', katiesteve[0]);
-  add('harvard', harvard[0]);
   add('stereo-left', stereo[0]);
   add('stereo-right', stereo[1]);
   return tracks;
@@ -80,8 +78,8 @@ function clip(name: string, packets: readonly TimedOpusPacket[]): Clip | undefin
 }
 
 /**
- * Utterances from the fixtures: katiesteve cut at its manifest's speaker segments (1–11 s each), harvard and
- * jfk cut at their pauses, and each stereo channel whole.
+ * Utterances from the fixtures: katiesteve cut at its manifest's speaker segments (1–11 s each), jfk cut at its
+ * pauses, and each stereo channel whole.
  */
 export function buildClips(tracks: readonly Track[]): Clip[] {
   const clips: Clip[] = [];
@@ -96,7 +94,7 @@ export function buildClips(tracks: readonly Track[]): Clip[] {
     const to = (segments[i + 1]?.start ?? Infinity) * 1000 - 150;
     push(clip(`katiesteve-${i + 1}`, ks.filter((p) => p.atMs > from && p.atMs <= to)));
   });
-  for (const name of ['jfk', 'harvard']) {
+  for (const name of ['jfk']) {
     splitAtGaps(byName.get(name) ?? [], 250).forEach((part, i) => push(clip(`${name}-${i + 1}`, part)));
   }
   for (const name of ['stereo-left', 'stereo-right']) push(clip(name, byName.get(name) ?? []));

@@ -18,7 +18,7 @@
  * Each call is run with the default `STT_IDLE_CLOSE_MS` (2,000) and with longer idle closes (15,000 is where it
  * grows to while AssemblyAI limits new sessions), to show the
  * trade-off; sessions opened per minute are reported beside (AssemblyAI rate-limits new sessions per minute:
- * 5 on free accounts, 100+ on paid ones, ../shared/NOTES.md).
+ * 5 on free accounts, 100+ on paid ones: AssemblyAI docs, streaming "Concurrency").
  */
 import { VirtualClock } from '../../src/clock.ts';
 import { silentLogger } from '../../src/log.ts';

@@ -19,7 +19,7 @@ import { BENCH_API_KEY, startServers } from '../lib/servers.ts';
 import { maxInWindow, percentile, round, seededRandom } from '../lib/stats.ts';
 import type { PartOptions, PartResult } from '../lib/part.ts';
 
-/** The gateway's limit per model, requests per minute (paid accounts, ../shared/NOTES.md). */
+/** The gateway's limit per model, requests per minute (paid accounts: AssemblyAI docs, LLM Gateway "Rate limits"). */
 export const GATEWAY_LIMIT_PER_MINUTE = 30;
 const LANGUAGES = ['es', 'fr', 'de'];
 const MODEL = 'gemini-2.5-flash-lite';

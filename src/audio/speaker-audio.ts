@@ -8,7 +8,7 @@
  * the gap is silence.
  *
  * After the last packet, silence is filled in at real-time pace for `silenceFillMs`. AssemblyAI's turn detection
- * runs on audio time (../shared/NOTES.md): without audio after the speaker stops, their turn would stay open
+ * runs on audio time (AssemblyAI docs, "Turn detection"): without audio after the speaker stops, their turn would stay open
  * until they spoke again. Filling silence lets the model end the turn on its own acoustic and semantic cues
  * (as soon as `min_turn_silence` when it is confident) and keeps session audio time aligned with meeting time.
  * When the fill window ends, `onSpeechEnd` fires so the session can force the end of any turn still open.

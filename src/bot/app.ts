@@ -16,6 +16,7 @@ import type { MeetingEndReason } from '../meeting/meeting.ts';
 import { createAssemblyAIProvider } from '../stt/provider.ts';
 import { openDatabase } from '../store/database.ts';
 import { GuildSettingsStore } from '../store/guild-settings.ts';
+import { RecapSettingsStore } from '../store/recap-settings.ts';
 import { MeetingStore } from '../store/meeting-store.ts';
 import { createLlmClient } from '../llm/gateway-client.ts';
 import { Translator } from '../translation/translator.ts';
@@ -42,6 +43,7 @@ export class ParleyBot {
   readonly meetings: MeetingRegistry;
   readonly settings: GuildSettingsStore;
   readonly meetingStore: MeetingStore;
+  readonly recapSettings: RecapSettingsStore;
   readonly #options: ParleyBotOptions;
   readonly #db: DatabaseSync;
   /** One translator for the process: the gateway's 30 requests per minute are per model and account, not per guild. */
@@ -59,6 +61,7 @@ export class ParleyBot {
     this.#db = openDatabase(config.dataDir);
     this.settings = new GuildSettingsStore(this.#db);
     this.meetingStore = new MeetingStore(this.#db);
+    this.recapSettings = new RecapSettingsStore(this.#db);
     this.meetings = new MeetingRegistry(logger);
     this.client = createDiscordClient(discord);
     const provider = createAssemblyAIProvider(config.stt, logger);
@@ -177,6 +180,7 @@ export class ParleyBot {
         logger,
         settings: this.settings,
         meetingStore: this.meetingStore,
+        recapSettings: this.recapSettings,
         translator: this.#translator,
         recap: this.#recap,
         metrics: this.metrics,

@@ -1,6 +1,6 @@
 /**
  * The discord.js client Parley runs on: intents `Guilds` and `GuildVoiceStates` only (no privileged intents;
- * without `GuildVoiceStates` a voice connection never leaves signalling, ../shared/NOTES.md), and REST pointed at
+ * without `GuildVoiceStates` a voice connection never leaves signalling: discord.js guide, "Voice connections"), and REST pointed at
  * `DISCORD_REST_API_URL` when set (a rate-limit proxy, or a local server in tests).
  */
 import { Client, GatewayIntentBits, Options, Partials } from 'discord.js';

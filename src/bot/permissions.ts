@@ -2,7 +2,7 @@
  * Permission checks made before Parley acts, so the user hears exactly what is missing instead of a generic
  * failure later. Permission names follow Discord's client wording.
  *
- * Needed (../shared/NOTES.md): voice channel: View Channel, Connect (Speak is not needed to listen); caption
+ * Needed (Discord docs, "Permissions"; @discordjs/voice receive): voice channel: View Channel, Connect (Speak is not needed to listen); caption
  * channel: View Channel, Send Messages, Embed Links, Attach Files; translation threads: Create Public Threads and
  * Send Messages in Threads.
  */
@@ -31,6 +31,15 @@ export const CAPTION_PERMISSIONS = [
 export const THREAD_PERMISSIONS = [
   named(PermissionFlagsBits.CreatePublicThreads, 'Create Public Threads'),
   named(PermissionFlagsBits.SendMessagesInThreads, 'Send Messages in Threads'),
+];
+
+/**
+ * Bot permissions that are asked for in the invite but not required: the voice channel status that tells
+ * everyone Parley is captioning (Set Voice Channel Status), and the nickname marker used where that is missing.
+ */
+export const OPTIONAL_PERMISSIONS = [
+  named(PermissionFlagsBits.SetVoiceChannelStatus, 'Set Voice Channel Status'),
+  named(PermissionFlagsBits.ChangeNickname, 'Change Nickname'),
 ];
 
 /** The permissions `member` lacks in `channel`, by name; empty when it has them all. */

@@ -3,7 +3,7 @@
  *
  * - One live message per meeting, edited in place, shows the in-progress partial transcript of each current
  *   speaker. Edits are throttled to one per `liveEditIntervalMs` (sends and edits share per-channel rate limits,
- *   ../shared/NOTES.md); between edits only the newest text is kept, so the message never falls behind.
+ *   Discord docs "Rate Limits"); between edits only the newest text is kept, so the message never falls behind.
  * - Final captions are posted as messages. While one post is in flight, further finals accumulate and go out
  *   together in the next message, so a burst becomes one message instead of a queue behind the rate limit.
  * - Every message fits Discord's 2,000-character content limit and carries `allowedMentions: { parse: [] }`:

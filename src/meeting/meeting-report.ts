@@ -7,6 +7,7 @@ import { AttachmentBuilder, type APIEmbed, type SendableChannels } from 'discord
 import type { Logger } from '../log.ts';
 import type { LlmClient } from '../llm/gateway-client.ts';
 import { createRecap, type Recap } from '../recap/recap.ts';
+import type { RecapStyle } from '../recap/templates.ts';
 import { recapToEmbeds, recapToMarkdown } from '../recap/render.ts';
 import { NO_MENTIONS } from '../captions/discord-sink.ts';
 import { renderTranscriptFiles, type TranscriptFile } from '../transcript/files.ts';
@@ -34,6 +35,8 @@ export interface MeetingReportOptions {
   recap: RecapSettings | undefined;
   /** A recap made earlier (stored), used instead of asking the model again. */
   existingRecap?: Recap;
+  /** The guild's recap template and custom prompt; meeting notes when omitted. */
+  recapStyle?: RecapStyle;
   logger: Logger;
 }
 
@@ -69,7 +72,7 @@ export async function buildMeetingReport(options: MeetingReportOptions): Promise
   let recapFailed = false;
   if (recap === undefined && options.recap !== undefined && count > 0) {
     try {
-      recap = await createRecap(transcript, { ...options.recap, logger: options.logger });
+      recap = await createRecap(transcript, { ...options.recap, ...(options.recapStyle !== undefined && { style: options.recapStyle }), logger: options.logger });
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       options.logger.warn({ reason }, 'recap failed');

@@ -2,6 +2,8 @@
  * One guild's captioned meeting: the voice link, the caption pipeline, the Discord sink and the stored transcript,
  * from `/join` to `/end` (or a kick, a move, or shutdown).
  */
+import { CaptioningIndicator } from './captioning-indicator.ts';
+import type { RecapSettingsStore } from '../store/recap-settings.ts';
 import { escapeDiscordText } from '../text/discord-markdown.ts';
 import { ThreadAutoArchiveDuration, type Guild, type GuildMember, type SendableChannels, type VoiceBasedChannel } from 'discord.js';
 import type { Clock } from '../clock.ts';
@@ -29,6 +31,8 @@ export interface MeetingServices {
   logger: Logger;
   settings: GuildSettingsStore;
   meetingStore: MeetingStore;
+  /** Each guild's recap template and custom prompt. */
+  recapSettings: RecapSettingsStore;
   /** Shared by every meeting: the gateway's rate limit is per model and account. Undefined: no translation. */
   translator: Translator | undefined;
   /** Undefined: no recap. */
@@ -99,7 +103,7 @@ export class Meeting {
   readonly #onEnded: (meeting: Meeting) => void;
   #voice: VoiceLink | null = null;
   #ending: Promise<Transcript> | null = null;
-  #previousNickname: string | null = null;
+  readonly #indicator: CaptioningIndicator;
   readonly #speakers = new Map<string, Speaker>();
 
   private constructor(options: MeetingStartOptions) {
@@ -113,6 +117,7 @@ export class Meeting {
     this.startedById = options.startedBy.id;
     this.#channel = options.captionChannel;
     const logger = services.logger.child({ guildId: guild.id });
+    this.#indicator = new CaptioningIndicator(guild, this.voiceChannelId, logger);
     this.#sink = new DiscordSink({ channel: captionChannelOf(options.captionChannel), clock: services.clock, logger });
     this.#threads = new TranslationThreads({
       open: (_language, name) => openThread(options.captionChannel, name),
@@ -191,7 +196,7 @@ export class Meeting {
         text: `Parley has stopped receiving audio from ${escapeDiscordText(meeting.#speaker(userId).name)} and could not recover it. Their speech is not being captioned; leaving and rejoining the voice channel usually fixes it.`,
       }),
     );
-    await meeting.#markNickname();
+    await meeting.#indicator.show();
     meeting.#sink.notice({
       level: 'info',
       markdown: true,
@@ -259,6 +264,8 @@ export class Meeting {
   async #end(reason: MeetingEndReason): Promise<Transcript> {
     const logger = this.#services.logger;
     logger.info({ guildId: this.guildId, reason }, 'meeting ending');
+    // The channel status can only be cleared without Manage Channels while Parley is still in the channel.
+    await this.#indicator.clear();
     this.#voice?.leave();
     const transcript = await this.#pipeline.end();
     await this.#translation?.flushed();
@@ -266,7 +273,6 @@ export class Meeting {
     // Threads first: a thread that fails to open now still gets its notice into the caption channel.
     await this.#threads.close();
     await this.#sink.close();
-    await this.#restoreNickname();
     try {
       const report = await buildMeetingReport({
         title: `Meeting in #${'name' in this.#channel ? String(this.#channel.name) : 'captions'}, ${new Date(this.startedAtMs).toISOString().slice(0, 16).replace('T', ' ')} UTC`,
@@ -275,6 +281,7 @@ export class Meeting {
         headline: `⏹️ ${END_TEXT[reason]}`,
         // Shutdown must finish within 5 s and a recap takes an LLM longer: post the transcript now; /recap makes it later.
         recap: reason === 'shutdown' ? undefined : this.#services.recap,
+        recapStyle: this.#services.recapSettings.recapStyle(this.guildId),
         logger,
       });
       if (report.recapFailed === true) this.#services.onRecapFailed?.();
@@ -302,25 +309,5 @@ export class Meeting {
       this.#speakers.set(userId, speaker);
     }
     return speaker;
-  }
-
-  async #markNickname(): Promise<void> {
-    const me = this.#guild.members.me;
-    if (me === null) return;
-    this.#previousNickname = me.nickname;
-    const base = me.nickname ?? me.user.username;
-    try {
-      await me.setNickname(`🔴 ${base} (captioning)`.slice(0, 32));
-    } catch {
-      // Without Change Nickname the start notice is the only sign; that is acceptable.
-    }
-  }
-
-  async #restoreNickname(): Promise<void> {
-    try {
-      await this.#guild.members.me?.setNickname(this.#previousNickname);
-    } catch {
-      // Same as above: the nickname is a courtesy.
-    }
   }
 }

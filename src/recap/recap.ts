@@ -17,6 +17,7 @@ import type { LlmClient, LlmMessage } from '../llm/gateway-client.ts';
 import type { Logger } from '../log.ts';
 import { silentLogger } from '../log.ts';
 import type { Transcript } from '../transcript/transcript.ts';
+import { DEFAULT_HEADINGS, DEFAULT_RECAP_TEMPLATE, recapTemplate, type RecapHeadings, type RecapStyle } from './templates.ts';
 import { mergeMessages, mergeUserMessage, RECAP_JSON_SCHEMA, RECAP_SCHEMA_NAME, splitTranscript, transcriptMessages, type RecapAnswer } from './prompt.ts';
 
 /** A meeting recap. All text comes from the model: it is user content (neutralise mentions before posting). */
@@ -32,6 +33,8 @@ export interface Recap {
   model: string;
   /** Transcript parts recapped separately before merging: 1 for a meeting that fits one request, 0 for an empty one. */
   parts: number;
+  /** Headings of the four list sections, from the template the recap was written with. */
+  headings: RecapHeadings;
 }
 
 /** Options for {@link createRecap}. */
@@ -52,6 +55,18 @@ export interface RecapOptions {
   maxTokens?: number;
   /** Sent as `temperature` when set; omitted by default because some models accept only their own default. */
   temperature?: number;
+  /** The template, and the guild's custom prompt if any (see `templates.ts`). Default: meeting notes. */
+  style?: RecapStyle;
+}
+
+/**
+ * A recap stored as JSON by the meeting store. Recaps stored before templates existed have no headings: they
+ * were meeting notes.
+ *
+ * @throws {SyntaxError} if `json` is not JSON.
+ */
+export function parseStoredRecap(json: string): Recap {
+  return { headings: DEFAULT_HEADINGS, ...(JSON.parse(json) as Partial<Recap>) } as Recap;
 }
 
 /** Summary of a recap with no speech, made without any request. */
@@ -105,19 +120,21 @@ export async function createRecap(transcript: Pick<Transcript, 'turns'>, options
   const turns = transcript.turns;
   const durationMs = turns.reduce((end, turn) => Math.max(end, turn.endMs), 0);
   const parts = splitTranscript(turns, maxInputChars, durationMs);
+  const style = options.style ?? { template: DEFAULT_RECAP_TEMPLATE };
+  const headings = recapTemplate(style.template).headings;
   if (parts.length === 0) {
-    return { summary: EMPTY_MEETING_SUMMARY, keyPoints: [], decisions: [], actionItems: [], openQuestions: [], model: '', parts: 0 };
+    return { summary: EMPTY_MEETING_SUMMARY, keyPoints: [], decisions: [], actionItems: [], openQuestions: [], model: '', parts: 0, headings };
   }
   const asker = new Asker(options, logger);
-  logger.info({ model: options.model, turns: turns.length, parts: parts.length }, 'Writing the meeting recap');
+  logger.info({ model: options.model, turns: turns.length, parts: parts.length, template: style.template, customPrompt: style.customPrompt !== undefined }, 'Writing the meeting recap');
 
   let final: { answer: RecapAnswer; model: string };
   if (parts.length === 1) {
-    final = await asker.ask(transcriptMessages(parts[0] ?? [], { index: 1, count: 1 }, durationMs), 'transcript');
+    final = await asker.ask(transcriptMessages(parts[0] ?? [], { index: 1, count: 1 }, durationMs, style), 'transcript');
   } else {
     let partials: RecapAnswer[] = [];
     for (const [index, lines] of parts.entries()) {
-      const { answer } = await asker.ask(transcriptMessages(lines, { index: index + 1, count: parts.length }, durationMs), `part ${index + 1} of ${parts.length}`);
+      const { answer } = await asker.ask(transcriptMessages(lines, { index: index + 1, count: parts.length }, durationMs, style), `part ${index + 1} of ${parts.length}`);
       partials.push(answer);
     }
     // Normally one merge request. Only when the partial recaps together exceed maxInputChars are they merged in
@@ -126,16 +143,16 @@ export async function createRecap(transcript: Pick<Transcript, 'turns'>, options
     while (partials.length > 2 && !fits(partials)) {
       const merged: RecapAnswer[] = [];
       for (const group of groupsThatFit(partials, fits)) {
-        merged.push(group.length === 1 && group[0] !== undefined ? group[0] : (await asker.ask(mergeMessages(group, durationMs), 'merge of a group of parts')).answer);
+        merged.push(group.length === 1 && group[0] !== undefined ? group[0] : (await asker.ask(mergeMessages(group, durationMs, style), 'merge of a group of parts')).answer);
       }
       partials = merged;
     }
     if (!fits(partials)) logger.warn({ maxInputChars }, 'The partial recaps exceed maxInputChars even two at a time; merging them anyway');
-    final = await asker.ask(mergeMessages(partials, durationMs), 'merge');
+    final = await asker.ask(mergeMessages(partials, durationMs, style), 'merge');
   }
 
   logger.info({ model: final.model, parts: parts.length, requests: asker.requests }, 'Meeting recap written');
-  return toRecap(final.answer, final.model, parts.length);
+  return toRecap(final.answer, final.model, parts.length, headings);
 }
 
 /** Consecutive groups of at least two items (bar a last single one), each within `fits` where two allow. */
@@ -215,7 +232,7 @@ function parseAnswer(content: string): Parsed {
   return { ok: false, problem: `the JSON does not match the schema (${issues.join('; ')})` };
 }
 
-function toRecap(answer: RecapAnswer, model: string, parts: number): Recap {
+function toRecap(answer: RecapAnswer, model: string, parts: number, headings: RecapHeadings): Recap {
   return {
     summary: answer.summary,
     keyPoints: answer.key_points,
@@ -224,5 +241,6 @@ function toRecap(answer: RecapAnswer, model: string, parts: number): Recap {
     openQuestions: answer.open_questions,
     model,
     parts,
+    headings,
   };
 }

@@ -139,10 +139,10 @@ function bullet(text: string): string {
 
 function sections(recap: Recap): Section[] {
   return [
-    { name: 'Key points', lines: recap.keyPoints.map(bullet) },
-    { name: 'Decisions', lines: recap.decisions.map(bullet) },
-    { name: 'Action items', lines: recap.actionItems.map((action) => `${bullet(action.task)}${action.owner === undefined ? '' : ` — **${safeInline(action.owner)}**`}`) },
-    { name: 'Open questions', lines: recap.openQuestions.map(bullet) },
+    { name: recap.headings.keyPoints, lines: recap.keyPoints.map(bullet) },
+    { name: recap.headings.decisions, lines: recap.decisions.map(bullet) },
+    { name: recap.headings.actionItems, lines: recap.actionItems.map((action) => `${bullet(action.task)}${action.owner === undefined ? '' : ` — **${safeInline(action.owner)}**`}`) },
+    { name: recap.headings.openQuestions, lines: recap.openQuestions.map(bullet) },
   ];
 }
 
@@ -244,8 +244,8 @@ export function recapToEmbeds(recap: Recap, options: RecapEmbedOptions): APIEmbe
 
 /**
  * Renders the recap as Discord-flavoured Markdown for `recap.md` (and for the meeting store): a `#` title,
- * then `##` sections Summary, Key points, Decisions, Action items (with `**owner**` where named) and Open
- * questions, each present even when empty ("None."), then a line naming the model. Never shortened.
+ * then `##` sections Summary and the template's four list headings (meeting notes: Key points, Decisions, Action
+ * items with `**owner**` where named, Open questions), each present even when empty ("None."), then a line naming the model. Never shortened.
  */
 export function recapToMarkdown(recap: Recap, title: string): string {
   const list = (items: readonly string[]): string[] => (items.length === 0 ? ['None.'] : items.map((text) => `- ${safeInline(text)}`));
@@ -257,19 +257,19 @@ export function recapToMarkdown(recap: Recap, title: string): string {
     '',
     safeParagraphs(recap.summary),
     '',
-    '## Key points',
+    `## ${recap.headings.keyPoints}`,
     '',
     ...list(recap.keyPoints),
     '',
-    '## Decisions',
+    `## ${recap.headings.decisions}`,
     '',
     ...list(recap.decisions),
     '',
-    '## Action items',
+    `## ${recap.headings.actionItems}`,
     '',
     ...(actions.length === 0 ? ['None.'] : actions),
     '',
-    '## Open questions',
+    `## ${recap.headings.openQuestions}`,
     '',
     ...list(recap.openQuestions),
     '',

@@ -5,7 +5,7 @@
  * (AssemblyAI refused us, a file could not be read or written), 2 bad usage or configuration.
  */
 import 'dotenv/config';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config.ts';
@@ -19,17 +19,20 @@ import { runReplay, type ReplayTrack } from './replay.ts';
 import { createLlmClient } from '../llm/gateway-client.ts';
 import { createRecap } from '../recap/recap.ts';
 import { recapToMarkdown } from '../recap/render.ts';
+import { CUSTOM_PROMPT_MAX_CHARS, DEFAULT_RECAP_TEMPLATE, isRecapTemplateId, RECAP_TEMPLATE_IDS, validateCustomPrompt, type RecapStyle, type RecapTemplateId } from '../recap/templates.ts';
 import { parseLanguageList } from '../translation/languages.ts';
 import { Translator } from '../translation/translator.ts';
 
-const USAGE = `usage: npm run replay -- [--split-channels] [--speed X] [--out DIR] [--translate es,de] [--no-recap] [NAME=]FILE...
+const USAGE = `usage: npm run replay -- [--split-channels] [--speed X] [--out DIR] [--translate es,de] [--no-recap] [--recap-template NAME] [--recap-prompt FILE] [NAME=]FILE...
   FILE             WAV, FLAC or Ogg Opus; each file is one speaker starting at 0:00
   NAME=FILE        name the speaker (default: the file name)
   --split-channels each channel of a multichannel file is its own speaker (NAME-1, NAME-2, ...)
   --speed X        play X times faster than real time (local test servers only: AssemblyAI rejects audio sent faster than real time)
   --out DIR        write transcript.json, transcript.md, transcript.srt and transcript.vtt to DIR
   --translate L,L  translate each caption (ISO 639-1 codes) through the LLM Gateway; printed as "  ↳ es: ..."
-  --no-recap       with --out, skip recap.md (made through the LLM Gateway by default)`;
+  --no-recap       with --out, skip recap.md (made through the LLM Gateway by default)
+  --recap-template NAME  recap.md in this template: ${RECAP_TEMPLATE_IDS.join(', ')} (default ${DEFAULT_RECAP_TEMPLATE})
+  --recap-prompt FILE    add the instructions in FILE (at most ${CUSTOM_PROMPT_MAX_CHARS} characters) to the recap prompt`;
 
 class UsageError extends Error {}
 
@@ -40,6 +43,9 @@ interface CliArgs {
   outDir: string | undefined;
   languages: string[];
   recap: boolean;
+  recapTemplate: RecapTemplateId;
+  /** Path of a file with custom recap instructions. */
+  recapPromptFile: string | undefined;
 }
 
 function parseCli(argv: string[]): CliArgs {
@@ -54,6 +60,8 @@ function parseCli(argv: string[]): CliArgs {
         out: { type: 'string' },
         translate: { type: 'string' },
         'no-recap': { type: 'boolean', default: false },
+        'recap-template': { type: 'string', default: DEFAULT_RECAP_TEMPLATE },
+        'recap-prompt': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -79,7 +87,32 @@ function parseCli(argv: string[]): CliArgs {
     if (!result.ok) throw new UsageError(`--translate: ${result.error}`);
     languages = result.languages;
   }
-  return { inputs, splitChannels: parsed.values['split-channels'], speed, outDir: parsed.values.out, languages, recap: !parsed.values['no-recap'] };
+  const recapTemplate = parsed.values['recap-template'];
+  if (!isRecapTemplateId(recapTemplate)) throw new UsageError(`--recap-template must be one of ${RECAP_TEMPLATE_IDS.join(', ')}, got "${recapTemplate}"`);
+  return {
+    inputs,
+    splitChannels: parsed.values['split-channels'],
+    speed,
+    outDir: parsed.values.out,
+    languages,
+    recap: !parsed.values['no-recap'],
+    recapTemplate,
+    recapPromptFile: parsed.values['recap-prompt'],
+  };
+}
+
+/** The recap's template and custom instructions from the command line. @throws {UsageError} an unreadable or invalid prompt file. */
+async function recapStyle(args: CliArgs): Promise<RecapStyle> {
+  if (args.recapPromptFile === undefined) return { template: args.recapTemplate };
+  let text: string;
+  try {
+    text = await readFile(args.recapPromptFile, 'utf8');
+  } catch (error) {
+    throw new UsageError(`--recap-prompt: cannot read "${args.recapPromptFile}" (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  const checked = validateCustomPrompt(text);
+  if (!checked.ok) throw new UsageError(`--recap-prompt: ${checked.reason}`);
+  return { template: args.recapTemplate, customPrompt: checked.prompt };
 }
 
 async function loadTracks(args: CliArgs): Promise<ReplayTrack[]> {
@@ -109,6 +142,8 @@ async function main(argv: string[]): Promise<number> {
   // Replay's stdout is the captions; keep routine logs quiet unless LOG_LEVEL asks for them.
   const level = process.env.LOG_LEVEL === undefined ? 'warn' : config.logLevel;
   const logger = createLogger({ level, secrets: [config.stt.apiKey] });
+  // Checked before any audio is sent: a bad prompt file should not cost a whole replay.
+  const style = await recapStyle(args);
   const tracks = await loadTracks(args);
   const consoleSink = new ConsoleSink(process.stdout, process.stderr, args.languages.length > 0);
   const llm = createLlmClient({ baseUrl: config.llm.baseUrl, apiKey: config.llm.apiKey, timeoutMs: config.llm.timeoutMs, logger });
@@ -141,7 +176,7 @@ async function main(argv: string[]): Promise<number> {
     await writeTranscriptFiles(args.outDir, title, result.transcript);
     if (args.recap && result.transcript.turns.length > 0) {
       try {
-        const recap = await createRecap(result.transcript, { client: llm, model: config.llm.recapModel, fallbackModels: config.llm.recapFallbackModels, logger });
+        const recap = await createRecap(result.transcript, { client: llm, model: config.llm.recapModel, fallbackModels: config.llm.recapFallbackModels, style, logger });
         await writeFile(join(args.outDir, 'recap.md'), recapToMarkdown(recap, title));
       } catch (error) {
         // The transcript files are written; a failed recap is reported, not fatal.

@@ -95,6 +95,14 @@ const MIGRATIONS: readonly string[] = [
     FOREIGN KEY (meeting_id, turn_id) REFERENCES meeting_turns (meeting_id, turn_id) ON DELETE CASCADE
   ) WITHOUT ROWID;
   `,
+  // 2: the guild's recap template and custom recap prompt.
+  `
+  CREATE TABLE guild_recap_style (
+    guild_id TEXT PRIMARY KEY,
+    template TEXT NOT NULL,
+    custom_prompt TEXT
+  ) WITHOUT ROWID;
+  `,
 ];
 
 /** The schema version this code writes: `PRAGMA user_version` after {@link openDatabase}. */

@@ -2,7 +2,7 @@
  * How long a quiet speaker's AssemblyAI session stays open before it is closed with `Terminate`.
  *
  * AssemblyAI bills every second a session is open, and limits how many new sessions an account may open per
- * minute (free accounts 5, paid 100+; ../shared/NOTES.md). A short idle close bills little but reopens sessions
+ * minute (free accounts 5, paid 100+; AssemblyAI docs, streaming "Concurrency"). A short idle close bills little but reopens sessions
  * often. So the idle close starts at the configured base, doubles (up to `maxMs`) each time AssemblyAI answers
  * 3009 (too many new sessions), and halves back toward the base after `relaxAfterMs` without another 3009. The
  * policy is shared by every speaker of the process, as the limit is per account.

@@ -5,7 +5,7 @@
  * @discordjs/voice 0.19 (packages/voice/src/receive): `receiver.speaking` emits `start` per user id; `subscribe`
  * returns an object-mode `AudioReceiveStream` of Opus packets; any decryption error destroys that user's stream;
  * packets that fail DAVE decryption while keys change are dropped without a signal (discord.js#11441, #11445).
- * The failure to detect is "a speaker goes silent for good" (../shared/NOTES.md), so:
+ * The failure to detect is "a speaker goes silent for good" (as users of other bots report; discord.js#11441), so:
  * - a stream that closes while the member is still wanted is re-subscribed at once;
  * - a member who keeps starting to speak while their stream yields nothing is re-subscribed too;
  * - more than `maxResubscribes` failures inside `failureWindowMs` escalate to `onRepeatedFailure` (the voice link

@@ -7,12 +7,12 @@ import { readFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import decode from 'audio-decode';
 import { afterEach, describe, expect, it } from 'vitest';
+import { assemblyAiSequences, speechFixture, speechManifest } from '../support/fixtures.ts';
 import { connectProbe, frames, silence, tone, type Probe } from './assemblyai/probe-client.ts';
 import { startFakeAssemblyAI, type FakeAssemblyAI, type FakeAssemblyAIOptions } from './assemblyai-server.ts';
 
 const KEY = 'test-key-0123456789';
-const FIXTURES = '/work/shared/fixtures';
-const fixture = JSON.parse(readFileSync(`${FIXTURES}/assemblyai/streaming-v3-messages.json`, 'utf8')) as Record<string, unknown>;
+const fixture = assemblyAiSequences();
 type Message = Record<string, unknown>;
 type Entry = { from: 'server' | 'client'; message: Message };
 
@@ -331,10 +331,10 @@ describe('turns', () => {
   });
 
   it('finds the turns of real speech (katiesteve.wav) where the manifest puts its segments', async () => {
-    const manifest = JSON.parse(readFileSync(`${FIXTURES}/speech/manifest.json`, 'utf8')) as Array<{ file: string; segments?: Array<{ start: number; end: number }> }>;
+    const manifest = speechManifest();
     const segments = (manifest.find((f) => f.file === 'katiesteve.wav')?.segments ?? []).map((s) => ({ start: s.start * 1000, end: s.end * 1000 }));
     expect(segments).toHaveLength(6);
-    const decoded = await decode(readFileSync(`${FIXTURES}/speech/katiesteve.wav`));
+    const decoded = await decode(readFileSync(speechFixture('katiesteve.wav')));
     expect(decoded.sampleRate).toBe(16_000);
     const samples = decoded.channelData[0] ?? new Float32Array(0);
     const audio = Buffer.alloc(samples.length * 2);

@@ -3,7 +3,7 @@
  * fault-injection tests and benchmarks. It speaks the documented protocol and enforces its rules; every rule a client
  * breaks is recorded in `violations` and answered as the service does (an `Error` frame, then a close with the same
  * code). Sources: AssemblyAI/assemblyai-api-spec AsyncAPI files, the docs page "Common session errors and closures",
- * /work/shared/NOTES.md and the documented message sequences in /work/shared/fixtures/assemblyai/ (details per rule in
+ * and the documented message sequences mirrored in test/fixtures/assemblyai/ (details per rule in
  * `assemblyai/protocol.ts`).
  *
  * Behaviour summary:

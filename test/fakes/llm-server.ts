@@ -236,7 +236,8 @@ export function defaultCompletion(request: RecordedRequest): ScriptedResponse {
 
 /**
  * A deterministic recap of what the request's fence holds (the transcript lines or the partial recaps): the
- * summary counts the lines and names the first, each line becomes a key point. No language model is involved.
+ * summary counts the lines and names the first, each line becomes a key point. Asked for coaching feedback with
+ * exact quotes (the coaching template), it quotes lines word for word. No language model is involved.
  */
 function recapAnswer(body: Record<string, unknown>): Record<string, unknown> {
   const messages = Array.isArray(body['messages']) ? body['messages'] : [];
@@ -250,6 +251,18 @@ function recapAnswer(body: Record<string, unknown>): Record<string, unknown> {
     data = {};
   }
   const lines = isRecord(data) && Array.isArray(data['lines']) ? data['lines'].map(String) : [];
+  const system = messages.map((m: unknown) => (isRecord(m) && m['role'] === 'system' && typeof m['content'] === 'string' ? m['content'] : '')).join('\n');
+  if (/helpful coach/.test(system) && /exact quote/.test(system)) {
+    // As a model following the coaching template would: feedback per speaker, each backed by a verbatim quote.
+    const said = lines.map((line) => /^\[[\d:]+\] ([^:]+): (.*)$/.exec(line)).filter((m) => m !== null);
+    return {
+      summary: `Feedback on ${said.length} things said.`,
+      key_points: said.slice(0, 3).map((m) => `${m[1]}: spoke clearly — "${m[2]}"`),
+      decisions: said.slice(-2).map((m) => `${m[1]}: could be more concise — "${m[2]}"`),
+      action_items: [],
+      open_questions: [],
+    };
+  }
   return {
     summary: `A meeting of ${lines.length} transcript lines, starting with: ${lines[0] ?? 'nothing'}`,
     key_points: lines.slice(0, 5),

@@ -18,7 +18,8 @@ function seeded(seed: number): () => number {
   };
 }
 
-const span = (c: CaptionEvent) => [c.startMs, c.endMs];
+/** A final as compared across runs: its meeting times and its words. */
+const span = (c: CaptionEvent) => [c.startMs, c.endMs, c.text];
 
 describe('faults on the STT connection, on real speech', () => {
   let server: FakeAssemblyAI | undefined;
@@ -61,7 +62,7 @@ describe('faults on the STT connection, on real speech', () => {
       expect(next, `seed ${seed}: faults injected`).toBeGreaterThan(0);
       expect(faulty.sessions).toBe(next + 1);
       expect(faulty.violations).toEqual([]);
-      // Same turns at the same meeting times: no gap, no duplicate.
+      // Same turns with the same words at the same meeting times: no gap, no duplicate, no word lost.
       expect(faulty.sink.finals.map(span), `seed ${seed}`).toEqual(expected);
     }
   });

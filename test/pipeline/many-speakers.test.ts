@@ -11,6 +11,9 @@ import { startFakeAssemblyAI, type FakeAssemblyAI, type FakeSession, type Recogn
 import { alignAndMeasure } from '../support/snr.ts';
 import { CollectingSink, TEST_API_KEY, fixturePackets, referenceDecode, replayAgainst, samplesOf, sttConfig } from '../support/pipeline-harness.ts';
 import { tonePackets } from '../support/tone.ts';
+import { oggOpusFixture } from '../support/ogg-opus.ts';
+import { readAudioFile } from '../../src/replay/audio-file.ts';
+import { encodeDiscordOpus } from '../../src/replay/discord-opus.ts';
 import type { TimedOpusPacket } from '../../src/replay/discord-opus.ts';
 import type { ReplayTrack } from '../../src/replay/replay.ts';
 import type { CaptionEvent } from '../../src/captions/caption.ts';
@@ -66,13 +69,13 @@ describe('many speakers in one process', () => {
 
   it('60 people talking at once in three meetings: each one’s whole speech reaches their own session and is captioned', async () => {
     server = await startFakeAssemblyAI({ apiKey: TEST_API_KEY, maxAudioAheadMs: null, recognizer: sessionNaming });
-    const [[jfk = []], [katiesteve = []], [harvard = []], [left = [], right = []]] = await Promise.all([
+    const [[jfk = []], [katiesteve = []], opus, [left = [], right = []]] = await Promise.all([
       fixturePackets('jfk.flac'),
       fixturePackets('katiesteve.wav'),
-      fixturePackets('harvard_list1_opus48k.ogg'),
+      oggOpusFixture().then(readAudioFile).then(encodeDiscordOpus),
       fixturePackets('stereo_diarization.wav', true),
     ]);
-    const sources = [jfk, katiesteve, harvard, left, right];
+    const sources = [jfk, katiesteve, opus, left, right];
     // Each speaker says something of their own: a fixture from a different point, at most 4 s of it.
     const speakers: ReplayTrack[] = Array.from({ length: 60 }, (_, i) => {
       const source = sources[i % sources.length] ?? [];

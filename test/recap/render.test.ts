@@ -1,6 +1,7 @@
 import type { APIEmbed } from 'discord.js';
 import { describe, expect, it } from 'vitest';
 import type { Recap } from '../../src/recap/recap.ts';
+import { DEFAULT_HEADINGS, recapTemplate } from '../../src/recap/templates.ts';
 import { EMBED_LIMITS, embedsLength, recapToEmbeds, recapToMarkdown } from '../../src/recap/render.ts';
 
 const SMALL: Recap = {
@@ -11,6 +12,7 @@ const SMALL: Recap = {
   openQuestions: ['Who announces it?'],
   model: 'claude-sonnet-4-6',
   parts: 1,
+  headings: DEFAULT_HEADINGS,
 };
 
 const OPTIONS = { title: 'Recap: Weekly sync', meetingDurationMs: 3_725_000, speakers: ['Alice', 'Bob'] };
@@ -97,6 +99,7 @@ describe('recapToEmbeds', () => {
       openQuestions: [`${'Why '.repeat(600)}?`, ...sentences(50, 100, 'Question')],
       model: 'claude-sonnet-4-6',
       parts: 4,
+      headings: DEFAULT_HEADINGS,
     };
     const speakers = Array.from({ length: 300 }, (_, i) => `Participant number ${i}`);
     const embeds = recapToEmbeds(huge, { title: 'T'.repeat(400), meetingDurationMs: 10_800_000, speakers });
@@ -123,6 +126,7 @@ describe('recapToEmbeds', () => {
       openQuestions: ['- not a list item'],
       model: 'claude-sonnet-4-6',
       parts: 1,
+      headings: DEFAULT_HEADINGS,
     };
     const embeds = recapToEmbeds(hostile, { ...OPTIONS, title: 'Recap @here', speakers: ['@everyone', '<@1234>'] });
     const text = embeds.flatMap((embed) => [embed.title ?? '', embed.description ?? '', embed.footer?.text ?? '', ...(embed.fields ?? []).flatMap((field) => [field.name, field.value])]).join('\n');
@@ -183,5 +187,18 @@ describe('recapToMarkdown', () => {
     const markdown = recapToMarkdown({ ...SMALL, keyPoints }, 'Long');
     for (const point of keyPoints) expect(markdown).toContain(`- ${point.trim()}\n`);
     expect(markdown).not.toContain('…');
+  });
+});
+
+describe('recap headings follow the template', () => {
+  it('titles the embed fields and recap.md sections with the template\'s headings', () => {
+    const coached: Recap = { ...SMALL, headings: recapTemplate('coach').headings };
+    const fields = recapToEmbeds(coached, OPTIONS).flatMap((embed) => embed.fields ?? []).map((field) => field.name);
+    expect(fields).toEqual(expect.arrayContaining(['Strengths', 'Areas to improve', 'To practise', 'To reflect on']));
+    expect(fields).not.toContain('Key points');
+    const markdown = recapToMarkdown(coached, 'Coaching');
+    expect(markdown).toContain('## Strengths');
+    expect(markdown).toContain('## Areas to improve');
+    expect(markdown).not.toContain('## Key points');
   });
 });

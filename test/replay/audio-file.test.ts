@@ -3,8 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AudioFileError, readAudioFile } from '../../src/replay/audio-file.ts';
+import { FIXTURES_DIR } from '../support/fixtures.ts';
+import { OGG_OPUS_FIXTURE, oggOpusFixture } from '../support/ogg-opus.ts';
 
-const FIXTURES = '/work/shared/fixtures/speech';
+const FIXTURES = join(FIXTURES_DIR, 'speech');
 
 interface ManifestEntry {
   file: string;
@@ -14,7 +16,8 @@ interface ManifestEntry {
 }
 
 const manifest = JSON.parse(await readFile(join(FIXTURES, 'manifest.json'), 'utf8')) as ManifestEntry[];
-const fixture = (name: string) => readFile(join(FIXTURES, name));
+/** A recording's bytes; `opus.ogg` is the Ogg Opus recording made at test time (test/support/ogg-opus.ts). */
+const fixture = async (name: string) => readFile(name === 'opus.ogg' ? await oggOpusFixture() : join(FIXTURES, name));
 
 let dir = '';
 beforeAll(async () => {
@@ -126,6 +129,16 @@ describe('readAudioFile on the real fixtures', () => {
     expect(peak).toBeLessThanOrEqual(1.01);
   });
 
+  it('decodes an Ogg Opus recording with its rate, channels and duration', async () => {
+    const audio = await readAudioFile(await oggOpusFixture());
+    expect(audio.sampleRate).toBe(OGG_OPUS_FIXTURE.sampleRate);
+    expect(audio.channels).toHaveLength(OGG_OPUS_FIXTURE.channels);
+    expect(Math.abs(audio.channels[0]!.length / audio.sampleRate - OGG_OPUS_FIXTURE.durationS)).toBeLessThan(0.02);
+    let peak = 0;
+    for (const x of audio.channels[0]!) peak = Math.max(peak, Math.abs(x));
+    expect(peak).toBeGreaterThan(0.05);
+  });
+
   it('keeps the two voices of stereo_diarization.wav apart', async () => {
     const { channels } = await readAudioFile(join(FIXTURES, 'stereo_diarization.wav'));
     let differing = 0;
@@ -192,7 +205,7 @@ describe('readAudioFile on truncated copies of the fixtures', () => {
     ['stereo_diarization.wav', 30, /the WAV header is incomplete|the WAV fmt chunk is incomplete/],
     ['stereo_diarization.wav', 3, /the header is incomplete/],
     ['jfk.flac', 20, /the FLAC header is incomplete/],
-    ['harvard_list1_opus48k.ogg', 40, /the last Ogg page is incomplete/],
+    ['opus.ogg', 40, /the last Ogg page is incomplete/],
   ] as const)('reports %s cut to %i bytes (inside the header)', async (file, length, detail) => {
     const bytes = await fixture(file);
     await expectFailure(await temp(`head-${length}-${file}`, bytes.subarray(0, length)), 'truncated', detail);
@@ -217,10 +230,10 @@ describe('readAudioFile on truncated copies of the fixtures', () => {
   });
 
   it('reports an Ogg Opus file cut mid-page and one cut at a page boundary', async () => {
-    const bytes = await fixture('harvard_list1_opus48k.ogg');
-    await expectFailure(await temp('harvard-half.ogg', bytes.subarray(0, Math.floor(bytes.length / 2))), 'truncated', /the last Ogg page is incomplete/);
+    const bytes = await fixture('opus.ogg');
+    await expectFailure(await temp('opus-half.ogg', bytes.subarray(0, Math.floor(bytes.length / 2))), 'truncated', /the last Ogg page is incomplete/);
     const lastPage = bytes.lastIndexOf('OggS');
-    await expectFailure(await temp('harvard-no-eos.ogg', bytes.subarray(0, lastPage)), 'truncated', /the Ogg Opus stream has no end-of-stream page/);
+    await expectFailure(await temp('opus-no-eos.ogg', bytes.subarray(0, lastPage)), 'truncated', /the Ogg Opus stream has no end-of-stream page/);
   });
 
   it('reports a zero-byte file', async () => {
@@ -242,7 +255,7 @@ describe('readAudioFile on corrupt copies of the fixtures', () => {
   });
 
   it('reports an Ogg file whose middle pages are garbage', async () => {
-    const path = await temp('harvard-scribbled.ogg', scribble(await fixture('harvard_list1_opus48k.ogg')));
+    const path = await temp('opus-scribbled.ogg', scribble(await fixture('opus.ogg')));
     await expectFailure(path, 'truncated', /truncated or corrupt audio \(Ogg page sync lost at byte \d+\)$/);
   });
 
@@ -285,7 +298,7 @@ describe('readAudioFile on missing and unsupported files', () => {
   });
 
   it('reports an Ogg file without an Opus stream', async () => {
-    const bytes = Buffer.from(await fixture('harvard_list1_opus48k.ogg'));
+    const bytes = Buffer.from(await fixture('opus.ogg'));
     bytes.write('OpusHeaX', bytes.indexOf('OpusHead'), 'latin1');
     await expectFailure(await temp('not-opus.ogg', bytes), 'unsupported', /this Ogg file holds no Opus stream\)$/);
   });

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startFakeAssemblyAI, type FakeAssemblyAI } from '../fakes/assemblyai-server.ts';
 import { speechFixture } from '../support/fixtures.ts';
+import { oggOpusFixture } from '../support/ogg-opus.ts';
 import { TEST_API_KEY } from '../support/pipeline-harness.ts';
 import type { TranscriptJson } from '../../src/transcript/formats.ts';
 
@@ -89,8 +90,9 @@ describe('npm run replay', () => {
 
     // Truncated and corrupt copies of real recordings in each supported format.
     const dir = await mkdtemp(join(tmpdir(), 'parley-bad-audio-'));
-    for (const name of ['katiesteve.wav', 'jfk.flac', 'harvard_list1_opus48k.ogg']) {
-      const bytes = await readFile(speechFixture(name));
+    const recordings = { 'katiesteve.wav': speechFixture('katiesteve.wav'), 'jfk.flac': speechFixture('jfk.flac'), 'opus.ogg': await oggOpusFixture() };
+    for (const [name, source] of Object.entries(recordings)) {
+      const bytes = await readFile(source);
       const truncated = join(dir, `truncated-${name}`);
       await writeFile(truncated, bytes.subarray(0, Math.floor(bytes.length / 2)));
       const corrupt = join(dir, `corrupt-${name}`);
@@ -146,6 +148,43 @@ describe('npm run replay --translate', () => {
       expect(translationRequests.length).toBeLessThanOrEqual(json.turns.length);
       for (const request of llm.requests) expect(request.headers.authorization).toBe('test-llm-key-0123456789');
       expect((await readdir(out)).sort()).toEqual(['recap.md', 'transcript.json', 'transcript.md', 'transcript.srt', 'transcript.vtt']);
+    } finally {
+      await llm.close();
+      await aai.close();
+    }
+  });
+});
+
+describe('npm run replay --recap-template', () => {
+  it('writes a coaching recap.md whose quotes are lines of the transcript, with the custom prompt in the request', async () => {
+    const { startFakeLlmServer } = await import('../fakes/llm-server.ts');
+    const aai = await startFakeAssemblyAI({ apiKey: TEST_API_KEY, maxAudioAheadMs: null });
+    const llm = await startFakeLlmServer();
+    try {
+      const out = await mkdtemp(join(tmpdir(), 'parley-replay-'));
+      const promptFile = join(out, 'prompt.txt');
+      await writeFile(promptFile, 'Keep the feedback encouraging.\n');
+      const env = { ASSEMBLYAI_API_KEY: TEST_API_KEY, ASSEMBLYAI_STREAMING_URL: aai.url, LLM_GATEWAY_URL: llm.baseUrl, LLM_API_KEY: 'test-llm-key-0123456789' };
+      const result = await replay(['--speed', '50', '--recap-template', 'coach', '--recap-prompt', promptFile, '--out', out, speechFixture('katiesteve.wav')], env);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      const recap = await readFile(join(out, 'recap.md'), 'utf8');
+      expect(recap).toContain('## Strengths');
+      expect(recap).toContain('## Areas to improve');
+      const transcript = JSON.parse(await readFile(join(out, 'transcript.json'), 'utf8')) as TranscriptJson;
+      const quotes = [...recap.matchAll(/"([^"]+)"/g)].map((m) => m[1]!.replace(/\\(.)/g, '$1'));
+      expect(quotes.length).toBeGreaterThan(0);
+      for (const quote of quotes) expect(transcript.turns.map((t) => t.text)).toContain(quote);
+      const system = JSON.stringify(llm.requests.at(-1)?.body);
+      expect(system).toContain('You are a helpful coach');
+      expect(system).toContain('Keep the feedback encouraging.');
+
+      const bad = await replay(['--recap-template', 'poem', speechFixture('katiesteve.wav')], env);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/^error: --recap-template must be one of notes, coach, study, tabletop, standup, got "poem"/);
+      const missing = await replay(['--recap-prompt', join(out, 'nope.txt'), speechFixture('katiesteve.wav')], env);
+      expect(missing.code).toBe(2);
+      expect(missing.stderr).toMatch(/^error: --recap-prompt: cannot read ".*nope\.txt" \(ENOENT\)/);
     } finally {
       await llm.close();
       await aai.close();

@@ -1,4 +1,6 @@
 import { readFile } from 'node:fs/promises';
+import { FIXTURES_DIR } from '../support/fixtures.ts';
+import { oggOpusFixture } from '../support/ogg-opus.ts';
 import { join } from 'node:path';
 import OpusScript from 'opusscript';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +18,7 @@ import {
 } from '../../src/replay/discord-opus.ts';
 import { alignAndMeasure } from '../support/snr.ts';
 
-const FIXTURES = '/work/shared/fixtures/speech';
+const FIXTURES = join(FIXTURES_DIR, 'speech');
 /** Manifest segment times are pocketsphinx word timings, ±0.2 s. */
 const SEGMENT_UNCERTAINTY_MS = 200;
 /** Opus's algorithmic delay at 48 kHz: 2.5 ms look-ahead + 4 ms delay compensation = 312 samples (libopus opus_encoder.c). */
@@ -262,13 +264,13 @@ describe('encodeDiscordOpus channels, rates and bitrate', () => {
     const jfk = await toDiscordPcm(await readAudioFile(join(FIXTURES, 'jfk.flac')));
     expect(jfk.channels[0].length).toBe(528_000);
     expect(jfk.channels[1].length).toBe(528_000);
-    const harvard = await readAudioFile(join(FIXTURES, 'harvard_list1_opus48k.ogg'));
-    expect((await toDiscordPcm(harvard)).channels[0]).toBe(harvard.channels[0]);
+    const opus = await readAudioFile(await oggOpusFixture());
+    expect((await toDiscordPcm(opus)).channels[0]).toBe(opus.channels[0]);
   });
 
   it('sets the Opus bitrate: mean packet size follows bitrate × 20 ms', async () => {
-    const harvard = await readAudioFile(join(FIXTURES, 'harvard_list1_opus48k.ogg'));
-    const excerpt = { sampleRate: harvard.sampleRate, channels: [harvard.channels[0]!.subarray(0, 3 * 48_000)] };
+    const opus = await readAudioFile(await oggOpusFixture());
+    const excerpt = { sampleRate: opus.sampleRate, channels: [opus.channels[0]!.subarray(0, 3 * 48_000)] };
     for (const bitrate of [16_000, 96_000]) {
       const speech = (await encodeDiscordOpus(excerpt, { bitrate })).filter((p) => !isSilence(p));
       const meanBytes = speech.reduce((sum, p) => sum + p.packet.length, 0) / speech.length;

@@ -13,11 +13,11 @@ describe('parseServerMessage on the documented sequences', () => {
     const events = entries.map((e) => parseServerMessage(JSON.stringify(e.message)));
     expect(events.map((e) => e.type)).toEqual(['begin', 'speechStarted', 'turn', 'turn', 'termination']);
     const begin = events[0];
-    expect(begin).toMatchObject({ type: 'begin', id: '3207b601-2054-48df-ba77-8784dfcf9fb8', expiresAtMs: 1772570132000 });
+    expect(begin).toMatchObject({ type: 'begin', id: (entries[0]?.message as { id: string }).id, expiresAtMs: 1772570132000 });
     const final = events[3];
-    expect(final).toMatchObject({ type: 'turn', turnOrder: 0, endOfTurn: true, turnIsFormatted: true, transcript: 'My name is Sonny.' });
+    expect(final).toMatchObject({ type: 'turn', turnOrder: 0, endOfTurn: true, turnIsFormatted: true, transcript: 'My name is Parley.' });
     if (final?.type !== 'turn') throw new Error('expected a turn');
-    expect(final.words.map((w) => w.text)).toEqual(['My', 'name', 'is', 'Sonny.']);
+    expect(final.words.map((w) => w.text)).toEqual(['My', 'name', 'is', 'Parley.']);
     expect(final.words[3]).toMatchObject({ start: 3016, end: 4155, wordIsFinal: true });
     expect(events[4]).toEqual({ type: 'termination', audioDurationS: 13, sessionDurationS: 13 });
   });
@@ -25,7 +25,7 @@ describe('parseServerMessage on the documented sequences', () => {
   it('uses the words of a young partial whose transcript is still empty', () => {
     const entries = (sequences.universal_streaming_formatted as Entry[]).filter((e) => e.from === 'server');
     const first = parseServerMessage(JSON.stringify(entries[1]?.message));
-    expect(first).toMatchObject({ type: 'turn', endOfTurn: false, transcript: 'Hi' });
+    expect(first).toMatchObject({ type: 'turn', endOfTurn: false, transcript: 'Hello' });
   });
 
   it('reads language_code from language-detection turns', () => {

@@ -33,7 +33,7 @@ describe('TurnTracker on the documented sequences', () => {
     const events = track(turnsOf('u3_rt_pro'), false);
     expect(events.map((e) => [e.kind, e.text])).toEqual([
       ['partial', 'My name is—'],
-      ['final', 'My name is Sonny.'],
+      ['final', 'My name is Parley.'],
     ]);
     expect(events[1]).toMatchObject({ turnId: 'u1:2:0', startMs: 60_000 + 1216, endMs: 60_000 + 4155, speaker: { name: 'Sonny' } });
   });
@@ -45,7 +45,7 @@ describe('TurnTracker on the documented sequences', () => {
     const documentedFinals = turns.filter((t) => t.endOfTurn && t.turnIsFormatted).map((t) => t.transcript);
     expect(finals.map((e) => e.text)).toEqual(documentedFinals);
     expect(new Set(finals.map((e) => e.turnId)).size).toBe(finals.length);
-    expect(finals.at(-1)?.text).toBe('I am a voice agent.');
+    expect(finals.at(-1)?.text).toBe('I am a caption bot.');
   });
 
   it('an unformatted final is still emitted if its formatted copy never comes', () => {

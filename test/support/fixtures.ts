@@ -1,17 +1,17 @@
-/** Paths to the shared fixtures beside the repo (tests may read them; the product never does). */
+/** Paths to the test fixtures in `test/fixtures` (sources and licences in its README; the product never reads them). */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 
-/** `../shared/fixtures` relative to the repository root. */
-export const FIXTURES_DIR = fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url));
+/** `test/fixtures`, absolute. */
+export const FIXTURES_DIR = fileURLToPath(new URL('../fixtures/', import.meta.url));
 
-/** Absolute path of a speech recording in `../shared/fixtures/speech`. */
+/** Absolute path of a speech recording in `test/fixtures/speech`. */
 export function speechFixture(name: string): string {
   return join(FIXTURES_DIR, 'speech', name);
 }
 
-/** AssemblyAI's documented Streaming v3 message sequences. */
+/** Streaming v3 message sequences shaped as AssemblyAI documents them (`test/fixtures/assemblyai`). */
 export function assemblyAiSequences(): Record<string, unknown> {
   return JSON.parse(readFileSync(join(FIXTURES_DIR, 'assemblyai', 'streaming-v3-messages.json'), 'utf8')) as Record<string, unknown>;
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { speechFixture } from './fixtures.ts';
 import { readAudioFile } from '../../src/replay/audio-file.ts';
 import { alignAndMeasure } from './snr.ts';
 
@@ -89,7 +90,7 @@ describe('alignAndMeasure', () => {
   });
 
   it('aligns real speech (katiesteve.wav, 29.5 s at 16 kHz) despite its pitch periodicity', async () => {
-    const { channels } = await readAudioFile('/work/shared/fixtures/speech/katiesteve.wav');
+    const { channels } = await readAudioFile(speechFixture('katiesteve.wav'));
     const reference = Int16Array.from(channels[0]!, (x) => Math.round(x * 32767));
     const received = delayed(reference, 1234, 25);
     const result = alignAndMeasure(reference, received);

@@ -1,6 +1,6 @@
 /**
  * Builders for the server messages of AssemblyAI Streaming v3, with the field order of AssemblyAI's documented
- * examples (/work/shared/fixtures/assemblyai/streaming-v3-messages.json) and the field rules of the AsyncAPI specs
+ * examples (mirrored in test/fixtures/assemblyai/streaming-v3-messages.json) and the field rules of the AsyncAPI specs
  * (AssemblyAI/assemblyai-api-spec `usm-streaming-u3-pro.yml`, `usm-streaming.yml`).
  */
 import { DEFAULT_WORD_CONFIDENCE, formatWords } from './recognizer.ts';

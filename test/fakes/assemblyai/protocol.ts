@@ -6,7 +6,7 @@
  * - [spec-u3]   AssemblyAI/assemblyai-api-spec `usm-streaming-u3-pro.yml` (AsyncAPI for `speech_model=u3-rt-pro`).
  * - [spec-usm]  AssemblyAI/assemblyai-api-spec `usm-streaming.yml` (AsyncAPI for the Universal-Streaming models).
  * - [errors]    AssemblyAI docs, "Common session errors and closures" (close-code table and the `Error` frame).
- * - [notes]     /work/shared/NOTES.md, section "AssemblyAI Streaming v3".
+ * - [notes]     AssemblyAI docs pages: streaming API reference (parameters), "Keyterms prompting", "Concurrency", model selection.
  */
 
 /** Close codes used by the service. Source: [errors]. */

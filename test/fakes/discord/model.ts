@@ -131,6 +131,8 @@ export class World {
   readonly interactions = new Map<string, InteractionRecord>();
   globalCommands: APIApplicationCommand[] = [];
   readonly guildCommands = new Map<string, APIApplicationCommand[]>();
+  /** Each voice channel's status text (Modify Voice Channel Status); null when cleared. */
+  readonly voiceChannelStatus = new Map<string, string | null>();
   #increment = 0n;
   #lastMs = 0n;
 

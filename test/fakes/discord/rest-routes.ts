@@ -290,6 +290,30 @@ export function coreRoutes(world: World, hooks: RouteHooks): Route[] {
       },
     },
     {
+      // Voice channel status (discord-api-docs, "Modify Voice Channel Status", 2026-04-20): at most 500 characters;
+      // needs Set Voice Channel Status, and Manage Channels as well when the caller is not in that voice channel.
+      // Everyone in the guild gets VOICE_CHANNEL_STATUS_UPDATE; the answer is 204.
+      method: 'PUT',
+      pattern: '/channels/:channelId/voice-status',
+      auth: true,
+      handle: (req, { channelId = '' }) => {
+        const found = visibleChannel(world, channelId);
+        if ('status' in found) return found;
+        if (found.channel.type !== ChannelType.GuildVoice) return discordError(400, 50024, 'Cannot execute action on this channel type');
+        const connected = found.guild.voiceStates.get(world.botUserId)?.channelId === channelId;
+        const needed = connected ? P.SetVoiceChannelStatus : P.SetVoiceChannelStatus | P.ManageChannels;
+        if (!hasAll(found.perms, needed)) return missingPermissions();
+        const status = (req.body as { status?: unknown } | undefined)?.status;
+        if (status !== null && status !== undefined && (typeof status !== 'string' || [...status].length > 500)) {
+          return discordError(400, 50035, 'Invalid Form Body', { status: { _errors: [{ code: 'BASE_TYPE_MAX_LENGTH', message: 'Must be 500 or fewer in length.' }] } });
+        }
+        const text = typeof status === 'string' && status !== '' ? status : null;
+        world.voiceChannelStatus.set(channelId, text);
+        hooks.dispatch('VOICE_CHANNEL_STATUS_UPDATE', { id: channelId, guild_id: found.guild.id, status: text }, 1 << 0);
+        return noContent;
+      },
+    },
+    {
       method: 'PATCH',
       pattern: '/guilds/:guildId/members/@me',
       auth: true,
