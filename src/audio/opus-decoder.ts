@@ -5,8 +5,8 @@
  *
  * The libopus build is `opus-decoder` (wasm-audio-decoders): each decoder has its own WebAssembly instance, so
  * the number of speakers is bounded by CPU, not by a shared heap. opusscript keeps every decoder of the process in
- * one heap and its `decode` throws `RuntimeError: memory access out of bounds` from about the 29th decoder on
- * (README "Performance", bench/README.md).
+ * one heap, and in 0.0.8 its `decode` throws `RuntimeError: memory access out of bounds` from the 30th decoder of
+ * a process on (test/audio/opus-decoder.test.ts; README "Performance").
  *
  * A decoder failure is not a corrupt packet:
  * - libopus rejecting a packet (OPUS_INVALID_PACKET, OPUS_BAD_ARG, OPUS_BUFFER_TOO_SMALL), an empty packet or one

@@ -1,6 +1,6 @@
 /**
  * Many speakers in one process, and decoders that fail. opusscript kept every decoder of the process in one
- * WebAssembly heap and failed from the 29th on, so the 30th speaker was never captioned and no one was told
+ * WebAssembly heap and failed from the 30th on, so the 30th speaker was never captioned and no one was told
  * (issue 16). Here 60 people talk at once in three meetings against one fake AssemblyAI server, and each one's whole
  * speech must reach their own session; a decoder forced to fail must be replaced, and one whose replacement fails
  * too must be reported (error log, counter, a notice to the channel).
