@@ -31,7 +31,8 @@ export const status: Command = {
       speakers.length === 0 ? 'Nobody is being transcribed right now.' : `Speakers (${speakers.length}):`,
       ...speakers.map((s) => {
         const notKept = s.stats.framesNotKept > 0 ? `, ${Math.round(s.stats.framesNotKept / 20)} s of wordless audio not kept for a resend` : '';
-        const extra = (s.corruptPackets > 0 ? `, ${s.corruptPackets} corrupt packets skipped` : '') + notKept;
+        const decoder = s.decoderFailed ? ', cannot be captioned: their audio could not be decoded' : '';
+        const extra = (s.corruptPackets > 0 ? `, ${s.corruptPackets} corrupt packets skipped` : '') + notKept + decoder;
         return `- ${escapeDiscordText(s.speaker.name)}: ${STATE_TEXT[s.state]}, ${s.stats.finalTurns} caption${s.stats.finalTurns === 1 ? '' : 's'}${extra}`;
       }),
     ];

@@ -7,12 +7,13 @@
  * light STT server in `count` mode, in a child process so its CPU is not ours). Time is a `VirtualClock`
  * advanced as fast as the CPU allows, so the figure is CPU-bound throughput, not pacing.
  *
- * Baseline, measured in the same run and interleaved with the path runs: a bare opusscript decode of the same
- * packets at 16 kHz mono (one decoder per track, as the path has one per speaker). Both are timed with
+ * Baseline, measured in the same run and interleaved with the path runs: a bare decode of the same packets at
+ * 16 kHz mono with the decoder the path uses (opus-decoder, Float32 converted to s16le; one decoder per track, as
+ * the path has one per speaker, started before timing). Both are timed with
  * `process.cpuUsage()` (user + system, all threads of this process), so other load on the machine mostly
  * cancels out; the ratio uses the median of per-round ratios.
  */
-import OpusScript from 'opusscript';
+import { createLibopusDecoder, floatToS16le, type OpusBackend } from '../../src/audio/opus-decoder.ts';
 import { VirtualClock } from '../../src/clock.ts';
 import { silentLogger } from '../../src/log.ts';
 import { CaptionPipeline } from '../../src/pipeline/caption-pipeline.ts';
@@ -36,23 +37,33 @@ export interface RunTiming {
   audioMs: number;
 }
 
-/** Bare opusscript decode of every track's packets at 16 kHz mono. */
-export function measureDecode(tracks: readonly Track[]): RunTiming & { samples: number } {
+/** Started decoders at 16 kHz mono, one per track. */
+async function startDecoders(count: number): Promise<OpusBackend[]> {
+  const decoders = Array.from({ length: count }, () => createLibopusDecoder());
+  await Promise.all(decoders.map((d) => d.ready));
+  return decoders;
+}
+
+/** s16le PCM of one packet, or an empty buffer for a corrupt one (the path skips it too). */
+function decodeToS16(decoder: OpusBackend, packet: Buffer): Buffer {
+  const decoded = decoder.decodeFrame(packet);
+  const samples = decoded.channelData[0];
+  return decoded.errors.length > 0 || samples === undefined ? Buffer.alloc(0) : floatToS16le(samples);
+}
+
+/** Bare decode of every track's packets at 16 kHz mono (opus-decoder + conversion to s16le). */
+export async function measureDecode(tracks: readonly Track[]): Promise<RunTiming & { samples: number }> {
+  const decoders = await startDecoders(tracks.length);
   const cpu = cpuStopwatch();
   const w0 = wallMs();
   let samples = 0;
-  for (const track of tracks) {
-    const decoder = new OpusScript(16_000, 1, OpusScript.Application.AUDIO);
-    for (const { packet } of track.packets) {
-      try {
-        samples += decoder.decode(packet).length >> 1;
-      } catch {
-        // a corrupt packet: the path skips it too
-      }
-    }
-    decoder.delete();
+  for (const [i, track] of tracks.entries()) {
+    const decoder = decoders[i];
+    if (decoder === undefined) continue;
+    for (const { packet } of track.packets) samples += decodeToS16(decoder, packet).length >> 1;
   }
   const used = cpu();
+  for (const decoder of decoders) decoder.free();
   return { cpuMs: used.totalMs, systemMs: used.systemMs, wallMs: wallMs() - w0, audioMs: tracks.reduce((sum, t) => sum + packetAudioMs(t.packets), 0), samples };
 }
 
@@ -132,7 +143,8 @@ export async function measureMinimalPath(tracks: readonly Track[], url: string):
   const schedule = tracks.flatMap((track, i) => track.packets.map((p) => ({ i, atMs: p.atMs, packet: p.packet }))).sort((a, b) => a.atMs - b.atMs);
   const fillMs = 1_300;
   let framesSent = 0;
-  const speakers = sessions.map((session) => ({ session, decoder: new OpusScript(16_000, 1, OpusScript.Application.AUDIO), frame: Buffer.alloc(PCM_FRAME_BYTES), fill: 0, lastAt: null as number | null }));
+  const decoders = await startDecoders(sessions.length);
+  const speakers = sessions.map((session, i) => ({ session, decoder: decoders[i] ?? createLibopusDecoder(), frame: Buffer.alloc(PCM_FRAME_BYTES), fill: 0, lastAt: null as number | null }));
   const append = (s: (typeof speakers)[number], pcm: Buffer) => {
     let offset = 0;
     while (offset < pcm.length) {
@@ -158,11 +170,7 @@ export async function measureMinimalPath(tracks: readonly Track[], url: string):
     const s = speakers[item.i];
     if (s === undefined) continue;
     if (s.lastAt !== null && item.atMs - s.lastAt > 20) appendSilence(s, item.atMs - 20 - s.lastAt);
-    try {
-      append(s, s.decoder.decode(item.packet));
-    } catch {
-      // corrupt packet: skipped
-    }
+    append(s, decodeToS16(s.decoder, item.packet));
     s.lastAt = item.atMs;
     if (++n % 20 === 0) await yieldToLoop();
   }
@@ -173,7 +181,7 @@ export async function measureMinimalPath(tracks: readonly Track[], url: string):
   await yieldToLoop();
   const used = cpu();
   const timing = { cpuMs: used.totalMs, systemMs: used.systemMs, wallMs: wallMs() - w0 };
-  for (const s of speakers) s.decoder.delete();
+  for (const s of speakers) s.decoder.free();
   await Promise.all(sessions.map((session) => session.terminate()));
   return { ...timing, audioMs: tracks.reduce((sum, t) => sum + packetAudioMs(t.packets), 0), framesSent };
 }
@@ -185,7 +193,7 @@ export async function run(options: PartOptions): Promise<PartResult> {
   const sttUrl = host.sttUrl ?? '';
   try {
     // Warm-up: JIT, wasm tiers, first connections.
-    measureDecode(tracks);
+    await measureDecode(tracks);
     await measureMinimalPath(tracks, sttUrl);
     await measureAudioPath(tracks, sttUrl);
     const rounds = options.quick ? 2 : 18;
@@ -195,7 +203,7 @@ export async function run(options: PartOptions): Promise<PartResult> {
     for (let r = 0; r < rounds; r++) {
       // Rotate the order so drift in machine load affects all three alike.
       const steps = [
-        async () => void decode.push(measureDecode(tracks)),
+        async () => void decode.push(await measureDecode(tracks)),
         async () => void minimal.push(await measureMinimalPath(tracks, sttUrl)),
         async () => void path.push(await measureAudioPath(tracks, sttUrl)),
       ];

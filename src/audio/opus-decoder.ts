@@ -5,16 +5,16 @@
  *
  * The libopus build is `opus-decoder` (wasm-audio-decoders): each decoder has its own WebAssembly instance, so
  * the number of speakers is bounded by CPU, not by a shared heap. opusscript keeps every decoder of the process in
- * one heap and its `decode` throws `RuntimeError: memory access out of bounds` from about the 29th decoder on
- * (README "Performance", bench/README.md).
+ * one heap, and in 0.0.8 its `decode` throws `RuntimeError: memory access out of bounds` from the 30th decoder of
+ * a process on (test/audio/opus-decoder.test.ts; README "Performance").
  *
  * A decoder failure is not a corrupt packet:
  * - libopus rejecting a packet (OPUS_INVALID_PACKET, OPUS_BAD_ARG, OPUS_BUFFER_TOO_SMALL), an empty packet or one
  *   larger than the decoder's input buffer is a corrupt packet: skipped and counted.
  * - An exception from the decoder (a WebAssembly trap), a libopus error about the decoder itself
- *   (OPUS_INTERNAL_ERROR, OPUS_INVALID_STATE, OPUS_ALLOC_FAIL), a start-up that fails, or a start-up that takes
- *   longer than the start queue holds is a decoder fault: the decoder is replaced by a fresh one and the packet
- *   is decoded again on it.
+ *   (OPUS_INTERNAL_ERROR, OPUS_INVALID_STATE, OPUS_ALLOC_FAIL), a start-up that fails, or one that takes longer
+ *   than {@link START_DEADLINE_MS} is a decoder fault: the decoder is replaced by a fresh one and the packet is
+ *   decoded again on it.
  * - {@link CORRUPT_RUN_BEFORE_RETRY} corrupt packets in a row may be a broken decoder rather than bad packets, so
  *   the decoder is replaced once per run; if the fresh decoder decodes what follows, it was the decoder.
  * If a replacement faults before it has decoded {@link TRUSTED_AFTER_PACKETS} packets, or the speaker has used
@@ -54,8 +54,15 @@ export const createLibopusDecoder: OpusBackendFactory = () => new OpusDecoder({ 
 
 /** Largest packet opus-decoder's input buffer holds (120 ms at 256 kb/s for one channel), bytes. */
 export const MAX_OPUS_PACKET_BYTES = 3_840;
-/** Packets held while a decoder starts (5 s of 20 ms packets); more means start-up is stuck: a fault. */
-export const MAX_PENDING_PACKETS = 250;
+/**
+ * Packets held while a decoder starts: 1 minute of 20 ms packets. Live, the start deadline comes first; replay
+ * delivers packets faster than real time, while start-up (about 70 ms for the first decoder of a process, which
+ * compiles the module, then a few ms each) runs in real time. Past this, the oldest held packet is dropped and
+ * counted in `lostPackets`.
+ */
+export const MAX_PENDING_PACKETS = 3_000;
+/** Wall-clock time a decoder may take to start before it counts as failed, ms. */
+export const START_DEADLINE_MS = 5_000;
 /** Corrupt packets in a row (0.5 s) after which the decoder is replaced once, in case it is the decoder. */
 export const CORRUPT_RUN_BEFORE_RETRY = 25;
 /** Packets a replacement must decode before it is trusted; a fault before that gives the speaker up. */
@@ -76,6 +83,8 @@ export interface OpusPacketDecoderOptions {
   onFailed: (error: Error) => void;
   /** Default {@link createLibopusDecoder}. */
   createDecoder?: OpusBackendFactory;
+  /** Default {@link START_DEADLINE_MS}. */
+  startDeadlineMs?: number;
 }
 
 interface PendingPacket {
@@ -127,8 +136,6 @@ export class OpusPacketDecoder {
   /** Packets the current decoder has decoded. */
   #goodOnCurrent = 0;
   #corruptRun = 0;
-  /** Packets that arrived while the current decoder was starting. */
-  #arrivedWhileStarting = 0;
   /** The current run of corrupt packets already had its replacement. */
   #corruptRunRetried = false;
   /** Packets that failed to decode (corrupt, truncated, or still encrypted) and were skipped. */
@@ -183,14 +190,11 @@ export class OpusPacketDecoder {
     }
     if (state.status === 'destroyed') return;
     if (state.status === 'starting' || this.#pending.length > 0) {
-      if (state.status === 'starting') this.#arrivedWhileStarting++;
       this.#pending.push({ packet, arrivalMs });
       if (this.#pending.length > MAX_PENDING_PACKETS) {
         this.#pending.shift();
         this.lostPackets++;
       }
-      // More packets than the queue holds arrived while this decoder started (5 s at 50 packets a second).
-      if (this.#arrivedWhileStarting === MAX_PENDING_PACKETS + 1) this.#fault(new Error(`Opus decoder did not start within ${MAX_PENDING_PACKETS} packets`));
       return;
     }
     this.#decode(state.backend, packet, arrivalMs);
@@ -215,9 +219,18 @@ export class OpusPacketDecoder {
     }
     const state: StartingState = { status: 'starting', backend };
     this.#goodOnCurrent = 0;
-    this.#arrivedWhileStarting = 0;
-    this.#settled = backend.ready.then(
+    const deadlineMs = this.#o.startDeadlineMs ?? START_DEADLINE_MS;
+    let stuck: (error: Error) => void = () => {};
+    const deadline = new Promise<never>((_resolve, reject) => {
+      stuck = reject;
+    });
+    // A real-time timer: start-up runs in real time whatever clock the meeting uses. Unref'd: never keeps a
+    // process alive.
+    const timer = setTimeout(() => stuck(new Error(`Opus decoder did not start within ${deadlineMs} ms`)), deadlineMs);
+    timer.unref();
+    this.#settled = Promise.race([backend.ready, deadline]).then(
       () => {
+        clearTimeout(timer);
         if (this.#state !== state) {
           backend.free(); // destroyed or replaced while starting
           return;
@@ -226,6 +239,9 @@ export class OpusPacketDecoder {
         this.#drain(backend);
       },
       (error: unknown) => {
+        clearTimeout(timer);
+        // A decoder that starts after its deadline is freed when it does.
+        backend.ready.then(() => backend.free(), () => {});
         if (this.#state === state) this.#fault(toError(error));
       },
     );

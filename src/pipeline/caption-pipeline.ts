@@ -46,6 +46,10 @@ export interface SpeakerStatus {
   speaker: Speaker;
   state: SpeakerStreamState;
   corruptPackets: number;
+  /** Opus packets decoded. */
+  decodedPackets: number;
+  /** Decoding was given up for this speaker (the channel was told): they are not being captioned. */
+  decoderFailed: boolean;
   /** PCM frames held for this speaker (queued or kept for a resend). */
   bufferedFrames: number;
   stats: SpeakerStreamStats;
@@ -130,6 +134,8 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
       speaker: stream.speaker,
       state: stream.state,
       corruptPackets: audio.stats.corruptPackets,
+      decodedPackets: audio.stats.decodedPackets,
+      decoderFailed: audio.stats.decoderFailed,
       bufferedFrames: stream.bufferedFrames,
       stats: stream.stats,
     }));
@@ -179,6 +185,15 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
       counters.sttSessionMs += stream.stats.sessionOpenMs;
     }
     return counters;
+  }
+
+  /**
+   * Resolves when no speaker has Opus packets held for a decoder that is still starting (each waits at most its
+   * start deadline per replacement; see `OpusPacketDecoder`). For benchmarks and tests that run faster than real
+   * time.
+   */
+  async decodersSettled(): Promise<void> {
+    await Promise.all([...this.#speakers.values()].map(({ audio }) => audio.settled()));
   }
 
   /** Number of speakers with a live path (for memory checks). */

@@ -24,7 +24,7 @@ interface Decoded {
   arrivalMs: number;
 }
 
-function collect(createDecoder?: OpusBackendFactory) {
+function collect(createDecoder?: OpusBackendFactory, startDeadlineMs?: number) {
   const out: Decoded[] = [];
   const replaced: Error[] = [];
   const failed: Error[] = [];
@@ -33,6 +33,7 @@ function collect(createDecoder?: OpusBackendFactory) {
     onReplaced: (error) => replaced.push(error),
     onFailed: (error) => failed.push(error),
     ...(createDecoder === undefined ? {} : { createDecoder }),
+    ...(startDeadlineMs === undefined ? {} : { startDeadlineMs }),
   });
   return { decoder, out, replaced, failed };
 }
@@ -111,17 +112,38 @@ describe('OpusPacketDecoder', () => {
     decoder.destroy();
   });
 
-  it('treats a start-up that outlasts the start queue as a fault: replaced, and the held packets decoded', async () => {
-    const { factory } = sequence(() => ({ ready: new Promise<void>(() => {}), decodeFrame: () => ({ channelData: [], samplesDecoded: 0, errors: [] }), free: () => {} }));
-    const { decoder, out, replaced, failed } = collect(factory);
-    const packets = tonePackets(MAX_PENDING_PACKETS + 10);
-    for (const [i, packet] of packets.entries()) decoder.push(packet, (i + 1) * 20);
-    expect(replaced).toHaveLength(1);
-    await decoder.settled();
+  it('treats a start-up that outlasts its deadline as a fault: replaced, and the held packets decoded on the replacement', async () => {
+    const { factory, counts } = sequence(() => ({ ready: new Promise<void>(() => {}), decodeFrame: () => ({ channelData: [], samplesDecoded: 0, errors: [] }), free: () => {} }));
+    const { decoder, out, replaced, failed } = collect(factory, 20);
+    for (const [i, packet] of tonePackets(30).entries()) decoder.push(packet, (i + 1) * 20);
+    await decoder.settled(); // the 20 ms deadline passes, the replacement starts and decodes what was held
+    expect(replaced.map((e) => e.message)).toEqual(['Opus decoder did not start within 20 ms']);
     expect(failed).toEqual([]);
-    // The oldest packets were pushed out of the full queue; the newest 250 were held and decoded.
-    expect(decoder.lostPackets).toBe(packets.length - MAX_PENDING_PACKETS);
-    expect(out.map((d) => d.arrivalMs)).toEqual(arrivals(MAX_PENDING_PACKETS, (packets.length - MAX_PENDING_PACKETS + 1) * 20));
+    expect(decoder.lostPackets).toBe(0);
+    expect(out.map((d) => d.arrivalMs)).toEqual(arrivals(30));
+    decoder.destroy();
+    expect(counts.created).toBe(2);
+  });
+
+  it('holds at most MAX_PENDING_PACKETS while a decoder starts, dropping and counting the oldest', async () => {
+    let open: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const { factory } = sequence(() => {
+      const real = createLibopusDecoder();
+      return { ready: real.ready.then(() => gate), decodeFrame: (p: Uint8Array) => real.decodeFrame(p), free: () => real.free() };
+    });
+    const { decoder, out, replaced } = collect(factory);
+    const [packet = Buffer.alloc(0)] = tonePackets(1);
+    const total = MAX_PENDING_PACKETS + 10;
+    for (let i = 0; i < total; i++) decoder.push(packet, (i + 1) * 20);
+    expect(decoder.pendingPackets).toBe(MAX_PENDING_PACKETS);
+    open();
+    await decoder.settled();
+    expect(replaced).toEqual([]);
+    expect(decoder.lostPackets).toBe(10);
+    expect(out.map((d) => d.arrivalMs)).toEqual(arrivals(MAX_PENDING_PACKETS, 11 * 20));
     decoder.destroy();
   });
 

@@ -14,6 +14,7 @@ import { buildConversation, rebase, splitAtGaps, type Clip, type Track } from '.
 import { maxInWindow, percentile, seededRandom } from '../../bench/lib/stats.ts';
 import { measureAudioPath, measureDecode, measureMinimalPath } from '../../bench/parts/audio-path.ts';
 import { measureBilling } from '../../bench/parts/billing.ts';
+import { measureSpeakers } from '../../bench/parts/speakers.ts';
 import { phraseLatencies } from '../../bench/parts/live.ts';
 import { renderTable, verdict, ROWS } from '../../bench/lib/report.ts';
 import { SpeakerAudio } from '../../src/audio/speaker-audio.ts';
@@ -101,7 +102,7 @@ describe('bench measurements on tiny inputs', () => {
   });
 
   it('times a bare decode, the minimal path and Parley’s audio path into a byte-counting sink', async () => {
-    const decode = measureDecode(tracks);
+    const decode = await measureDecode(tracks);
     expect(decode.audioMs).toBe((30 + 20) * 20);
     expect(decode.samples).toBeGreaterThan(0);
     expect(decode.cpuMs).toBeGreaterThanOrEqual(0);
@@ -114,6 +115,16 @@ describe('bench measurements on tiny inputs', () => {
     expect(minimal.framesSent).toBeGreaterThan(20);
     await expect.poll(() => sink.stats().audioBytes - before).toBe((path.framesSent + minimal.framesSent) * PCM_FRAME_BYTES);
     expect(sink.stats().badFrames).toBe(0);
+  });
+
+  it('runs concurrent speakers across meetings, every packet decoded and every frame sent', async () => {
+    const before = sink.stats().audioBytes;
+    const run = await measureSpeakers(tracks, sink.url, 3, 400);
+    expect(run.speakersSeen).toBe(3);
+    expect(run.whole).toBe(3);
+    expect(run.cpuMs).toBeGreaterThan(0);
+    expect(run.speechSeconds).toBeGreaterThan(0);
+    await expect.poll(() => sink.stats().audioBytes - before).toBe(run.bytesSent);
   });
 
   it('measures billed session time against speech for a tiny call', async () => {
