@@ -7,29 +7,16 @@
  * run anywhere else, it is sent privately (ephemeral) to the caller, so it never lands in a channel with a
  * different audience.
  */
-import { MessageFlags, SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
+import { MessageFlags, SlashCommandBuilder } from 'discord.js';
 import { CommandError, type Command } from '../src/bot/command.ts';
 import { canSeeMeeting } from '../src/bot/permissions.ts';
-import { buildMeetingReport, postMeetingReport, type ReportTarget } from '../src/meeting/meeting-report.ts';
+import { buildMeetingReport, postMeetingReport } from '../src/meeting/meeting-report.ts';
+import { privateReportTarget } from '../src/bot/report-target.ts';
 import type { MeetingRecord } from '../src/store/meeting-store.ts';
 import type { Recap } from '../src/recap/recap.ts';
 
 /** How many recent meetings are searched for the latest visible one, and listed when a number is wrong. */
 const RECENT_SEARCHED = 20;
-
-/** Sends the report privately: the deferred (ephemeral) reply carries the first message, follow-ups the rest. */
-function privateTarget(interaction: ChatInputCommandInteraction<'cached'>): ReportTarget {
-  let first = true;
-  return {
-    send: async (message) => {
-      if (first) {
-        first = false;
-        return interaction.editReply(message);
-      }
-      return interaction.followUp({ ...message, flags: MessageFlags.Ephemeral });
-    },
-  };
-}
 
 export const recap: Command = {
   cooldown: true,
@@ -91,7 +78,7 @@ export const recap: Command = {
       await postMeetingReport(channel, report);
       await interaction.editReply({ content: `Posted the recap of meeting #${record.id}.`, allowedMentions: { parse: [] } });
     } else {
-      await postMeetingReport(privateTarget(interaction), report);
+      await postMeetingReport(privateReportTarget(interaction), report);
     }
   },
 };
