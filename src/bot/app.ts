@@ -81,7 +81,8 @@ export class ParleyBot {
       speakers: () => this.meetings.counters().speakers,
       sttSessionsOpen: () => this.meetings.counters().sttSessionsOpen,
       sttReconnects: () => this.meetings.counters().reconnects,
-      droppedPackets: () => this.meetings.counters().droppedPackets,
+      corruptPackets: () => this.meetings.counters().corruptPackets,
+      droppedFrames: () => this.meetings.counters().droppedFrames,
       llmErrors: () => this.#translator.stats().failures + this.#recapFailures,
       storeWriteFailures: () => this.#storeWriteFailures,
     });

@@ -60,8 +60,10 @@ export interface PipelineCounters {
   /** Sessions open or closing now (each bills). */
   sttSessionsOpen: number;
   reconnects: number;
-  /** Corrupt Opus packets skipped plus PCM frames dropped from full queues. */
-  droppedPackets: number;
+  /** Opus packets skipped because they could not be decoded. */
+  corruptPackets: number;
+  /** PCM frames dropped unsent from full speech-to-text queues (or while STT refused). */
+  droppedFrames: number;
   /** Wall time AssemblyAI sessions were open (what it bills), ms, sessions open now included. */
   sttSessionMs: number;
 }
@@ -84,7 +86,7 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
   #fatal = false;
   #ended = false;
   /** Totals of speakers whose path has ended. */
-  readonly #retired = { reconnects: 0, droppedPackets: 0, sttSessionMs: 0 };
+  readonly #retired = { reconnects: 0, corruptPackets: 0, droppedFrames: 0, sttSessionMs: 0 };
 
   constructor(options: CaptionPipelineOptions) {
     super();
@@ -143,7 +145,8 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
     entry.stream.discardQueued();
     await entry.stream.end();
     this.#retired.reconnects += entry.stream.stats.reconnects;
-    this.#retired.droppedPackets += entry.audio.stats.corruptPackets + entry.stream.stats.framesDropped;
+    this.#retired.corruptPackets += entry.audio.stats.corruptPackets;
+    this.#retired.droppedFrames += entry.stream.stats.framesDropped;
     this.#retired.sttSessionMs += entry.stream.stats.sessionOpenMs;
   }
 
@@ -165,7 +168,8 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
     for (const { audio, stream } of this.#speakers.values()) {
       if (stream.state === 'open' || stream.state === 'terminating') counters.sttSessionsOpen++;
       counters.reconnects += stream.stats.reconnects;
-      counters.droppedPackets += audio.stats.corruptPackets + stream.stats.framesDropped;
+      counters.corruptPackets += audio.stats.corruptPackets;
+      counters.droppedFrames += stream.stats.framesDropped;
       counters.sttSessionMs += stream.stats.sessionOpenMs;
     }
     return counters;
@@ -182,7 +186,8 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
     await entry.stream.end();
     entry.stream.removeAllListeners();
     this.#retired.reconnects += entry.stream.stats.reconnects;
-    this.#retired.droppedPackets += entry.audio.stats.corruptPackets + entry.stream.stats.framesDropped;
+    this.#retired.corruptPackets += entry.audio.stats.corruptPackets;
+    this.#retired.droppedFrames += entry.stream.stats.framesDropped;
     this.#retired.sttSessionMs += entry.stream.stats.sessionOpenMs;
   }
 
