@@ -4,6 +4,8 @@
 import { MessageFlags, PermissionFlagsBits, SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
 import { CommandError, type BotContext, type Command } from '../src/bot/command.ts';
 import { buildMeetingReport, postMeetingReport } from '../src/meeting/meeting-report.ts';
+import { canSeeMeeting } from '../src/bot/permissions.ts';
+import { privateReportTarget } from '../src/bot/report-target.ts';
 
 export const end: Command = {
   cooldown: true,
@@ -41,10 +43,12 @@ async function endInterrupted(interaction: ChatInputCommandInteraction<'cached'>
     throw new CommandError(`Only members in <#${record.voiceChannelId}> (or with Manage Server) can end that meeting.`);
   }
   const transcript = context.meetingStore.loadTranscript(guildId, record.id);
+  if (transcript === undefined) throw new CommandError('Parley cannot find the interrupted meeting any more. Use /join to start again.');
+  // Posted where its captions were; if that channel is gone, only to the caller, and only if they may see it.
   const cached = interaction.guild.channels.cache.get(record.captionChannelId);
-  const channel = cached?.isSendable() === true ? cached : interaction.channel;
-  if (transcript === undefined || channel === null || !channel.isSendable()) {
-    throw new CommandError('Parley cannot post the interrupted meeting\'s transcript here. Run /end in a text channel it can post in.');
+  const channel = cached?.isSendable() === true ? cached : undefined;
+  if (channel === undefined && !canSeeMeeting(interaction.member, record.captionChannelId)) {
+    throw new CommandError('The interrupted meeting\'s caption channel is gone, so only a member with Manage Server can end it and get its transcript.');
   }
   await interaction.deferReply({ flags: MessageFlags.Ephemeral });
   const endedAtMs = Date.now();
@@ -60,8 +64,12 @@ async function endInterrupted(interaction: ChatInputCommandInteraction<'cached'>
   });
   if (report.recapFailed === true) context.services.onRecapFailed?.();
   if (report.recap !== undefined) context.meetingStore.saveRecap(record.id, JSON.stringify(report.recap));
+  if (channel === undefined) {
+    await postMeetingReport(privateReportTarget(interaction), report);
+    return;
+  }
   await postMeetingReport(channel, report);
-  await interaction.editReply({ content: `Ended the interrupted meeting #${record.id}; its transcript is posted in <#${channel.id}>.` });
+  await interaction.editReply({ content: `Ended the interrupted meeting #${record.id}; its transcript is posted in <#${channel.id}>.`, allowedMentions: { parse: [] } });
 }
 
 export default end;

@@ -10,30 +10,17 @@
  * With `template`, the recap is written anew in that template (with the server's custom prompt, if any) and the
  * stored recap is kept as it was.
  */
-import { MessageFlags, SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
+import { MessageFlags, SlashCommandBuilder } from 'discord.js';
 import { CommandError, type Command } from '../src/bot/command.ts';
 import { canSeeMeeting } from '../src/bot/permissions.ts';
-import { buildMeetingReport, postMeetingReport, type ReportTarget } from '../src/meeting/meeting-report.ts';
+import { buildMeetingReport, postMeetingReport } from '../src/meeting/meeting-report.ts';
+import { privateReportTarget } from '../src/bot/report-target.ts';
 import type { MeetingRecord } from '../src/store/meeting-store.ts';
 import { parseStoredRecap } from '../src/recap/recap.ts';
 import { RECAP_TEMPLATE_IDS, recapTemplate, type RecapTemplateId } from '../src/recap/templates.ts';
 
 /** How many recent meetings are searched for the latest visible one, and listed when a number is wrong. */
 const RECENT_SEARCHED = 20;
-
-/** Sends the report privately: the deferred (ephemeral) reply carries the first message, follow-ups the rest. */
-function privateTarget(interaction: ChatInputCommandInteraction<'cached'>): ReportTarget {
-  let first = true;
-  return {
-    send: async (message) => {
-      if (first) {
-        first = false;
-        return interaction.editReply(message);
-      }
-      return interaction.followUp({ ...message, flags: MessageFlags.Ephemeral });
-    },
-  };
-}
 
 export const recap: Command = {
   cooldown: true,
@@ -105,7 +92,7 @@ export const recap: Command = {
       await postMeetingReport(channel, report);
       await interaction.editReply({ content: `Posted the recap of meeting #${record.id}.`, allowedMentions: { parse: [] } });
     } else {
-      await postMeetingReport(privateTarget(interaction), report);
+      await postMeetingReport(privateReportTarget(interaction), report);
     }
   },
 };

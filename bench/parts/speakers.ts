@@ -16,6 +16,7 @@
  * - `max_concurrent_speakers_tested`: the largest N run where every speaker decoded every packet (none corrupt,
  *   none lost, no decoder failed), dropped no frame, and the server received every byte sent.
  */
+import { SessionBudget } from '../../src/stt/session-budget.ts';
 import { VirtualClock } from '../../src/clock.ts';
 import { silentLogger } from '../../src/log.ts';
 import { CaptionPipeline } from '../../src/pipeline/caption-pipeline.ts';
@@ -59,6 +60,7 @@ export async function measureSpeakers(tracks: readonly Track[], url: string, cou
   const provider: SttProvider = {
     speechModel: 'u3-rt-pro',
     idleClose: new IdleClosePolicy({ baseMs: 15_000, maxMs: 15_000 }),
+    budget: new SessionBudget({ perMinute: 100_000 }),
     open: async () => {
       const session = ready.shift();
       if (session === undefined) throw new Error('bench: no pre-opened session left');

@@ -15,7 +15,7 @@ export class MeetingRegistry {
   readonly #lostWhileStarting = new Set<string>();
   readonly #logger: Logger;
   /** Totals of meetings that have ended, so metrics totals never go down. */
-  readonly #ended = { reconnects: 0, droppedPackets: 0, decoderFailures: 0, sttSessionMs: 0 };
+  readonly #ended = { reconnects: 0, corruptPackets: 0, droppedFrames: 0, decoderFailures: 0, sttSessionMs: 0 };
 
   constructor(logger: Logger) {
     this.#logger = logger;
@@ -57,7 +57,8 @@ export class MeetingRegistry {
           if (this.#meetings.get(guildId) === ended) this.#meetings.delete(guildId);
           const final = ended.counters();
           this.#ended.reconnects += final.reconnects;
-          this.#ended.droppedPackets += final.droppedPackets;
+          this.#ended.corruptPackets += final.corruptPackets;
+          this.#ended.droppedFrames += final.droppedFrames;
           this.#ended.decoderFailures += final.decoderFailures;
           this.#ended.sttSessionMs += final.sttSessionMs;
           this.#logger.info({ guildId, meetingId: ended.id }, 'meeting ended');
@@ -82,7 +83,8 @@ export class MeetingRegistry {
       counters.speakers += c.speakers;
       counters.sttSessionsOpen += c.sttSessionsOpen;
       counters.reconnects += c.reconnects;
-      counters.droppedPackets += c.droppedPackets;
+      counters.corruptPackets += c.corruptPackets;
+      counters.droppedFrames += c.droppedFrames;
       counters.decoderFailures += c.decoderFailures;
       counters.sttSessionMs += c.sttSessionMs;
     }

@@ -1,5 +1,5 @@
 /**
- * Prometheus metrics (prom-client): active meetings, speakers, open STT sessions, reconnects, dropped packets,
+ * Prometheus metrics (prom-client): active meetings, speakers, open STT sessions, reconnects, corrupt Opus packets, dropped PCM frames,
  * LLM errors and caption latency. Gauges and totals are read from the live objects at scrape time, so the data
  * path carries no metrics code; only caption latency is observed as captions happen.
  */
@@ -14,8 +14,10 @@ export interface MetricsSource {
   sttSessionsOpen(): number;
   /** STT reconnects since start. */
   sttReconnects(): number;
-  /** Opus packets skipped as corrupt, plus PCM frames dropped from full queues, since start. */
-  droppedPackets(): number;
+  /** Opus packets skipped because they could not be decoded, since start. */
+  corruptPackets(): number;
+  /** PCM frames dropped unsent from full speech-to-text queues, since start. */
+  droppedFrames(): number;
   /** Failed LLM requests (translation and recap) since start. */
   llmErrors(): number;
   /** Speakers whose Opus decoding was given up (decoder and replacement failed) since start. */
@@ -63,7 +65,9 @@ export class ParleyMetrics {
     gauge('parley_speakers', 'Speakers with a live caption pipeline', () => source.speakers());
     gauge('parley_stt_sessions_open', 'AssemblyAI streaming sessions open now (each bills while open)', () => source.sttSessionsOpen());
     totalCounter(registry, 'parley_stt_reconnects_total', 'AssemblyAI sessions reopened after a drop', () => source.sttReconnects());
-    totalCounter(registry, 'parley_dropped_packets_total', 'Corrupt Opus packets skipped and queued audio frames dropped', () => source.droppedPackets());
+    // Packets and frames are different units (a 20 ms Opus packet in, a PCM frame out to AssemblyAI): one counter each.
+    totalCounter(registry, 'parley_corrupt_opus_packets_total', 'Opus packets skipped because they could not be decoded', () => source.corruptPackets());
+    totalCounter(registry, 'parley_dropped_pcm_frames_total', 'PCM frames dropped unsent from full speech-to-text queues', () => source.droppedFrames());
     totalCounter(registry, 'parley_opus_decoder_failures_total', 'Speakers who could not be captioned because their Opus decoder and its replacement failed', () => source.decoderFailures());
     totalCounter(registry, 'parley_llm_errors_total', 'LLM Gateway requests that failed after retries and fallbacks', () => source.llmErrors());
     const tokens = source.llmTokens?.bind(source);

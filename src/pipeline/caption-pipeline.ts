@@ -69,8 +69,10 @@ export interface PipelineCounters {
   /** Sessions open or closing now (each bills). */
   sttSessionsOpen: number;
   reconnects: number;
-  /** Corrupt Opus packets skipped plus PCM frames dropped from full queues. */
-  droppedPackets: number;
+  /** Opus packets skipped because they could not be decoded. */
+  corruptPackets: number;
+  /** PCM frames dropped unsent from full speech-to-text queues (or while STT refused). */
+  droppedFrames: number;
   /** Speakers whose decoding was given up (their decoder and its replacement failed), since start. */
   decoderFailures: number;
   /** Wall time AssemblyAI sessions were open (what it bills), ms, sessions open now included. */
@@ -97,7 +99,7 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
   /** The channel has been told that the account's session limit delays captions (once per meeting). */
   #limitNoticeSent = false;
   /** Totals of speakers whose path has ended. */
-  readonly #retired = { reconnects: 0, droppedPackets: 0, sttSessionMs: 0 };
+  readonly #retired = { reconnects: 0, corruptPackets: 0, droppedFrames: 0, sttSessionMs: 0 };
   #decoderFailures = 0;
 
   constructor(options: CaptionPipelineOptions) {
@@ -159,7 +161,8 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
     entry.stream.discardQueued();
     await entry.stream.end();
     this.#retired.reconnects += entry.stream.stats.reconnects;
-    this.#retired.droppedPackets += entry.audio.stats.corruptPackets + entry.stream.stats.framesDropped;
+    this.#retired.corruptPackets += entry.audio.stats.corruptPackets;
+    this.#retired.droppedFrames += entry.stream.stats.framesDropped;
     this.#retired.sttSessionMs += entry.stream.stats.sessionOpenMs;
   }
 
@@ -181,7 +184,8 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
     for (const { audio, stream } of this.#speakers.values()) {
       if (stream.state === 'open' || stream.state === 'terminating') counters.sttSessionsOpen++;
       counters.reconnects += stream.stats.reconnects;
-      counters.droppedPackets += audio.stats.corruptPackets + stream.stats.framesDropped;
+      counters.corruptPackets += audio.stats.corruptPackets;
+      counters.droppedFrames += stream.stats.framesDropped;
       counters.sttSessionMs += stream.stats.sessionOpenMs;
     }
     return counters;
@@ -208,7 +212,8 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
     await entry.stream.end();
     entry.stream.removeAllListeners();
     this.#retired.reconnects += entry.stream.stats.reconnects;
-    this.#retired.droppedPackets += entry.audio.stats.corruptPackets + entry.stream.stats.framesDropped;
+    this.#retired.corruptPackets += entry.audio.stats.corruptPackets;
+    this.#retired.droppedFrames += entry.stream.stats.framesDropped;
     this.#retired.sttSessionMs += entry.stream.stats.sessionOpenMs;
   }
 

@@ -144,4 +144,23 @@ describe('failures stay local', () => {
     expect(again.content).toBe(`Captioning <#${ids.voiceChannelId}> in <#${ids.textChannelId}>. Use /end to stop.`);
     await runCommand(standIn, { commandName: 'end', userId: ids.katieId });
   });
+
+  // Last: the bot's client forgets the guild. (discord.js destroys its voice adapters then, which ends the meeting.)
+  it('being removed from the server ends its meeting: sessions terminated, transcript kept', async () => {
+    const { standIn, stt } = world;
+    const { right } = await twoSpeakers();
+    const from = standIn.requests.length;
+    await runCommand(standIn, { commandName: 'join', userId: ids.katieId });
+    const meetingId = bot.bot.meetings.get(ids.guildId)?.id ?? 0;
+    const opened = sessionFrom(stt, stt.sessions.length);
+    await standIn.memberSpeak(ids.katieId, right);
+    await waitForChannelPost(standIn, ids.textChannelId, from, (c) => c.split('\n').some((l) => l.startsWith('**Katie:** ')));
+    const session = await opened;
+    const logFrom = bot.logs.lines.length;
+    standIn.dispatch('GUILD_DELETE', { id: ids.guildId });
+    await bot.logs.waitFor((l) => l.msg === 'meeting ended' && bot.logs.lines.indexOf(l) >= logFrom);
+    expect(bot.bot.meetings.get(ids.guildId)).toBeUndefined();
+    expect(session.terminated).toBe(true);
+    expect(bot.bot.meetingStore.meeting(ids.guildId, meetingId)?.turnCount).toBeGreaterThanOrEqual(1);
+  });
 });

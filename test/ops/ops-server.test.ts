@@ -10,13 +10,14 @@ describe('ops server', () => {
   });
 
   it('serves /healthz and Prometheus /metrics from the live values', async () => {
-    const live = { meetings: 2, speakers: 5, open: 3, reconnects: 1, dropped: 7, llm: 0, decoderFailures: 0 };
+    const live = { meetings: 2, speakers: 5, open: 3, reconnects: 1, corrupt: 7, dropped: 11, llm: 0, decoderFailures: 0 };
     const source: MetricsSource = {
       activeMeetings: () => live.meetings,
       speakers: () => live.speakers,
       sttSessionsOpen: () => live.open,
       sttReconnects: () => live.reconnects,
-      droppedPackets: () => live.dropped,
+      corruptPackets: () => live.corrupt,
+      droppedFrames: () => live.dropped,
       llmErrors: () => live.llm,
       decoderFailures: () => live.decoderFailures,
     };
@@ -35,7 +36,8 @@ describe('ops server', () => {
     expect(text).toMatch(/^parley_speakers 5$/m);
     expect(text).toMatch(/^parley_stt_sessions_open 3$/m);
     expect(text).toMatch(/^parley_stt_reconnects_total 1$/m);
-    expect(text).toMatch(/^parley_dropped_packets_total 7$/m);
+    expect(text).toMatch(/^parley_corrupt_opus_packets_total 7$/m);
+    expect(text).toMatch(/^parley_dropped_pcm_frames_total 11$/m);
     expect(text).toMatch(/^parley_llm_errors_total 0$/m);
     expect(text).toMatch(/^parley_opus_decoder_failures_total 0$/m);
     expect(text).toMatch(/^parley_caption_latency_seconds_count 1$/m);
