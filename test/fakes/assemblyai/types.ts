@@ -2,6 +2,7 @@
  * Public types of the fake AssemblyAI Streaming v3 server (re-exported by `test/fakes/assemblyai-server.ts`).
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import type { AudioFault } from './faults.ts';
 
 /** A word the recognizer heard. Times are ms of session audio (from the first audio byte of the session). */
 export interface RecognizedWord {
@@ -114,6 +115,12 @@ export interface FakeAssemblyAIOptions {
   onConnection?: (info: { index: number; headers: IncomingHttpHeaders; query: URLSearchParams }) => { code: number; error: string } | undefined;
   /** Called after each accepted binary frame is processed, with the session's total audio ms (fault injection). */
   onAudio?: (session: FakeSession, audioMs: number) => void;
+  /** Wait between the WebSocket upgrade and `Begin`, ms; default 300 (`assemblyai/faults.ts`). Ignored when `scripted`. */
+  beginDelayMs?: number;
+  /** Wait between `Terminate` and the last final turn and `Termination`, ms; default 200 (`assemblyai/faults.ts`). */
+  terminationDelayMs?: number;
+  /** Drops, error closes and stalls injected at a point in a session's audio (`assemblyai/faults.ts`). */
+  audioFaults?: AudioFault[];
 }
 
 /** A running fake server. */
