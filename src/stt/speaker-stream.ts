@@ -40,7 +40,10 @@ export interface SpeakerStreamOptions {
   /**
    * How far session audio may run ahead of the time since `Begin`, ms: AssemblyAI closes sessions fed faster than
    * real time (3007). Queued audio catches up within this allowance, and in the pauses between talk spurts.
-   * `null` disables pacing (accelerated replay against a local server). Default 1,000.
+   * The time since `Begin` is wall time (`performance.now()`), as AssemblyAI measures it, not the pipeline's clock:
+   * replay's virtual clock lags wall time while the process is starved of CPU, and a `Begin` read during such a lag
+   * would let audio run that much further ahead. `null` disables pacing (accelerated replay against a local
+   * server). Default 1,000.
    */
   maxAudioAheadMs?: number | null;
   /** Extra wait after a 3009 (too many new sessions), ms. Default 5,000. */
@@ -82,6 +85,8 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   readonly #queue: AudioQueue;
   #sessionSeq = 0;
   #beginAt = 0;
+  /** `performance.now()` at `Begin`, for pacing (see {@link SpeakerStreamOptions.maxAudioAheadMs}). */
+  #beginWallAt = 0;
   #openedAt = 0;
   #terminationReceived = false;
   #idleTimer: TimerHandle | null = null;
@@ -273,6 +278,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     this.#turns = turns;
     this.#terminationReceived = false;
     this.#beginAt = this.#o.clock.now();
+    this.#beginWallAt = performance.now();
     this.#openedAt = this.#beginAt;
     session.on('turn', (turn) => turns.onTurn(turn));
     session.on('termination', () => {
@@ -303,7 +309,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
         continue;
       }
       if (this.#o.maxAudioAheadMs !== null) {
-        const allowedMs = this.#o.clock.now() - this.#beginAt + this.#o.maxAudioAheadMs;
+        const allowedMs = performance.now() - this.#beginWallAt + this.#o.maxAudioAheadMs;
         const waitMs = this.#timeline.audioMs + PCM_FRAME_MS - allowedMs;
         if (waitMs > 0) {
           this.#scheduleDrain(waitMs);
