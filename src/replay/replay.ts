@@ -4,6 +4,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VirtualClock } from '../clock.ts';
+import { PCM_FRAME_MS } from '../audio/format.ts';
 import type { Logger } from '../log.ts';
 import type { CaptionSink, Speaker } from '../captions/caption.ts';
 import type { CloseClassification } from '../stt/assemblyai/close-codes.ts';
@@ -159,7 +160,7 @@ async function drain(pipeline: CaptionPipeline, clock: VirtualClock, speed: numb
   const clockStart = clock.now();
   while (!done) {
     if (performance.now() - wallStart >= timeoutMs) {
-      const pending = pipeline.closing().map((s) => `${s.speaker.name} (session ${s.state}, ${s.bufferedFrames} frames buffered)`);
+      const pending = pipeline.closing().map((s) => `${s.speaker.name} (session ${s.state}, ${((s.bufferedFrames * PCM_FRAME_MS) / 1000).toFixed(1)} s of audio held)`);
       pipeline.destroy();
       throw new ReplayDrainError(timeoutMs, pending);
     }
