@@ -83,7 +83,7 @@ export async function startFakeAssemblyAI(options: FakeAssemblyAIOptions): Promi
     wss.handleUpgrade(request, socket, head, (ws) => {
       const session = new Session({ index: sessions.length, ws, socket, headers: request.headers, query: url.searchParams, context });
       sessions.push(session);
-      faults.attach({ session, ws });
+      faults.attach({ session, ws, socket });
       const waiter = waiting.shift();
       if (waiter !== undefined) {
         taken += 1;

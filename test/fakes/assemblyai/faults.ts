@@ -14,6 +14,7 @@
  * last turn before `Termination`. AssemblyAI's Python SDK (v0.64.16, assemblyai-python-sdk PR #206) allows 1.0 s for
  * the handshake and up to 5.0 s for the final Turn and Termination by default; the fake's defaults sit well inside.
  */
+import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { FakeSession } from './types.ts';
 
@@ -34,10 +35,11 @@ export type AudioFault =
   | (FaultPoint & { kind: 'close'; code: number; error: string })
   | (FaultPoint & { kind: 'stall'; forMs: number; then: 'recover' | 'drop' });
 
-/** What the injector needs of a session: the fake's session and its WebSocket. */
+/** What the injector needs of a session: the fake's session, its WebSocket and the TCP socket under it. */
 interface Wire {
   session: FakeSession;
   ws: WebSocket;
+  socket: Duplex;
 }
 
 /** Fires {@link AudioFault}s and owns the fake's handshake timers; `dispose()` clears what is pending. */
@@ -87,11 +89,17 @@ export class FaultInjector {
         wire.session.fail(fault.code, fault.error);
         return;
       case 'stall':
-        // Frames already parsed may still be delivered; nothing more is read until resume().
+        // Nothing more is read (frames already in the chunk being parsed still are), and nothing goes out: what
+        // the session says meanwhile is held in the socket until it recovers, or lost if it drops.
         wire.ws.pause();
+        wire.socket.cork();
         this.later(fault.forMs, () => {
-          if (fault.then === 'drop') wire.session.kill();
-          else wire.ws.resume();
+          if (fault.then === 'drop') {
+            wire.session.kill();
+            return;
+          }
+          wire.socket.uncork();
+          wire.ws.resume();
         });
         return;
     }
