@@ -35,7 +35,7 @@ interface BotFaultCase {
 }
 
 const CASES: BotFaultCase[] = [
-  { name: 'a TCP drop near the end of the speech', faults: [{ kind: 'drop', session: 0, afterAudioMs: 4_000 }], endedByService: [0] },
+  { name: 'a TCP drop near the end of the speech', faults: [{ kind: 'drop', session: 0, afterAudioMs: 4_300 }], endedByService: [0] },
   { name: '3009 for the first session', refuse3009: [0], endedByService: [] },
 ];
 
