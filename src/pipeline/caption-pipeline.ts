@@ -141,7 +141,6 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
     for (const entry of [...this.#speakers.values(), ...this.#closing]) entry.stream.destroy();
   }
 
-
   /** Ends one speaker's path (they left): flushes their audio and terminates their session. */
   async removeSpeaker(speakerId: string): Promise<void> {
     const entry = this.#speakers.get(speakerId);
