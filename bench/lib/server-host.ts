@@ -21,7 +21,13 @@ let llm: FakeLlmServer | undefined;
 if (config.stt?.kind === 'light-count' || config.stt?.kind === 'light-turns') {
   light = await startLightStt({ mode: config.stt.kind === 'light-count' ? 'count' : 'turns', apiKey: config.apiKey });
 } else if (config.stt?.kind === 'fake') {
-  fake = await startFakeAssemblyAI({ apiKey: config.apiKey, maxAudioAheadMs: config.stt.maxAudioAheadMs === undefined ? 2000 : config.stt.maxAudioAheadMs });
+  // Answers at once (no handshake delays): the bench measures the latency Parley adds, not the service's.
+  fake = await startFakeAssemblyAI({
+    apiKey: config.apiKey,
+    maxAudioAheadMs: config.stt.maxAudioAheadMs === undefined ? 2000 : config.stt.maxAudioAheadMs,
+    beginDelayMs: 0,
+    terminationDelayMs: 0,
+  });
 }
 if (config.discord === true) discord = await startDiscordRest();
 if (config.llm === true) llm = await startFakeLlmServer();

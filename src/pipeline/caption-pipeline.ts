@@ -87,11 +87,25 @@ interface SpeakerEntry {
 /** Silence filled after a spurt beyond `max_turn_silence`, ms, so the model ends the turn itself first. */
 const FILL_MARGIN_MS = 300;
 
+function statusOf({ audio, stream }: SpeakerEntry): SpeakerStatus {
+  return {
+    speaker: stream.speaker,
+    state: stream.state,
+    corruptPackets: audio.stats.corruptPackets,
+    decodedPackets: audio.stats.decodedPackets,
+    decoderFailed: audio.stats.decoderFailed,
+    bufferedFrames: stream.bufferedFrames,
+    stats: stream.stats,
+  };
+}
+
 /** Runs the caption path for every speaker of one meeting. */
 export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
   readonly transcript = new Transcript();
   readonly #o: CaptionPipelineOptions;
   readonly #speakers = new Map<string, SpeakerEntry>();
+  /** Speakers whose path is ending: audio still going out, session terminating. */
+  readonly #closing = new Set<SpeakerEntry>();
   readonly #startedAt: number;
   #keyterms: readonly string[];
   #fatal = false;
@@ -132,15 +146,19 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
 
   /** The speakers the pipeline has heard, with their session state. */
   status(): SpeakerStatus[] {
-    return [...this.#speakers.values()].map(({ audio, stream }) => ({
-      speaker: stream.speaker,
-      state: stream.state,
-      corruptPackets: audio.stats.corruptPackets,
-      decodedPackets: audio.stats.decodedPackets,
-      decoderFailed: audio.stats.decoderFailed,
-      bufferedFrames: stream.bufferedFrames,
-      stats: stream.stats,
-    }));
+    return [...this.#speakers.values()].map(statusOf);
+  }
+
+  /** Speakers being removed or ended whose session has not closed yet. */
+  closing(): SpeakerStatus[] {
+    return [...this.#closing].map(statusOf);
+  }
+
+  /** Drops every session at once, without `Terminate` (a deadline passed): their last turns are lost. */
+  destroy(): void {
+    this.#ended = true;
+    for (const entry of this.#speakers.values()) entry.audio.destroy();
+    for (const entry of [...this.#speakers.values(), ...this.#closing]) entry.stream.destroy();
   }
 
   /**
@@ -209,7 +227,9 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
     await entry.audio.settled(); // packets held while a decoder starts are part of the speech
     entry.audio.flush();
     entry.audio.destroy();
+    this.#closing.add(entry);
     await entry.stream.end();
+    this.#closing.delete(entry);
     entry.stream.removeAllListeners();
     this.#retired.reconnects += entry.stream.stats.reconnects;
     this.#retired.corruptPackets += entry.audio.stats.corruptPackets;

@@ -4,6 +4,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VirtualClock } from '../clock.ts';
+import { PCM_FRAME_MS } from '../audio/format.ts';
 import type { Logger } from '../log.ts';
 import type { CaptionSink, Speaker } from '../captions/caption.ts';
 import type { CloseClassification } from '../stt/assemblyai/close-codes.ts';
@@ -33,6 +34,8 @@ export interface ReplayOptions {
   maxTurnSilenceMs: number;
   /** Pacing allowance for session audio; `null` when the clock is accelerated (local servers only). */
   maxAudioAheadMs: number | null;
+  /** Wall time allowed for draining after the last turn's silence, ms; default {@link DEFAULT_DRAIN_TIMEOUT_MS}. */
+  drainTimeoutMs?: number;
   /** Translate every final caption into these languages. */
   translation?: {
     translator: Translator;
@@ -54,11 +57,34 @@ const STEP_MS = 50;
 const END_DRAIN_MS = 5 * 60_000;
 
 /**
+ * Default bound on draining, wall ms: 5 minutes. The slowest legitimate drain at `--speed 1` is a speaker whose
+ * queue is full (60 s of audio, `maxQueuedMs`) paced out at real time after a reconnect that used every retry
+ * (7 attempts of up to 10 s each to get `Begin`, backoff capped at 15 s, 5 s more after each 3009), then a
+ * `Terminate` answered within its 5 s deadline: about 3.5 minutes.
+ */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 300_000;
+
+/** Thrown by {@link runReplay} when the pipeline has not drained within `drainTimeoutMs`. */
+export class ReplayDrainError extends Error {
+  override name = 'ReplayDrainError';
+  constructor(timeoutMs: number, pending: string[]) {
+    super(
+      `replay did not finish within ${Math.round(timeoutMs / 1000)} s of the recording's end: still waiting for ${pending.join('; ')}. Its sessions were closed without their last captions.`,
+    );
+  }
+}
+
+/**
  * Plays every track from meeting time 0, waits for the last final transcripts, and returns the transcript.
  *
  * Time is virtual: the replay advances the pipeline's clock in steps of at most 50 ms, paced against wall time
  * at `speed`, so packets arrive at exactly their recorded times and the pipeline's timers fire at exactly their
- * meeting times, whatever the machine's load.
+ * meeting times, whatever the machine's load. The clock keeps moving at `speed` after the last packet until the
+ * pipeline has drained (every speaker's queued audio sent, every session terminated): after a reconnect or a slow
+ * handshake a session's audio runs ahead of the time since its `Begin`, and paced frames wait for the clock.
+ *
+ * @throws {ReplayDrainError} when draining takes longer than `drainTimeoutMs` (wall ms, default 5 minutes); the
+ *   sessions still open are dropped first, so none is left billing.
  */
 export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
   const clock = new VirtualClock();
@@ -116,19 +142,34 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
   // Let the last turns end the way live ones do: on silence after the speaker's last packet.
   const lastAt = schedule.at(-1)?.atMs ?? 0;
   await advanceTo(lastAt + options.maxTurnSilenceMs + 400);
-  // Ending may wait on pipeline timers (a reconnect backoff, pacing): keep time moving until it is done, for at
-  // most END_DRAIN_MS of meeting time.
-  let ended = false;
-  const ending = pipeline.end().finally(() => {
-    ended = true;
-  });
-  const drainUntil = clock.now() + END_DRAIN_MS;
-  while (!ended && clock.now() < drainUntil) {
-    const next = clock.now() + STEP_MS;
-    await sleep(Math.max(0, wallStart + next / options.speed - performance.now()));
-    clock.advanceTo(next);
-  }
-  const transcript = await ending;
+  const transcript = await drain(pipeline, clock, options.speed, options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
   await translationSink?.flushed();
   return fatal === undefined ? { transcript } : { transcript, fatal };
+}
+
+/**
+ * Ends the pipeline while its clock keeps moving, paced at `speed`, so that frames held back by pacing and timers
+ * of sessions still closing can run. Bounded by `timeoutMs` of wall time.
+ *
+ * @throws {ReplayDrainError} on timeout, after dropping the sessions still open.
+ */
+async function drain(pipeline: CaptionPipeline, clock: VirtualClock, speed: number, timeoutMs: number): Promise<Transcript> {
+  let done = false;
+  const ended = pipeline.end().finally(() => {
+    done = true;
+  });
+  const wallStart = performance.now();
+  const clockStart = clock.now();
+  while (!done) {
+    if (performance.now() - wallStart >= timeoutMs) {
+      const pending = pipeline.closing().map((s) => `${s.speaker.name} (session ${s.state}, ${((s.bufferedFrames * PCM_FRAME_MS) / 1000).toFixed(1)} s of audio held)`);
+      pipeline.destroy();
+      throw new ReplayDrainError(timeoutMs, pending);
+    }
+    const next = clock.now() + STEP_MS;
+    const wait = wallStart + (next - clockStart) / speed - performance.now();
+    await sleep(Math.max(0, wait)); // always yields, so socket events are handled between steps
+    clock.advanceTo(next);
+  }
+  return ended;
 }

@@ -24,7 +24,12 @@ export interface LiveSessionOptions {
   maxResendFrames: number;
   /** Finals come unformatted first (pre-U3 models with `format_turns`). */
   awaitFormatted: boolean;
-  /** Audio may run this far ahead of the time since `Begin`; null: no pacing. */
+  /**
+   * Audio may run this far ahead of the time since `Begin`, ms; null: no pacing. The time since `Begin` is wall
+   * time (`performance.now()`), as AssemblyAI measures it for 3007, not the pipeline's clock: replay's virtual
+   * clock lags wall time while the process is starved of CPU, and a `Begin` read during such a lag would let audio
+   * run that much further ahead.
+   */
   maxAudioAheadMs: number | null;
   /** No server message for this long while speech is sent: the connection is declared dead. */
   watchdogMs: number;
@@ -60,6 +65,8 @@ export class LiveSession {
   readonly #o: LiveSessionOptions;
   #terminateSent = false;
   #terminationReceived = false;
+  /** `performance.now()` at `Begin`, for pacing (see {@link LiveSessionOptions.maxAudioAheadMs}). */
+  #beginWallAt = 0;
   #drainTimer: TimerHandle | null = null;
   #rotateTimer: TimerHandle | null;
   /** Armed at the first speech frame sent after the server's last message; cleared by the next message. */
@@ -78,6 +85,7 @@ export class LiveSession {
       emit: options.onCaption,
     });
     this.openedAt = clock.now();
+    this.#beginWallAt = performance.now();
     session.on('turn', (turn) => this.turns.onTurn(turn));
     session.on('termination', () => {
       this.#terminationReceived = true;
@@ -99,7 +107,7 @@ export class LiveSession {
    * @returns frames sent; `done` is true when the queue was emptied.
    */
   send(queue: AudioQueue): { framesSent: number; done: boolean } {
-    const { clock, maxAudioAheadMs } = this.#o;
+    const { maxAudioAheadMs } = this.#o;
     let framesSent = 0;
     for (let item = queue.peek(); item !== undefined; item = queue.peek()) {
       if (item.kind === 'forceEndpoint') {
@@ -108,7 +116,7 @@ export class LiveSession {
         continue;
       }
       if (maxAudioAheadMs !== null) {
-        const waitMs = this.timeline.audioMs + PCM_FRAME_MS - (clock.now() - this.openedAt + maxAudioAheadMs);
+        const waitMs = this.timeline.audioMs + PCM_FRAME_MS - (performance.now() - this.#beginWallAt + maxAudioAheadMs);
         if (waitMs > 0) {
           this.#scheduleDrain(waitMs);
           return { framesSent, done: false };

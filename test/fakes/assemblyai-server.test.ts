@@ -23,7 +23,7 @@ afterEach(async () => {
 });
 
 async function start(options: Partial<FakeAssemblyAIOptions> = {}): Promise<FakeAssemblyAI> {
-  fake = await startFakeAssemblyAI({ apiKey: KEY, ...options });
+  fake = await startFakeAssemblyAI({ apiKey: KEY, beginDelayMs: 0, terminationDelayMs: 0, ...options });
   return fake;
 }
 

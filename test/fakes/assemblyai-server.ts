@@ -10,12 +10,14 @@
  * - Path `/v3/ws` (else HTTP 404). `Authorization` must equal `apiKey` (else 1008). Query: `sample_rate=16000`,
  *   `encoding=pcm_s16le`, `speech_model` required; optional parameters are validated (else 3006). Undocumented query
  *   parameters are recorded as violations (likely typos) without closing.
- * - Accepted: `Begin {type, id, expires_at}`; the session closes with 3008 at `expires_at`.
+ * - Accepted: `Begin {type, id, expires_at}` after `beginDelayMs`; the session closes with 3008 at `expires_at`.
  * - Binary frames: 50–1000 ms of 16 kHz s16le mono, not ahead of real time by more than `maxAudioAheadMs` (else 3007).
  * - Text frames: JSON objects of type Terminate, ForceEndpoint, KeepAlive, UpdateConfiguration (else 3006).
  * - Turns are detected on audio time (`assemblyai/vad.ts`); words come from the `recognizer` (default:
  *   `assemblyai/recognizer.ts`, one word `speechN` per voiced run). Messages per model family: `assemblyai/messages.ts`.
- * - Terminate: the open turn is finalised, then `Termination`, then close 1000; later frames are violations.
+ * - Terminate: after `terminationDelayMs` the open turn is finalised, then `Termination`, then close 1000; later
+ *   frames are violations.
+ * - `audioFaults`: TCP drops, Error closes and stalls at a point in a session's audio (`assemblyai/faults.ts`).
  * - A client that closes the socket without Terminate is recorded as a violation (its open turn is lost).
  * - Account behaviours and faults, each off unless its option is set (`assemblyai/account-faults.ts`): the account's
  *   new-session limit refused with 1008 or 3009 (`sessionLimit`), sessions closed right after Begin
@@ -25,16 +27,18 @@
  */
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { CLOSE, checkQuery, closeReason, unknownQueryParams } from './assemblyai/protocol.ts';
 import { createVoicedRunRecognizer } from './assemblyai/recognizer.ts';
 import { Session, type SessionContext } from './assemblyai/session.ts';
 import { AccountSessionLimit, refusedUpgradeResponse, warningMessage } from './assemblyai/account-faults.ts';
+import { DEFAULT_BEGIN_DELAY_MS, DEFAULT_TERMINATION_DELAY_MS, FaultInjector } from './assemblyai/faults.ts';
 import type { FakeAssemblyAI, FakeAssemblyAIOptions, FakeSession } from './assemblyai/types.ts';
 
 export type { FakeAssemblyAI, FakeAssemblyAIOptions, FakeSession, RecognizedWord, Recognizer, RecognizerInput, SessionConfig } from './assemblyai/types.ts';
 export { createVoicedRunRecognizer, formatWords, hasTerminalPunctuation } from './assemblyai/recognizer.ts';
 export { CLOSE } from './assemblyai/protocol.ts';
+export type { AudioFault } from './assemblyai/faults.ts';
 
 /** The WebSocket path of Streaming v3. Source: AsyncAPI `channels.*.address`. */
 export const STREAMING_PATH = '/v3/ws';
@@ -51,6 +55,8 @@ export async function startFakeAssemblyAI(options: FakeAssemblyAIOptions): Promi
   let taken = 0;
   const sessionLimit = options.sessionLimit === undefined ? undefined : new AccountSessionLimit(options.sessionLimit);
   let refusedUpgrades = 0;
+  const faults = new FaultInjector(options.audioFaults ?? []);
+  const beginDelayMs = options.scripted === true ? 0 : (options.beginDelayMs ?? DEFAULT_BEGIN_DELAY_MS);
 
   const context: SessionContext = {
     maxAudioAheadMs: options.maxAudioAheadMs === undefined ? 2000 : options.maxAudioAheadMs,
@@ -60,7 +66,12 @@ export async function startFakeAssemblyAI(options: FakeAssemblyAIOptions): Promi
     recognizer: options.recognizer ?? createVoicedRunRecognizer({ thresholdDbfs: speechThresholdDbfs }),
     scripted: options.scripted ?? false,
     beginConfiguration: options.beginConfiguration,
-    onAudio: options.onAudio,
+    onAudio: (session, audioMs) => {
+      faults.onAudio(session, audioMs);
+      options.onAudio?.(session, audioMs);
+    },
+    terminationDelayMs: options.terminationDelayMs ?? DEFAULT_TERMINATION_DELAY_MS,
+    later: (ms, fn) => faults.later(ms, fn),
     report: (session, violation) => violations.push(`session #${session.index}: ${violation}`),
   };
 
@@ -85,16 +96,17 @@ export async function startFakeAssemblyAI(options: FakeAssemblyAIOptions): Promi
     wss.handleUpgrade(request, socket, head, (ws) => {
       const session = new Session({ index: sessions.length, ws, socket, headers: request.headers, query: url.searchParams, context });
       sessions.push(session);
+      faults.attach({ session, ws, socket });
       const waiter = waiting.shift();
       if (waiter !== undefined) {
         taken += 1;
         waiter(session);
       }
-      admit(session, request.headers, url.searchParams);
+      admit(session, ws, request.headers, url.searchParams);
     });
   });
 
-  function admit(session: Session, headers: IncomingHttpHeaders, query: URLSearchParams): void {
+  function admit(session: Session, ws: WebSocket, headers: IncomingHttpHeaders, query: URLSearchParams): void {
     // Source: docs "Common session errors and closures": 1008 "Unauthorized Connection: …". The key is never echoed.
     const authorization = headers.authorization;
     if (authorization === undefined) {
@@ -121,9 +133,15 @@ export async function startFakeAssemblyAI(options: FakeAssemblyAIOptions): Promi
       return;
     }
     for (const name of unknownQueryParams(query)) session.violate(`undocumented query parameter ${name} (the service ignores it: a typo?)`);
-    session.begin();
-    for (const warning of options.warnings ?? []) session.send(warningMessage(warning.code, warning.warning));
-    if (options.closeAfterBegin !== undefined) session.fail(options.closeAfterBegin.code, options.closeAfterBegin.error);
+    // The session is set up before Begin; what the client sends meanwhile waits, unread, in TCP buffers.
+    if (beginDelayMs > 0) ws.pause();
+    faults.later(beginDelayMs, () => {
+      if (ws.readyState !== ws.OPEN) return; // the client gave up waiting
+      session.begin();
+      for (const warning of options.warnings ?? []) session.send(warningMessage(warning.code, warning.warning));
+      if (options.closeAfterBegin !== undefined) session.fail(options.closeAfterBegin.code, options.closeAfterBegin.error);
+      ws.resume();
+    });
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -169,6 +187,7 @@ export async function startFakeAssemblyAI(options: FakeAssemblyAIOptions): Promi
       }
     },
     async close() {
+      faults.dispose();
       for (const session of sessions) session.kill();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       server.closeAllConnections();

@@ -21,7 +21,8 @@ describe('memory stays bounded', () => {
   });
 
   async function setup(idleCloseMs: number) {
-    server = await startFakeAssemblyAI({ apiKey: TEST_API_KEY, maxAudioAheadMs: null });
+    // Virtual time here runs far faster than wall time: a wall-time wait for Begin would queue minutes of audio.
+    server = await startFakeAssemblyAI({ apiKey: TEST_API_KEY, maxAudioAheadMs: null, beginDelayMs: 0 });
     const clock = new VirtualClock();
     const logger = silentLogger();
     const config = sttConfig(server.url, { maxTurnSilenceMs: 500 });

@@ -32,7 +32,7 @@ interface Setup {
 }
 
 async function setup(fake: Partial<FakeAssemblyAIOptions> = {}, config: Partial<SttConfig> = {}, tuning: ProviderTuning = {}, logger: Logger = silentLogger()): Promise<Setup> {
-  server = await startFakeAssemblyAI({ apiKey: TEST_API_KEY, maxAudioAheadMs: null, ...fake });
+  server = await startFakeAssemblyAI({ apiKey: TEST_API_KEY, maxAudioAheadMs: null, beginDelayMs: 0, terminationDelayMs: 0, ...fake });
   const clock = new VirtualClock();
   const provider = createAssemblyAIProvider(sttConfig(server.url, { maxTurnSilenceMs: 400, idleCloseMs: 5_000, idleCloseMaxMs: 15_000, ...config }), logger, {
     budgetClock: clock,

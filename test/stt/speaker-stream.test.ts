@@ -33,7 +33,7 @@ describe('SpeakerStream session lifecycle against the fake AssemblyAI server', (
   });
 
   async function setup(serverOptions: Partial<FakeAssemblyAIOptions> = {}, idleCloseMs = 5_000, apiKey = TEST_API_KEY, maxQueuedMs = 60_000) {
-    server = await startFakeAssemblyAI({ apiKey: TEST_API_KEY, maxAudioAheadMs: null, ...serverOptions });
+    server = await startFakeAssemblyAI({ apiKey: TEST_API_KEY, maxAudioAheadMs: null, beginDelayMs: 0, terminationDelayMs: 0, ...serverOptions });
     const clock = new VirtualClock();
     const logger = silentLogger();
     const provider = createAssemblyAIProvider(sttConfig(server.url, { apiKey, maxTurnSilenceMs: 400, idleCloseMs, idleCloseMaxMs: 60_000 }), logger);

@@ -29,6 +29,10 @@ export interface SessionContext {
   scripted: boolean;
   beginConfiguration: Record<string, unknown> | undefined;
   onAudio: ((session: FakeSession, audioMs: number) => void) | undefined;
+  /** Wait between `Terminate` and the flush + `Termination`, ms. */
+  terminationDelayMs: number;
+  /** Runs `fn` after `ms` (at once when 0) unless the server is closed first. */
+  later(ms: number, fn: () => void): void;
   /** Records a violation server-wide. */
   report(session: FakeSession, violation: string): void;
 }
@@ -305,8 +309,10 @@ export class Session implements FakeSession {
         // Source: NOTES.md / u3-pro spec: the server flushes the open turn, sends Termination, closes 1000.
         this.terminated = true;
         if (scripted) return;
-        this.#detector?.end('terminate');
-        this.sendThenClose(terminationMessage(this.audioMs, performance.now() - this.#openedAt), CLOSE.normal, '');
+        this.#context.later(this.#context.terminationDelayMs, () => {
+          this.#detector?.end('terminate');
+          this.sendThenClose(terminationMessage(this.audioMs, performance.now() - this.#openedAt), CLOSE.normal, '');
+        });
         return;
       case 'UpdateConfiguration': {
         const config = this.config;

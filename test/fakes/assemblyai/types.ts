@@ -3,6 +3,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { SessionLimitOptions } from './account-faults.ts';
+import type { AudioFault } from './faults.ts';
 
 /** A word the recognizer heard. Times are ms of session audio (from the first audio byte of the session). */
 export interface RecognizedWord {
@@ -141,6 +142,12 @@ export interface FakeAssemblyAIOptions {
   warnings?: Array<{ code: number; warning: string }>;
   /** `configuration` added to `Begin`, as newer service versions send it (e.g. `{ model: 'universal-3-5-pro' }`). */
   beginConfiguration?: Record<string, unknown>;
+  /** Wait between the WebSocket upgrade and `Begin`, ms; default 300 (`assemblyai/faults.ts`). Ignored when `scripted`. */
+  beginDelayMs?: number;
+  /** Wait between `Terminate` and the last final turn and `Termination`, ms; default 200 (`assemblyai/faults.ts`). */
+  terminationDelayMs?: number;
+  /** Drops, error closes and stalls injected at a point in a session's audio (`assemblyai/faults.ts`). */
+  audioFaults?: AudioFault[];
 }
 
 /** A running fake server. */
