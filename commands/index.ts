@@ -1,5 +1,6 @@
 /** Every slash command, for the bot and for the registration script. */
 import type { Command } from '../src/bot/command.ts';
+import { captions } from './captions.ts';
 import { end } from './end.ts';
 import { join } from './join.ts';
 import { keyterms } from './keyterms.ts';
@@ -9,4 +10,4 @@ import { optout } from './optout.ts';
 import { recap } from './recap.ts';
 import { status } from './status.ts';
 
-export const commands: readonly Command[] = [join, end, status, keyterms, languages, recap, optout, optin];
+export const commands: readonly Command[] = [join, end, status, keyterms, languages, recap, optout, optin, captions];

@@ -61,6 +61,13 @@ const llmSchema = z.object({
   LLM_TIMEOUT_MS: wholeMs(1_000, 600_000).default(30_000),
 });
 
+const webSchema = z.object({
+  WEB_PORT: z.coerce.number({ error: 'must be a port number' }).int().min(0).max(65_535).optional(),
+  WEB_HOST: z.string().trim().min(1).default('0.0.0.0'),
+  PUBLIC_URL: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
+  WEB_LINK_SECRET: z.string().trim().min(32, { error: 'must be at least 32 characters' }).optional(),
+});
+
 const discordSchema = z.object({
   DISCORD_TOKEN: z.string({ error: 'is required (the bot token from the Discord Developer Portal)' }).trim().min(1, { error: 'is required (the bot token from the Discord Developer Portal)' }),
   DISCORD_CLIENT_ID: z
@@ -119,8 +126,21 @@ export interface DiscordConfig {
   metricsPort: number | undefined;
 }
 
+/** Settings for the caption page (served only when `WEB_PORT` is set). */
+export interface WebConfig {
+  port: number;
+  /** Address to listen on. */
+  host: string;
+  /** Base of the links `/captions` hands out, e.g. `https://captions.example.org`; default `http://localhost:PORT`. */
+  publicUrl: string;
+  /** HMAC key for links; undefined: generated once and kept in `DATA_DIR/web-link-secret`. Never logged. */
+  linkSecret: string | undefined;
+}
+
 /** Everything Parley reads from its environment. */
 export interface Config {
+  /** Undefined unless `WEB_PORT` is set. */
+  web: WebConfig | undefined;
   stt: SttConfig;
   llm: LlmConfig;
   /** Directory for the database and transcripts. */
@@ -158,9 +178,16 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (!parsed.success) throw new ConfigError(firstIssue(parsed.error));
   const llm = llmSchema.safeParse(set);
   if (!llm.success) throw new ConfigError(firstIssue(llm.error));
+  const web = webSchema.safeParse(set);
+  if (!web.success) throw new ConfigError(firstIssue(web.error));
   const e = parsed.data;
   const l = llm.data;
+  const w = web.data;
   return {
+    web:
+      w.WEB_PORT === undefined
+        ? undefined
+        : { port: w.WEB_PORT, host: w.WEB_HOST, publicUrl: (w.PUBLIC_URL ?? `http://localhost:${w.WEB_PORT}`).replace(/\/+$/, ''), linkSecret: w.WEB_LINK_SECRET },
     llm: {
       baseUrl: l.LLM_GATEWAY_URL,
       apiKey: l.LLM_API_KEY !== undefined && l.LLM_API_KEY.length > 0 ? l.LLM_API_KEY : e.ASSEMBLYAI_API_KEY,
@@ -206,5 +233,5 @@ export function loadDiscordConfig(env: Record<string, string | undefined>): Disc
 
 /** Every secret in the configuration, for the logger to scrub. */
 export function secretsOf(config: Config, discord?: DiscordConfig): string[] {
-  return [config.stt.apiKey, config.llm.apiKey, ...(discord === undefined ? [] : [discord.token])];
+  return [config.stt.apiKey, config.llm.apiKey, ...(config.web?.linkSecret === undefined ? [] : [config.web.linkSecret]), ...(discord === undefined ? [] : [discord.token])];
 }

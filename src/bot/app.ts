@@ -26,6 +26,9 @@ import { commands } from '../../commands/index.ts';
 import { createDiscordClient } from './client.ts';
 import type { BotContext } from './command.ts';
 import { createInteractionHandler } from './interactions.ts';
+import { CaptionFeeds } from '../web/feeds.ts';
+import { CaptionLinks, LinkSigner, loadLinkSecret } from '../web/links.ts';
+import { startWebServer, type WebServer } from '../web/server.ts';
 
 /** What {@link ParleyBot} is built from. */
 export interface ParleyBotOptions {
@@ -50,6 +53,9 @@ export class ParleyBot {
   readonly metrics: ParleyMetrics;
   #recapFailures = 0;
   #ops: OpsServer | null = null;
+  /** The caption page, when `WEB_PORT` is set. */
+  readonly #web: { feeds: CaptionFeeds; signer: LinkSigner; links: CaptionLinks } | undefined;
+  #webServer: WebServer | null = null;
   #stopping: Promise<void> | null = null;
 
   /** Opens the database and creates the client (not logged in yet). */
@@ -66,6 +72,10 @@ export class ParleyBot {
     this.#translator = new Translator({ client: llm, model: config.llm.translationModel, fallbackModels: config.llm.translationFallbackModels, logger });
     this.#recap = { client: llm, model: config.llm.recapModel, fallbackModels: config.llm.recapFallbackModels };
     const clock = options.clock ?? systemClock;
+    if (config.web !== undefined) {
+      const signer = new LinkSigner(loadLinkSecret(config.dataDir, config.web.linkSecret));
+      this.#web = { feeds: new CaptionFeeds(clock), signer, links: new CaptionLinks(signer, config.web.publicUrl) };
+    }
     this.metrics = new ParleyMetrics({
       activeMeetings: () => this.meetings.size,
       speakers: () => this.meetings.counters().speakers,
@@ -105,6 +115,11 @@ export class ParleyBot {
       });
       this.#options.logger.info({ port: this.#ops.port }, 'serving /healthz and /metrics');
     }
+    const web = this.#options.config.web;
+    if (web !== undefined && this.#web !== undefined) {
+      this.#webServer = await startWebServer({ port: web.port, host: web.host, feeds: this.#web.feeds, signer: this.#web.signer, logger: this.#options.logger });
+      this.#options.logger.info({ port: this.#webServer.port }, 'serving the caption page');
+    }
     const ready = once(this.client, Events.ClientReady);
     await this.client.login(this.#options.discord.token);
     await ready;
@@ -117,6 +132,11 @@ export class ParleyBot {
    */
   get connected(): boolean {
     return this.client.isReady() && this.client.ws.shards.size > 0 && this.client.ws.shards.every((shard) => shard.status === Status.Ready);
+  }
+
+  /** The port the caption page is served on, if it is. */
+  get webPort(): number | undefined {
+    return this.#webServer?.port;
   }
 
   /** The port `/healthz` and `/metrics` are served on, if they are. */
@@ -135,6 +155,8 @@ export class ParleyBot {
       await this.#translator.close();
       await this.client.destroy();
       await this.#ops?.close();
+      await this.#webServer?.close();
+      this.#web?.feeds.close();
       this.#db.close();
     })();
     return this.#stopping;
@@ -182,7 +204,9 @@ export class ParleyBot {
         onRecapFailed: () => {
           this.#recapFailures++;
         },
+        captionFeeds: this.#web?.feeds,
       },
+      captionLinks: this.#web?.links,
     };
   }
 }

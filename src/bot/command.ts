@@ -9,6 +9,7 @@ import type { GuildSettingsStore } from '../store/guild-settings.ts';
 import type { MeetingStore } from '../store/meeting-store.ts';
 import type { MeetingRegistry } from '../meeting/registry.ts';
 import type { MeetingServices } from '../meeting/meeting.ts';
+import type { CaptionLinks } from '../web/links.ts';
 
 /** What every command's `execute` receives besides the interaction. */
 export interface BotContext {
@@ -20,6 +21,8 @@ export interface BotContext {
   meetings: MeetingRegistry;
   /** What each meeting is built with. */
   services: MeetingServices;
+  /** Issues caption-page links; undefined when the page is off (`WEB_PORT` unset). */
+  captionLinks?: CaptionLinks | undefined;
 }
 
 /** A slash command module: its registration data and its handler. */

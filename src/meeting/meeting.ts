@@ -20,6 +20,8 @@ import type { Translator } from '../translation/translator.ts';
 import { buildMeetingReport, postMeetingReport, type RecapSettings } from './meeting-report.ts';
 import type { Transcript } from '../transcript/transcript.ts';
 import { VoiceLink } from '../voice/voice-link.ts';
+import type { CaptionFeed } from '../web/caption-feed.ts';
+import type { CaptionFeeds } from '../web/feeds.ts';
 
 /** What a meeting needs from the bot. */
 export interface MeetingServices {
@@ -37,6 +39,8 @@ export interface MeetingServices {
   metrics?: ParleyMetrics | undefined;
   /** Called when a recap could not be made (counted as an LLM error). */
   onRecapFailed?: () => void;
+  /** The caption page's feeds; undefined when the page is off. */
+  captionFeeds?: CaptionFeeds | undefined;
 }
 
 /** Why a meeting ended; shapes the last message in the channel. */
@@ -97,6 +101,8 @@ export class Meeting {
   readonly #translation: TranslationSink | undefined;
   readonly #threads: TranslationThreads;
   readonly #onEnded: (meeting: Meeting) => void;
+  /** The caption page's sink, fed the same events as the Discord one. */
+  readonly #feed: CaptionFeed | undefined;
   #voice: VoiceLink | null = null;
   #ending: Promise<Transcript> | null = null;
   #previousNickname: string | null = null;
@@ -120,6 +126,7 @@ export class Meeting {
       logger,
       onNotice: (notice) => this.#sink.notice(notice),
     });
+    this.#feed = services.captionFeeds?.create(guild.id, () => services.settings.languages(guild.id));
     const translator = services.translator;
     this.#translation =
       translator === undefined
@@ -134,6 +141,7 @@ export class Meeting {
                 services.meetingStore.recordTranslation(this.id, result.event.turnId, language, text);
               }
               this.#threads.post(result);
+              this.#feed?.translated(result);
             },
             onNotice: (notice) => this.#sink.notice(notice),
           });
@@ -141,7 +149,7 @@ export class Meeting {
       provider: services.provider,
       clock: services.clock,
       logger,
-      sinks: this.#translation === undefined ? [this.#sink] : [this.#sink, this.#translation],
+      sinks: [this.#sink, ...(this.#translation === undefined ? [] : [this.#translation]), ...(this.#feed === undefined ? [] : [this.#feed])],
       keyterms: this.#keyterms(services.settings.keyterms(guild.id)),
       idleCloseMs: () => services.provider.idleClose.currentMs(),
       maxTurnSilenceMs: services.stt.maxTurnSilenceMs,
@@ -153,6 +161,7 @@ export class Meeting {
       startedBy: this.startedById,
       startedAtMs: this.startedAtMs,
     });
+    if (this.#feed !== undefined) services.captionFeeds?.bind(this.#feed, this.id);
     // Registered before any sink sees the caption's translation, so the turn exists when its translation is stored.
     this.#pipeline.prependListener('caption', (event) => {
       if (event.kind !== 'final') return;
@@ -181,6 +190,7 @@ export class Meeting {
       });
     } catch (error) {
       services.meetingStore.endMeeting(meeting.id, Date.now());
+      if (meeting.#feed !== undefined) services.captionFeeds?.end(meeting.#feed);
       throw error;
     }
     meeting.#voice.on('ended', (reason) => void meeting.end(reason === 'left' ? 'command' : 'disconnected'));
@@ -225,6 +235,7 @@ export class Meeting {
     this.#speakers.delete(userId);
     this.#voice?.receiver.drop(userId);
     this.#sink.clearSpeaker(userId);
+    this.#feed?.clearSpeaker(userId);
     await this.#pipeline.removeSpeaker(userId);
   }
 
@@ -262,6 +273,7 @@ export class Meeting {
     this.#voice?.leave();
     const transcript = await this.#pipeline.end();
     await this.#translation?.flushed();
+    if (this.#feed !== undefined) this.#services.captionFeeds?.end(this.#feed);
     this.#services.meetingStore.endMeeting(this.id, Date.now());
     // Threads first: a thread that fails to open now still gets its notice into the caption channel.
     await this.#threads.close();
