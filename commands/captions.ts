@@ -9,7 +9,7 @@ import { CommandError, type Command } from '../src/bot/command.ts';
 export const captions: Command = {
   data: new SlashCommandBuilder()
     .setName('captions')
-    .setDescription('Get your own link to the live caption page: pick a language, text size and contrast, or use it in OBS')
+    .setDescription('Your own link to the live caption page: your language, text size, contrast, or an OBS overlay')
     .setDMPermission(false),
 
   async execute(interaction, context) {
