@@ -26,6 +26,7 @@ const LIMITS: Record<PartName, number> = {
   'long-meeting': 180_000,
   billing: 120_000,
   translation: 150_000,
+  web: 120_000,
 };
 
 const PART_TITLES: Record<PartName, string> = {
@@ -34,6 +35,7 @@ const PART_TITLES: Record<PartName, string> = {
   'long-meeting': '4. 3-hour meeting memory',
   billing: '5. billed seconds over speech',
   translation: '6. LLM requests',
+  web: '7. caption page latency',
 };
 
 interface PartOutcome {
@@ -113,7 +115,7 @@ const record = (outcome: PartOutcome) => {
 };
 
 // CPU- and latency-sensitive parts run alone, one after the other.
-for (const name of ['audio-path', 'live'] as const) {
+for (const name of ['audio-path', 'live', 'web'] as const) {
   if (!wanted(name)) continue;
   announce(name);
   record(await runChild(name, options));

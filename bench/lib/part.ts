@@ -25,6 +25,7 @@ export const PARTS = {
   'long-meeting': () => import('../parts/long-meeting.ts'),
   billing: () => import('../parts/billing.ts'),
   translation: () => import('../parts/translation.ts'),
+  web: () => import('../parts/web.ts'),
 } as const;
 
 /** A part's name. */

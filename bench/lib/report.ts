@@ -81,6 +81,10 @@ export const ROWS: Row[] = [
   },
   { key: 'llm_final_turns_per_minute_10_speakers', sub: true },
   { key: 'translation_delay_ms_p99', sub: true, unit: 'ms', note: 'final caption → its translations' },
+  { key: 'web_caption_latency_ms_p50', part: 'web', unit: 'ms', note: 'caption page: caption leaves the pipeline → drawn in Chromium, 10 speakers' },
+  { key: 'web_caption_latency_ms_p99', part: 'web', unit: 'ms', target: { text: '< 100', check: (f) => at(f, 'web_caption_latency_ms_p99') < 100 } },
+  { key: 'web_final_latency_ms_p99', sub: true, unit: 'ms', note: 'finals only' },
+  { key: 'web_partial_latency_ms_p99', sub: true, unit: 'ms', note: 'partials only' },
 ];
 
 function formatValue(value: number | null | undefined, unit: string | undefined): string {
