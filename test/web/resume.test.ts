@@ -67,6 +67,52 @@ describe('caption page connection and access, in Chromium', () => {
     await page.close();
   });
 
+  it('meets WCAG AA contrast (4.5:1) for names, captions, partials and controls in every theme', async () => {
+    web.meeting(12);
+    const page = await browser.newPage();
+    await page.goto(web.links.linkFor(GUILD_ID, 12, katie.id));
+    await page.locator('#status', { hasText: 'Live' }).waitFor();
+    const ratios = await page.evaluate(() => {
+      const luminance = (css: string) => {
+        const [r = 0, g = 0, b = 0] = (css.match(/[\d.]+/g) ?? []).map(Number).map((v) => v / 255).map((c) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4));
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+      };
+      const contrast = (a: string, b: string) => {
+        const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x) as [number, number];
+        return (hi + 0.05) / (lo + 0.05);
+      };
+      // One caption line per speaker colour, a partial and a notice, as the page draws them.
+      const lines = document.getElementById('lines')!;
+      for (let i = 0; i < 8; i++) {
+        const li = document.createElement('li');
+        li.className = `line final spk-${i}`;
+        li.innerHTML = '<span class="name">Name</span><span class="text">text</span><span class="original">original</span>';
+        lines.append(li);
+      }
+      const partial = document.createElement('div');
+      partial.className = 'line partial spk-0';
+      partial.innerHTML = '<span class="name">Name</span><span class="text">partial</span>';
+      document.getElementById('partials')!.append(partial);
+      const root = document.documentElement;
+      const results: Array<{ look: string; what: string; ratio: number }> = [];
+      for (const theme of ['dark', 'light']) {
+        for (const contrastMode of ['normal', 'high']) {
+          root.dataset['theme'] = theme;
+          root.dataset['contrast'] = contrastMode;
+          const page = getComputedStyle(document.body).backgroundColor;
+          const panel = getComputedStyle(document.getElementById('controls')!).backgroundColor;
+          const check = (what: string, node: Element, against: string) => results.push({ look: `${theme}/${contrastMode}`, what, ratio: contrast(getComputedStyle(node).color, against) });
+          for (const node of document.querySelectorAll('#lines .name, #lines .text, #lines .original, #partials .text')) check(`${node.parentElement?.className} ${node.className}`, node, page);
+          for (const node of document.querySelectorAll('#controls label, #status, #controls select')) check(node.id || node.tagName, node, panel);
+        }
+      }
+      return results;
+    });
+    expect(ratios.length).toBeGreaterThan(80);
+    expect(ratios.filter((r) => r.ratio < 4.5)).toEqual([]);
+    await page.close();
+  });
+
   it('shows a plain 403 page for a forged, expired or other-guild link', async () => {
     const feed = web.meeting(11);
     const good = web.links.linkFor(GUILD_ID, 11, katie.id);
