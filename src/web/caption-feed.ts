@@ -18,7 +18,8 @@ export const MAX_SUBSCRIBERS = 500;
 /** A kept entry: what the page's scrollback is built from. `seq` starts at 1 and grows by 1. */
 export type FeedEntry =
   | { seq: number; kind: 'final'; turnId: string; speakerId: string; name: string; text: string; language?: string; endMs: number }
-  | { seq: number; kind: 'translation'; turnId: string; language: string; text: string }
+  /** `failed`: the language could not be translated; `text` is then the original, shown as it is. */
+  | { seq: number; kind: 'translation'; turnId: string; language: string; text: string; failed?: true }
   | { seq: number; kind: 'notice'; level: Notice['level']; text: string }
   | { seq: number; kind: 'end' };
 
@@ -100,6 +101,7 @@ export class CaptionFeed implements CaptionSink {
   translated(result: TranslatedCaption): void {
     if (this.#endedAt !== null) return;
     for (const [language, text] of Object.entries(result.translations)) this.#append({ kind: 'translation', turnId: result.event.turnId, language, text });
+    for (const language of result.failed) this.#append({ kind: 'translation', turnId: result.event.turnId, language, text: result.event.text, failed: true });
   }
 
   /** A speaker left: their partial is no longer shown. */

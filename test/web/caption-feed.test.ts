@@ -14,15 +14,17 @@ describe('CaptionFeed', () => {
     feed.subscribe((m) => heard.push(m));
     feed.caption({ ...final(1), kind: 'partial', text: 'Line' });
     feed.caption(final(1));
-    feed.translated({ event: final(1), translations: { es: 'Línea 1.' }, failed: [] });
+    feed.translated({ event: final(1), translations: { es: 'Línea 1.' }, failed: ['de'] });
     feed.notice({ level: 'warning', text: 'Translations are slow.' });
     feed.notice({ level: 'info', markdown: true, text: 'Captioning <#1>, started by <@2>.' });
     feed.caption({ ...final(2), kind: 'partial', text: 'Li' });
     feed.end();
     feed.caption(final(3));
-    expect(feed.entriesAfter(0).map((e) => [e.seq, e.kind])).toEqual([[1, 'final'], [2, 'translation'], [3, 'notice'], [4, 'end']]);
-    expect(feed.entriesAfter(2).map((e) => e.seq)).toEqual([3, 4]);
-    expect(heard.map((m) => m.type)).toEqual(['partial', 'entry', 'entry', 'entry', 'partial', 'clear', 'entry']);
+    expect(feed.entriesAfter(0).map((e) => [e.seq, e.kind])).toEqual([[1, 'final'], [2, 'translation'], [3, 'translation'], [4, 'notice'], [5, 'end']]);
+    // A language that failed is marked, with the original as its text.
+    expect(feed.entriesAfter(2)[0]).toEqual({ seq: 3, kind: 'translation', turnId: 't1', language: 'de', text: 'Line 1.', failed: true });
+    expect(feed.entriesAfter(3).map((e) => e.seq)).toEqual([4, 5]);
+    expect(heard.map((m) => m.type)).toEqual(['partial', 'entry', 'entry', 'entry', 'entry', 'partial', 'clear', 'entry']);
     expect(feed.partials()).toEqual([]);
   });
 

@@ -67,6 +67,25 @@ describe('caption page connection and access, in Chromium', () => {
     await page.close();
   });
 
+  it('shows the original, marked, where a translation failed, and the translation where it came', async () => {
+    const feed = web.meeting(13);
+    const first = captionEvent(katie, 'final', 'Good evening.', 'a');
+    const second = captionEvent(steve, 'final', 'Hello all.', 'b');
+    feed.caption(first);
+    feed.caption(second);
+    feed.translated({ event: first, translations: {}, failed: ['es'] });
+    feed.translated({ event: second, translations: { es: 'Hola a todos.' }, failed: [] });
+    const page = await browser.newPage();
+    await page.goto(`${web.links.linkFor(GUILD_ID, 13, katie.id)}?overlay=1&lang=es&lines=5`);
+    await page.waitForFunction(() => document.querySelectorAll('#lines li.final').length === 2 && document.querySelector('#lines li.untranslated') !== null);
+    const shown = await page.$$eval('#lines li.final', (items) => items.map((li) => [li.querySelector('.text')?.textContent, li.className.includes('untranslated'), li.className.includes('pending')]));
+    expect(shown).toEqual([
+      ['Good evening.', true, false],
+      ['Hola a todos.', false, false],
+    ]);
+    await page.close();
+  });
+
   it('meets WCAG AA contrast (4.5:1) for names, captions, partials and controls in every theme', async () => {
     web.meeting(12);
     const page = await browser.newPage();

@@ -102,7 +102,7 @@ export class CaptionView {
   #translation(entry) {
     const turn = this.#turns.get(entry.turnId);
     if (turn === undefined) return;
-    turn.translations.set(entry.language, entry.text);
+    turn.translations.set(entry.language, { text: entry.text, failed: entry.failed === true });
     this.#fill(turn);
     if (this.#live && entry.language === this.#settings.language) this.#announce(`${turn.entry.name}: ${entry.text}`);
   }
@@ -110,12 +110,15 @@ export class CaptionView {
   /** Shows a turn in the chosen language; the original until its translation arrives. */
   #fill(turn) {
     const { language, showOriginal } = this.#settings;
-    const translated = language === '' ? undefined : turn.translations.get(language);
+    const result = language === '' ? undefined : turn.translations.get(language);
+    // A failed translation shows the original, marked, instead of waiting for ever.
+    const translated = result === undefined || result.failed ? undefined : result.text;
     const text = turn.li.querySelector('.text');
     const original = turn.li.querySelector('.original');
     text.textContent = translated ?? turn.entry.text;
     text.lang = translated === undefined ? (turn.entry.language ?? '') : language;
-    turn.li.classList.toggle('pending', language !== '' && translated === undefined);
+    turn.li.classList.toggle('pending', language !== '' && result === undefined);
+    turn.li.classList.toggle('untranslated', result?.failed === true);
     original.textContent = translated !== undefined && showOriginal ? turn.entry.text : '';
     original.hidden = original.textContent === '';
   }
