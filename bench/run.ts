@@ -27,6 +27,7 @@ const LIMITS: Record<PartName, number> = {
   billing: 120_000,
   translation: 150_000,
   speakers: 120_000,
+  web: 120_000,
 };
 
 const PART_TITLES: Record<PartName, string> = {
@@ -36,6 +37,7 @@ const PART_TITLES: Record<PartName, string> = {
   billing: '5. billed seconds over speech',
   translation: '6. LLM requests',
   speakers: '7. concurrent speakers: memory and CPU per speaker',
+  web: '8. caption page latency',
 };
 
 interface PartOutcome {
@@ -115,7 +117,7 @@ const record = (outcome: PartOutcome) => {
 };
 
 // CPU- and latency-sensitive parts run alone, one after the other.
-for (const name of ['audio-path', 'live', 'speakers'] as const) {
+for (const name of ['audio-path', 'live', 'speakers', 'web'] as const) {
   if (!wanted(name)) continue;
   announce(name);
   record(await runChild(name, options));

@@ -1,5 +1,6 @@
 /** Every slash command, for the bot and for the registration script. */
 import type { Command } from '../src/bot/command.ts';
+import { captions } from './captions.ts';
 import { end } from './end.ts';
 import { forget } from './forget.ts';
 import { join } from './join.ts';
@@ -12,4 +13,4 @@ import { recapTemplateCommand } from './recap-template.ts';
 import { spokenLanguages } from './spoken-languages.ts';
 import { status } from './status.ts';
 
-export const commands: readonly Command[] = [join, end, status, keyterms, languages, spokenLanguages, recap, recapTemplateCommand, optout, optin, forget];
+export const commands: readonly Command[] = [join, end, status, keyterms, languages, spokenLanguages, recap, recapTemplateCommand, optout, optin, forget, captions];

@@ -126,7 +126,7 @@ export const join: Command = {
     if (meeting.ending) throw new CommandError('Parley was removed from the voice channel while it was joining, so captioning did not start. Run /join again.');
     const note = interrupted === undefined ? '' : ` The meeting interrupted by Parley's restart was closed; \`/recap meeting:${interrupted.id}\` posts its transcript and recap.`;
     await interaction.editReply({
-      content: `Captioning <#${voiceChannel.id}> in <#${captionChannel.id}>. Use /end to stop.${note}`,
+      content: `Captioning <#${voiceChannel.id}> in <#${captionChannel.id}>. Use /end to stop.${context.captionLinks === undefined ? '' : ' Use /captions for your own live caption page (your language, text size, contrast, or an OBS overlay).'}${note}`,
       allowedMentions: { parse: [] },
     });
   },

@@ -91,6 +91,13 @@ const limitsSchema = z.object({
   DATA_RETENTION_DAYS: positiveWhole('days').optional(),
 });
 
+const webSchema = z.object({
+  WEB_PORT: z.coerce.number({ error: 'must be a port number' }).int().min(0).max(65_535).optional(),
+  WEB_HOST: z.string().trim().min(1).default('0.0.0.0'),
+  PUBLIC_URL: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
+  WEB_LINK_SECRET: z.string().trim().min(32, { error: 'must be at least 32 characters' }).optional(),
+});
+
 const discordSchema = z.object({
   DISCORD_TOKEN: z.string({ error: 'is required (the bot token from the Discord Developer Portal)' }).trim().min(1, { error: 'is required (the bot token from the Discord Developer Portal)' }),
   DISCORD_CLIENT_ID: z
@@ -174,8 +181,21 @@ export interface LimitsConfig {
   dataRetentionDays: number | undefined;
 }
 
+/** Settings for the caption page (served only when `WEB_PORT` is set). */
+export interface WebConfig {
+  port: number;
+  /** Address to listen on. */
+  host: string;
+  /** Base of the links `/captions` hands out, e.g. `https://captions.example.org`; default `http://localhost:PORT`. */
+  publicUrl: string;
+  /** HMAC key for links; undefined: generated once and kept in `DATA_DIR/web-link-secret`. Never logged. */
+  linkSecret: string | undefined;
+}
+
 /** Everything Parley reads from its environment. */
 export interface Config {
+  /** Undefined unless `WEB_PORT` is set. */
+  web: WebConfig | undefined;
   stt: SttConfig;
   llm: LlmConfig;
   limits: LimitsConfig;
@@ -216,11 +236,18 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (!llm.success) throw new ConfigError(firstIssue(llm.error));
   const limits = limitsSchema.safeParse(set);
   if (!limits.success) throw new ConfigError(firstIssue(limits.error));
+  const web = webSchema.safeParse(set);
+  if (!web.success) throw new ConfigError(firstIssue(web.error));
   const e = parsed.data;
   const l = llm.data;
   const m = limits.data;
+  const w = web.data;
   const minute = 60_000;
   return {
+    web:
+      w.WEB_PORT === undefined
+        ? undefined
+        : { port: w.WEB_PORT, host: w.WEB_HOST, publicUrl: (w.PUBLIC_URL ?? `http://localhost:${w.WEB_PORT}`).replace(/\/+$/, ''), linkSecret: w.WEB_LINK_SECRET },
     limits: {
       memberCooldownMs: Math.round(m.COOLDOWN_MEMBER_S * 1000),
       guildCooldownMs: Math.round(m.COOLDOWN_GUILD_S * 1000),
@@ -277,5 +304,5 @@ export function loadDiscordConfig(env: Record<string, string | undefined>): Disc
 
 /** Every secret in the configuration, for the logger to scrub. */
 export function secretsOf(config: Config, discord?: DiscordConfig): string[] {
-  return [config.stt.apiKey, config.llm.apiKey, ...(discord === undefined ? [] : [discord.token])];
+  return [config.stt.apiKey, config.llm.apiKey, ...(config.web?.linkSecret === undefined ? [] : [config.web.linkSecret]), ...(discord === undefined ? [] : [discord.token])];
 }

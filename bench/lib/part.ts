@@ -26,6 +26,7 @@ export const PARTS = {
   billing: () => import('../parts/billing.ts'),
   translation: () => import('../parts/translation.ts'),
   speakers: () => import('../parts/speakers.ts'),
+  web: () => import('../parts/web.ts'),
 } as const;
 
 /** A part's name. */

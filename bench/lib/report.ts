@@ -92,6 +92,10 @@ export const ROWS: Row[] = [
   { key: 'decoder_rss_kb_per_speaker', sub: true, unit: 'KB', note: 'one opus-decoder (own WebAssembly instance)' },
   { key: 'speaker_cpu_ms_per_second', sub: true, unit: 'ms', note: 'CPU per second of one speaker’s speech, full path, 200 at once' },
   { key: 'speaker_core_percent', sub: true, unit: '%', note: 'the same as a share of one core' },
+  { key: 'web_caption_latency_ms_p50', part: 'web', unit: 'ms', note: 'caption page: caption leaves the pipeline → drawn in Chromium, 10 speakers' },
+  { key: 'web_caption_latency_ms_p99', part: 'web', unit: 'ms', target: { text: '< 100', check: (f) => at(f, 'web_caption_latency_ms_p99') < 100 } },
+  { key: 'web_final_latency_ms_p99', sub: true, unit: 'ms', note: 'finals only' },
+  { key: 'web_partial_latency_ms_p99', sub: true, unit: 'ms', note: 'partials only' },
 ];
 
 function formatValue(value: number | null | undefined, unit: string | undefined): string {

@@ -164,6 +164,8 @@ export async function run(options: PartOptions): Promise<PartResult> {
       return { id: answer.id };
     },
     edit: async (messageId, message) => {
+      // Finals are appended to the rolling live message: an edit delivers them as a post does.
+      sends.push({ at: performance.now(), content: message.content });
       await rest.patch(Routes.channelMessage(channelId, messageId), { body: { content: message.content, allowed_mentions: message.allowedMentions } });
     },
   };
@@ -251,7 +253,7 @@ export async function run(options: PartOptions): Promise<PartResult> {
     if (!used.has(index)) used.set(index, new Set());
     used.get(index)?.add(final.line);
     b.push(send.at - final.arrivedAt);
-    const arrived = arrivals.find((r) => r.method === 'POST' && r.content === send.content);
+    const arrived = arrivals.find((r) => (r.method === 'POST' || r.method === 'PATCH') && r.content === send.content);
     if (arrived !== undefined) bServer.push(arrived.arrivedAt - (performance.timeOrigin + final.arrivedAt));
   }
   const windowMs = windowEnd - windowStart;

@@ -33,6 +33,9 @@ import { createDiscordClient } from './client.ts';
 import type { BotContext } from './command.ts';
 import { createInteractionHandler } from './interactions.ts';
 import { CommandCooldowns } from './cooldowns.ts';
+import { CaptionFeeds } from '../web/feeds.ts';
+import { CaptionLinks, LinkSigner, loadLinkSecret } from '../web/links.ts';
+import { startWebServer, type WebServer } from '../web/server.ts';
 
 /** What {@link ParleyBot} is built from. */
 export interface ParleyBotOptions {
@@ -63,6 +66,9 @@ export class ParleyBot {
   #storeWriteFailures = 0;
   #ops: OpsServer | null = null;
   #retention: RetentionSweep | null = null;
+  /** The caption page, when `WEB_PORT` is set. */
+  readonly #web: { feeds: CaptionFeeds; signer: LinkSigner; links: CaptionLinks } | undefined;
+  #webServer: WebServer | null = null;
   #stopping: Promise<void> | null = null;
 
   /** Opens the database and creates the client (not logged in yet). */
@@ -90,6 +96,10 @@ export class ParleyBot {
     this.#translator = new Translator({ client: llm, model: config.llm.translationModel, fallbackModels: config.llm.translationFallbackModels, logger });
     this.#recap = { client: llm, model: config.llm.recapModel, fallbackModels: config.llm.recapFallbackModels, timeoutMs: config.llm.recapTimeoutMs };
     const clock = options.clock ?? systemClock;
+    if (config.web !== undefined) {
+      const signer = new LinkSigner(loadLinkSecret(config.dataDir, config.web.linkSecret));
+      this.#web = { feeds: new CaptionFeeds(clock), signer, links: new CaptionLinks(signer, config.web.publicUrl) };
+    }
     this.metrics = new ParleyMetrics({
       activeMeetings: () => this.meetings.size,
       speakers: () => this.meetings.counters().speakers,
@@ -149,6 +159,11 @@ export class ParleyBot {
       models: [llm.translationModel, ...llm.translationFallbackModels, llm.recapModel, ...llm.recapFallbackModels],
       logger: this.#options.logger,
     });
+    const web = this.#options.config.web;
+    if (web !== undefined && this.#web !== undefined) {
+      this.#webServer = await startWebServer({ port: web.port, host: web.host, feeds: this.#web.feeds, signer: this.#web.signer, logger: this.#options.logger });
+      this.#options.logger.info({ port: this.#webServer.port }, 'serving the caption page');
+    }
     const ready = once(this.client, Events.ClientReady);
     await this.client.login(this.#options.discord.token);
     await ready;
@@ -161,6 +176,11 @@ export class ParleyBot {
    */
   get connected(): boolean {
     return this.client.isReady() && this.client.ws.shards.size > 0 && this.client.ws.shards.every((shard) => shard.status === Status.Ready);
+  }
+
+  /** The port the caption page is served on, if it is. */
+  get webPort(): number | undefined {
+    return this.#webServer?.port;
   }
 
   /** The port `/healthz` and `/metrics` are served on, if they are. */
@@ -183,6 +203,8 @@ export class ParleyBot {
       await untilAborted(this.#translator.close(), signal);
       await this.client.destroy();
       await this.#ops?.close();
+      await this.#webServer?.close();
+      this.#web?.feeds.close();
       this.database.close();
     })();
     return this.#stopping;
@@ -238,7 +260,9 @@ export class ParleyBot {
         onStoreWriteFailed: () => {
           this.#storeWriteFailures++;
         },
+        captionFeeds: this.#web?.feeds,
       },
+      captionLinks: this.#web?.links,
     };
   }
 }

@@ -11,6 +11,7 @@ import type { MeetingDeletion } from '../store/meeting-deletion.ts';
 import type { MeetingRegistry } from '../meeting/registry.ts';
 import type { MeetingServices } from '../meeting/meeting.ts';
 import type { CommandCooldowns } from './cooldowns.ts';
+import type { CaptionLinks } from '../web/links.ts';
 
 /** What every command's `execute` receives besides the interaction. */
 export interface BotContext {
@@ -26,6 +27,8 @@ export interface BotContext {
   services: MeetingServices;
   /** Cooldowns of the commands that declare {@link Command.cooldown}. */
   cooldowns: CommandCooldowns;
+  /** Issues caption-page links; undefined when the page is off (`WEB_PORT` unset). */
+  captionLinks?: CaptionLinks | undefined;
 }
 
 /** A slash command module: its registration data and its handler. */

@@ -1,13 +1,22 @@
 /**
- * Captions in a Discord text channel.
+ * Captions in a Discord text channel, kept where readers look: the live text is always in the channel's newest
+ * message.
  *
- * - One live message per meeting, edited in place, shows the in-progress partial transcript of each current
- *   speaker. Edits are throttled to one per `liveEditIntervalMs` (sends and edits share per-channel rate limits,
- *   Discord docs "Rate Limits"); between edits only the newest text is kept, so the message never falls behind.
- * - Final captions are posted as messages. While one post is in flight, further finals accumulate and go out
- *   together in the next message, so a burst becomes one message instead of a queue behind the rate limit.
- * - Every message fits Discord's 2,000-character content limit and carries `allowedMentions: { parse: [] }`:
- *   transcript text is user content and must never ping anyone.
+ * - One rolling message holds the latest final captions and, under them, each current speaker's partial
+ *   transcript (`🔴 **Name:** newest words`, at most {@link PARTIAL_MAX_CHARS} characters: about two caption lines,
+ *   as DCMP/Netflix advise). A final is appended and its speaker's partial removed in the same write, so no partial
+ *   outlives its final.
+ * - When the next final would not fit in Discord's 2,000-character content limit, or Parley must post something
+ *   else (a notice) under it, the rolling message is frozen with its finals only (partials removed) and the next
+ *   write starts a new one. A rolling message holding no final yet is turned into the notice instead.
+ * - Every write (create or edit) waits at least `liveEditIntervalMs` after the previous one ended, except the one
+ *   right after a freeze: sends and edits share per-channel rate limits (NOTES "Message limits"), so this sink
+ *   makes at most two requests in any 1.5 s and about 0.7 per second over time. Between writes only the newest
+ *   state is kept, so the message never falls behind.
+ * - A final is moved from the pending queue only once a write holding it succeeded: a failed write loses nothing
+ *   and a retried one posts nothing twice. If the rolling message was deleted (404, Unknown Message) a new one is
+ *   created with what was still to show; the finals that were in the deleted message are not posted again.
+ * - Every message carries `allowedMentions: { parse: [] }`; untrusted text goes through `escapeDiscordText`.
  */
 import { escapeDiscordText } from '../text/discord-markdown.ts';
 import type { Clock, TimerHandle } from '../clock.ts';
@@ -16,6 +25,28 @@ import type { CaptionEvent, CaptionSink, Notice } from './caption.ts';
 
 /** Discord's limit on a message's content, characters. */
 export const MESSAGE_CONTENT_LIMIT = 2_000;
+
+/** Longest partial shown per speaker, characters of spoken text: two 42-character caption lines (DCMP, Netflix). */
+export const PARTIAL_MAX_CHARS = 84;
+
+/** Most final lines waiting for Discord; past it the oldest is dropped and counted (Discord down for a long time). */
+export const MAX_PENDING_LINES = 500;
+
+/** Longest wait between retries while Discord keeps failing, ms. */
+export const MAX_RETRY_DELAY_MS = 30_000;
+
+/** Failed writes in a row after which a closed sink gives up what it still holds (shutdown must end). */
+export const CLOSE_ATTEMPTS = 3;
+
+/** Discord's JSON error code for "Unknown Message" (discord-api-docs, Topics: Opcodes and Status Codes). */
+const UNKNOWN_MESSAGE = 10_008;
+
+/** Prefix of a partial (in-progress) line in the rolling message. */
+export const PARTIAL_MARK = '🔴';
+/** The rolling message's text while nobody speaks and it holds no final. */
+export const IDLE_LIVE_TEXT = '🎙️ *Listening…*';
+/** What that idle message becomes when captioning ends. */
+export const ENDED_LIVE_TEXT = '⏹️ *Captioning has ended.*';
 
 /** What every Parley message sets: no mention in it pings anyone. */
 export const NO_MENTIONS = { parse: [] as never[] };
@@ -30,7 +61,11 @@ export interface OutgoingMessage {
 export interface CaptionChannel {
   /** Posts a message; resolves with its id. */
   send(message: OutgoingMessage): Promise<{ id: string }>;
-  /** Replaces the content of a message Parley posted. */
+  /**
+   * Replaces the content of a message Parley posted.
+   *
+   * @throws an error whose `code` is 10008 (discord.js `DiscordAPIError`) when the message no longer exists.
+   */
   edit(messageId: string, message: OutgoingMessage): Promise<void>;
 }
 
@@ -39,32 +74,52 @@ export interface DiscordSinkOptions {
   channel: CaptionChannel;
   clock: Clock;
   logger: Logger;
-  /** Least time between two edits of the live message, ms. Default 1,500. */
+  /** Least time between the end of one write and the start of the next, ms. Default 1,500. */
   liveEditIntervalMs?: number;
 }
 
-type Post = { kind: 'final'; line: string } | { kind: 'notice'; text: string };
-
 const NOTICE_ICON: Record<Notice['level'], string> = { info: 'ℹ️', warning: '⚠️', error: '🛑' };
-const IDLE_LIVE_TEXT = '🎙️ *Listening…*';
+
+/** The message being kept up to date, and what it shows. */
+interface Rolling {
+  id: string | null;
+  /** Final lines the message holds (written successfully). */
+  finals: string[];
+  /** Its content as last written, or null before it exists. */
+  shown: string | null;
+}
+
+/** The next write: its content, how many pending finals it holds beyond the committed ones, and what follows. */
+interface Step {
+  content: string;
+  take: number;
+  /** After it succeeds the message is left as it is and the next write starts a new one. */
+  freeze: boolean;
+  /** The write is the first queued notice (it replaces the rolling message, or is posted). */
+  notice: boolean;
+}
+
+const freshRolling = (): Rolling => ({ id: null, finals: [], shown: null });
 
 /** Posts captions to one Discord channel. */
 export class DiscordSink implements CaptionSink {
   readonly #o: Required<DiscordSinkOptions>;
+  /** Each current speaker's partial, in the order they started speaking. */
   readonly #partials = new Map<string, { name: string; text: string }>();
-  #liveMessageId: string | null = null;
-  #liveInFlight = false;
-  #liveDirty = false;
-  #liveTimer: TimerHandle | null = null;
-  #lastLiveEditAt = -Infinity;
-  /** Content of the last successful write of the live message: an edit that changes nothing is not sent. */
-  #liveContent: string | null = null;
-  #posts: Post[] = [];
-  #postInFlight = false;
+  /** Final lines not yet in any message, oldest first; at most {@link MAX_PENDING_LINES}. */
+  readonly #pending: string[] = [];
+  /** Notice messages waiting to be posted, each within the content limit. */
+  readonly #notices: string[] = [];
+  #rolling: Rolling = freshRolling();
+  #inFlight = false;
+  #timer: TimerHandle | null = null;
+  /** Earliest time the next write may start (clock ms). */
+  #nextWriteAt = -Infinity;
+  #failuresInARow = 0;
   #closed = false;
   #idleWaiters: Array<() => void> = [];
-  /** Messages posted and edits made, for tests and metrics. */
-  readonly counts = { posts: 0, edits: 0, failures: 0 };
+  /** Messages created, edits made, failed writes and finals dropped, for tests and metrics. */
+  readonly counts = { posts: 0, edits: 0, failures: 0, dropped: 0 };
 
   constructor(options: DiscordSinkOptions) {
     this.#o = { liveEditIntervalMs: 1_500, ...options };
@@ -74,62 +129,61 @@ export class DiscordSink implements CaptionSink {
     if (this.#closed) return;
     if (event.kind === 'partial') {
       this.#partials.set(event.speaker.id, { name: event.speaker.name, text: event.text });
+      this.#schedule();
     } else {
       this.#partials.delete(event.speaker.id);
       this.postLine(`**${escapeDiscordText(event.speaker.name)}:** ${escapeDiscordText(event.text)}`);
     }
-    this.#liveDirty = true;
-    this.#scheduleLive();
   }
 
   /**
-   * Posts one caption line (already formatted and escaped), batched with other finals; a line over the content
-   * limit is split across messages.
+   * Appends one final line (already formatted and escaped) to the rolling message; a line over the content limit
+   * is split across messages.
    */
   postLine(line: string): void {
     if (this.#closed) return;
-    for (const part of splitForDiscord(line)) this.#posts.push({ kind: 'final', line: part });
-    void this.#pumpPosts();
+    for (const part of splitForDiscord(line)) this.#pending.push(part);
+    while (this.#pending.length > MAX_PENDING_LINES) {
+      this.#pending.shift();
+      this.counts.dropped++;
+      this.#o.logger.warn('dropped the oldest caption line waiting for Discord');
+    }
+    this.#schedule();
   }
 
   notice(notice: Notice): void {
     if (this.#closed) return;
-    for (const part of splitForDiscord(`${NOTICE_ICON[notice.level]} ${notice.markdown === true ? notice.text : escapeDiscordText(notice.text)}`)) this.#posts.push({ kind: 'notice', text: part });
-    void this.#pumpPosts();
+    const text = `${NOTICE_ICON[notice.level]} ${notice.markdown === true ? notice.text : escapeDiscordText(notice.text)}`;
+    this.#notices.push(...splitForDiscord(text));
+    this.#schedule();
   }
 
   /** Removes a speaker's partial from the live message (they left). */
   clearSpeaker(speakerId: string): void {
-    if (this.#partials.delete(speakerId)) {
-      this.#liveDirty = true;
-      this.#scheduleLive();
-    }
+    if (this.#partials.delete(speakerId)) this.#schedule();
   }
 
-  /** Resolves when every queued post and live edit has been sent (or failed). */
+  /** Resolves when every queued final and notice has been written (or the sink gave up) and the message is current. */
   flushed(): Promise<void> {
     if (this.#isIdle()) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
   /**
-   * Sends what is queued, marks the live message as ended, and stops taking captions. The last edit keeps to the
-   * edit interval too: the meeting's closing messages follow it under the same per-channel rate limit.
+   * Writes what is queued, freezes the rolling message without partials, and stops taking captions. The last
+   * writes keep to the edit interval too: the meeting's closing messages follow under the same rate limit.
+   * Failed writes are retried with backoff (at most {@link MAX_RETRY_DELAY_MS} apart); after {@link CLOSE_ATTEMPTS}
+   * failures in a row what is left is dropped and counted, so closing ends within about 1.5 + 3 + 6 s of retries.
    */
   async close(): Promise<void> {
     this.#closed = true;
-    if (this.#liveTimer !== null) this.#o.clock.clearTimeout(this.#liveTimer);
-    this.#liveTimer = null;
     this.#partials.clear();
+    this.#schedule();
     await this.flushed();
-    if (this.#liveMessageId === null) return;
-    const wait = this.#lastLiveEditAt + this.#o.liveEditIntervalMs - this.#o.clock.now();
-    if (wait > 0) await new Promise<void>((resolve) => this.#o.clock.setTimeout(resolve, wait));
-    await this.#editLive('⏹️ *Captioning has ended.*');
   }
 
   #isIdle(): boolean {
-    return !this.#postInFlight && this.#posts.length === 0 && !this.#liveInFlight && !(this.#liveDirty && !this.#closed);
+    return !this.#inFlight && this.#timer === null && this.#next() === null;
   }
 
   #settle(): void {
@@ -139,100 +193,146 @@ export class DiscordSink implements CaptionSink {
     for (const resolve of waiters) resolve();
   }
 
-  #scheduleLive(): void {
-    if (this.#liveTimer !== null || this.#liveInFlight || this.#closed) return;
-    const wait = Math.max(0, this.#lastLiveEditAt + this.#o.liveEditIntervalMs - this.#o.clock.now());
-    this.#liveTimer = this.#o.clock.setTimeout(() => {
-      this.#liveTimer = null;
-      // Timers may fire up to a millisecond before the monotonic clock says they are due; never edit early.
-      if (this.#o.clock.now() < this.#lastLiveEditAt + this.#o.liveEditIntervalMs) {
-        this.#scheduleLive();
+  #schedule(): void {
+    if (this.#timer !== null || this.#inFlight) return;
+    if (this.#next() === null) {
+      this.#settle();
+      return;
+    }
+    const wait = Math.max(0, this.#nextWriteAt - this.#o.clock.now());
+    this.#timer = this.#o.clock.setTimeout(() => {
+      this.#timer = null;
+      // Timers may fire up to a millisecond before the monotonic clock says they are due; never write early.
+      if (this.#o.clock.now() < this.#nextWriteAt) {
+        this.#schedule();
         return;
       }
-      const content = this.#renderLive();
-      if (!this.#liveDirty || content === this.#liveContent) {
-        // Nothing visible changed (e.g. a partial repeated its text): keep the rate limit for real changes.
-        this.#liveDirty = false;
-        this.#settle();
-        return;
-      }
-      void this.#editLive(content);
+      const step = this.#next();
+      if (step === null) this.#settle();
+      else void this.#write(step);
     }, wait);
   }
 
-  #renderLive(): string {
-    if (this.#partials.size === 0) return IDLE_LIVE_TEXT;
-    const header = '🔴 **Live**';
-    const budget = Math.floor((MESSAGE_CONTENT_LIMIT - header.length - 1) / this.#partials.size);
-    const lines = [...this.#partials.values()].map(({ name, text }) => {
-      const prefix = `**${escapeDiscordText(name)}:** `;
-      const room = Math.max(0, budget - prefix.length - 2);
-      const escaped = escapeDiscordText(text);
-      // Keep the newest words: that is what a reader is waiting for.
-      return prefix + (escaped.length > room ? `…${escaped.slice(escaped.length - room + 1)}` : escaped);
-    });
-    return [header, ...lines].join('\n');
+  /** The pending finals that fit in the rolling message after its committed ones. */
+  #fitting(): { lines: string[]; take: number } {
+    const lines = [...this.#rolling.finals];
+    let length = lines.join('\n').length;
+    let take = 0;
+    for (const line of this.#pending) {
+      const added = (lines.length > 0 ? 1 : 0) + line.length;
+      if (length + added > MESSAGE_CONTENT_LIMIT) break;
+      lines.push(line);
+      length += added;
+      take++;
+    }
+    return { lines, take };
   }
 
-  async #editLive(content: string): Promise<void> {
-    this.#liveInFlight = true;
-    this.#liveDirty = false;
-    this.#lastLiveEditAt = this.#o.clock.now();
-    const message: OutgoingMessage = { content, allowedMentions: NO_MENTIONS };
+  /** What to write next, or null when the channel already shows everything. */
+  #next(): Step | null {
+    const { lines, take } = this.#fitting();
+    const finals = lines.join('\n');
+    const rolling = this.#rolling;
+    if (this.#closed || this.#notices.length > 0) {
+      // Freezing: whatever is under the rolling message must come after every final that arrived before it.
+      if (rolling.id !== null) {
+        if (lines.length > 0) return finals === rolling.shown && take === 0 ? this.#freezeLocally() : { content: finals, take, freeze: true, notice: false };
+        const notice = this.#notices[0];
+        if (notice !== undefined) return { content: notice, take: 0, freeze: true, notice: true };
+        return rolling.shown === ENDED_LIVE_TEXT ? null : { content: ENDED_LIVE_TEXT, take: 0, freeze: true, notice: false };
+      }
+      if (take > 0) return { content: finals, take, freeze: true, notice: false };
+      const notice = this.#notices[0];
+      return notice === undefined ? null : { content: notice, take: 0, freeze: true, notice: true };
+    }
+    if (take < this.#pending.length) return { content: finals, take, freeze: true, notice: false };
+    const partials = this.#renderPartials();
+    let content = [finals, partials].filter((part) => part.length > 0).join('\n');
+    if (content.length > MESSAGE_CONTENT_LIMIT) return { content: finals, take, freeze: true, notice: false };
+    if (content.length === 0) {
+      if (rolling.id === null) return null;
+      content = IDLE_LIVE_TEXT;
+    }
+    if (content === rolling.shown && take === 0) return null;
+    return { content, take, freeze: false, notice: false };
+  }
+
+  /** Captioning has ended and Discord keeps failing: count what is left as dropped and stop. */
+  #giveUp(): void {
+    this.counts.dropped += this.#pending.length;
+    this.#pending.length = 0;
+    this.#notices.length = 0;
+    this.#rolling = { ...freshRolling(), shown: ENDED_LIVE_TEXT };
+  }
+
+  /** The rolling message already shows its finals and nothing else: leave it as it is without a request. */
+  #freezeLocally(): Step | null {
+    this.#rolling = freshRolling();
+    return this.#next();
+  }
+
+  /** One line per current speaker, newest words first cut to fit; speakers who don't fit wait for room. */
+  #renderPartials(): string {
+    const lines: string[] = [];
+    let length = 0;
+    for (const { name, text } of this.#partials.values()) {
+      const line = `${PARTIAL_MARK} **${escapeDiscordText(name)}:** ${escapeDiscordText(newestWords(text, PARTIAL_MAX_CHARS))}`;
+      if (length + line.length + 1 > MESSAGE_CONTENT_LIMIT) break;
+      lines.push(line);
+      length += line.length + 1;
+    }
+    return lines.join('\n');
+  }
+
+  async #write(step: Step): Promise<void> {
+    this.#inFlight = true;
+    const rolling = this.#rolling;
+    const message: OutgoingMessage = { content: step.content, allowedMentions: NO_MENTIONS };
+    let wait = this.#o.liveEditIntervalMs;
     try {
-      if (this.#liveMessageId === null) {
-        this.#liveMessageId = (await this.#o.channel.send(message)).id;
+      if (rolling.id === null) {
+        rolling.id = (await this.#o.channel.send(message)).id;
         this.counts.posts++;
       } else {
-        await this.#o.channel.edit(this.#liveMessageId, message);
+        await this.#o.channel.edit(rolling.id, message);
         this.counts.edits++;
       }
-      this.#liveContent = content;
+      this.#failuresInARow = 0;
+      rolling.finals = step.notice ? [] : [...rolling.finals, ...this.#pending.splice(0, step.take)];
+      rolling.shown = step.content;
+      if (step.notice) this.#notices.shift();
+      if (step.freeze) {
+        this.#rolling = freshRolling();
+        // The message continuing a frozen one goes out at once, so the live text is not missing for an interval.
+        if (!step.notice) wait = 0;
+      }
     } catch (error) {
       this.counts.failures++;
-      this.#o.logger.warn({ err: (error as Error).message }, 'could not update the live caption message');
-    } finally {
-      this.#liveInFlight = false;
-      this.#lastLiveEditAt = this.#o.clock.now();
-    }
-    if (this.#liveDirty) this.#scheduleLive();
-    this.#settle();
-  }
-
-  async #pumpPosts(): Promise<void> {
-    if (this.#postInFlight) return;
-    this.#postInFlight = true;
-    try {
-      while (this.#posts.length > 0) {
-        const content = this.#takeBatch();
-        try {
-          await this.#o.channel.send({ content, allowedMentions: NO_MENTIONS });
-          this.counts.posts++;
-        } catch (error) {
-          this.counts.failures++;
-          this.#o.logger.warn({ err: (error as Error).message }, 'could not post captions');
-        }
+      if ((error as { code?: unknown }).code === UNKNOWN_MESSAGE && rolling.id !== null) {
+        // Someone deleted the rolling message: start a new one with what is still to show.
+        this.#o.logger.info('the live caption message was deleted; posting a new one');
+        this.#rolling = freshRolling();
+        wait = 0;
+      } else {
+        this.#failuresInARow++;
+        wait = Math.min(MAX_RETRY_DELAY_MS, this.#o.liveEditIntervalMs * 2 ** this.#failuresInARow) * (0.8 + 0.2 * Math.random());
+        this.#o.logger.warn({ err: (error as Error).message, retryInMs: Math.round(wait) }, 'could not update the caption channel');
+        if (this.#closed && this.#failuresInARow >= CLOSE_ATTEMPTS) this.#giveUp();
       }
     } finally {
-      this.#postInFlight = false;
+      this.#inFlight = false;
+      this.#nextWriteAt = this.#o.clock.now() + wait;
     }
-    this.#settle();
+    this.#schedule();
   }
+}
 
-  /** Takes the next message's worth of posts: a notice alone, or as many finals as fit in one message. */
-  #takeBatch(): string {
-    const first = this.#posts.shift();
-    if (first === undefined) return '';
-    if (first.kind === 'notice') return first.text;
-    let content = first.line;
-    while (this.#posts[0]?.kind === 'final') {
-      const next = this.#posts[0];
-      if (content.length + 1 + next.line.length > MESSAGE_CONTENT_LIMIT) break;
-      content += `\n${next.line}`;
-      this.#posts.shift();
-    }
-    return content;
-  }
+/** The end of `text` within `max` characters, cut at a word boundary and marked with `…` when cut. */
+export function newestWords(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const tail = text.slice(text.length - max + 1);
+  const space = tail.indexOf(' ');
+  return `…${space >= 0 && space < tail.length - 1 ? tail.slice(space + 1) : tail}`;
 }
 
 /**

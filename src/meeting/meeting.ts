@@ -25,6 +25,8 @@ import { VoiceLink } from '../voice/voice-link.ts';
 import { untilAborted } from './deadline.ts';
 import { MeetingLimits, type MeetingLimitSettings } from './meeting-limits.ts';
 import type { SttBudget } from './stt-budget.ts';
+import type { CaptionFeed } from '../web/caption-feed.ts';
+import type { CaptionFeeds } from '../web/feeds.ts';
 
 /** What a meeting needs from the bot. */
 export interface MeetingServices {
@@ -50,6 +52,8 @@ export interface MeetingServices {
   limits?: MeetingLimitSettings | undefined;
   /** Daily speech-to-text budget per guild; undefined: none. */
   sttBudget?: SttBudget | undefined;
+  /** The caption page's feeds; undefined when the page is off. */
+  captionFeeds?: CaptionFeeds | undefined;
 }
 
 /** How often a meeting adds its speech-to-text time to the guild's budget (also on every final), ms. */
@@ -141,6 +145,8 @@ export class Meeting {
   readonly #translation: TranslationSink | undefined;
   readonly #threads: TranslationThreads;
   readonly #onEnded: (meeting: Meeting) => void;
+  /** The caption page's sink, fed the same events as the Discord one. */
+  readonly #feed: CaptionFeed | undefined;
   #voice: VoiceLink | null = null;
   #ending: Promise<Transcript> | null = null;
   readonly #indicator: CaptioningIndicator;
@@ -175,6 +181,7 @@ export class Meeting {
       logger,
       onNotice: (notice) => this.#sink.notice(notice),
     });
+    this.#feed = services.captionFeeds?.create(guild.id, () => services.settings.languages(guild.id));
     const translator = services.translator;
     this.#translation =
       translator === undefined
@@ -190,6 +197,7 @@ export class Meeting {
                 this.#write('translation', () => services.meetingStore.recordTranslation(this.id, result.event.turnId, language, text));
               }
               this.#threads.post(result);
+              this.#feed?.translated(result);
             },
             onNotice: (notice) => this.#sink.notice(notice),
           });
@@ -197,7 +205,7 @@ export class Meeting {
       provider: services.provider,
       clock: services.clock,
       logger,
-      sinks: this.#translation === undefined ? [this.#sink] : [this.#sink, this.#translation],
+      sinks: [this.#sink, ...(this.#translation === undefined ? [] : [this.#translation]), ...(this.#feed === undefined ? [] : [this.#feed])],
       keyterms: this.#keyterms(services.settings.keyterms(guild.id)),
       languageCodes: () => services.settings.spokenLanguages(guild.id),
       idleCloseMs: () => services.provider.idleClose.currentMs(),
@@ -210,6 +218,7 @@ export class Meeting {
       startedBy: this.startedById,
       startedAtMs: this.startedAtMs,
     });
+    if (this.#feed !== undefined) services.captionFeeds?.bind(this.#feed, this.id);
     // Registered before any sink sees the caption's translation, so the turn exists when its translation is stored.
     this.#pipeline.prependListener('caption', (event) => {
       if (event.kind !== 'final') return;
@@ -253,6 +262,7 @@ export class Meeting {
       });
     } catch (error) {
       meeting.#write('end', () => services.meetingStore.endMeeting(meeting.id, Date.now()));
+      if (meeting.#feed !== undefined) services.captionFeeds?.end(meeting.#feed);
       throw error;
     }
     meeting.#voice.on('ended', (reason) => void meeting.end(reason === 'left' ? 'command' : 'disconnected'));
@@ -328,6 +338,7 @@ export class Meeting {
     this.#speakers.delete(userId);
     this.#voice?.receiver.drop(userId);
     this.#sink.clearSpeaker(userId);
+    this.#feed?.clearSpeaker(userId);
     await this.#pipeline.removeSpeaker(userId, options);
   }
 
@@ -376,6 +387,7 @@ export class Meeting {
     // Without a deadline, translations are part of the transcript files; with one they are optional work.
     if (signal === undefined) await this.#translation?.flushed();
     this.#write('end', () => this.#services.meetingStore.endMeeting(this.id, Date.now()));
+    if (this.#feed !== undefined) this.#services.captionFeeds?.end(this.#feed);
     // Threads first: a thread that fails to open now still gets its notice into the caption channel.
     await untilAborted(this.#threads.close(), signal);
     await untilAborted(this.#sink.close(), signal);

@@ -16,11 +16,24 @@ import type { Speaker } from '../../src/captions/caption.ts';
 import { startWorld, type World } from './support/world.ts';
 import { startInProcessBot, type InProcessBot } from './support/in-process.ts';
 import { contentOf, runCommand } from './support/commands.ts';
-import { LIVE_HEADER, captionLines, expectNoMentionsAnywhere, liveMessageWrites, waitForChannelPost, writtenAt } from './support/messages.ts';
+import {
+  LIVE_ENDED,
+  PARTIAL_MARK,
+  captionLines,
+  channelMessagesNow,
+  channelWrites,
+  expectNoMentionsAnywhere,
+  isLiveContent,
+  liveMessageWrites,
+  messageIdOf,
+  waitForChannelPost,
+  writtenAt,
+} from './support/messages.ts';
+import { finalsOf } from './support/turns.ts';
 import { sessionThatHeard, twoSpeakers } from './support/audio.ts';
 
 const ids = DEFAULT_IDS;
-/** The sink's least gap between two writes of the live message, ms (DiscordSink's default). */
+/** The sink's least gap between two writes to the channel, ms (DiscordSink's default). */
 const LIVE_EDIT_INTERVAL_MS = 1_500;
 
 type Recognizer = NonNullable<FakeAssemblyAIOptions['recognizer']>;
@@ -54,7 +67,7 @@ describe('captions in the channel, through discord.js and the stand-in', () => {
     await world?.close();
   });
 
-  it('posts the start notice, edits one live message in place at most every 1.5 s, and posts finals under display names', async () => {
+  it('posts the start notice, keeps the live text in the newest message while people speak, and posts each final once under display names', async () => {
     const { standIn, stt } = world;
     const { left, right } = await twoSpeakers();
     const from = standIn.requests.length;
@@ -62,15 +75,16 @@ describe('captions in the channel, through discord.js and the stand-in', () => {
 
     const joined = await runCommand(standIn, { commandName: 'join', userId: ids.katieId });
     expect(joined.ephemeral).toBe(true);
-    expect(joined.content).toBe(`Captioning <#${ids.voiceChannelId}> in <#${ids.textChannelId}>. Use /end to stop.`);
+    expect(joined.content).toContain(`Captioning <#${ids.voiceChannelId}> in <#${ids.textChannelId}>. Use /end to stop.`);
     const notice = await waitForChannelPost(standIn, ids.textChannelId, from, (c) => c.startsWith('ℹ️'));
     expect(contentOf(notice)).toContain(`Captioning <#${ids.voiceChannelId}>, started by <@${ids.katieId}>.`);
     expect(contentOf(notice)).toContain('AssemblyAI');
     expect(contentOf(notice)).toContain('/optout');
 
     await Promise.all([standIn.memberSpeak(ids.katieId, left), standIn.memberSpeak(ids.steveId, right)]);
-    const finalOf = (name: string) => waitForChannelPost(standIn, ids.textChannelId, from, (c) => c.split('\n').some((l) => l.startsWith(`**${name}:** S`)));
+    const finalOf = (name: string) => waitForChannelPost(standIn, ids.textChannelId, from, (c) => c.startsWith(`**${name}:** S`));
     await Promise.all([finalOf('Katie'), finalOf('Steve')]);
+    const endFrom = standIn.requests.length;
     const ended = await runCommand(standIn, { commandName: 'end', userId: ids.katieId });
     expect(ended.content).toMatch(/^Captioning ended\. \d+ captions?; the transcript is posted in/);
 
@@ -78,46 +92,53 @@ describe('captions in the channel, through discord.js and the stand-in', () => {
     const sessions = stt.sessions.slice(sessionsBefore);
     const sessionOf: Record<string, FakeSession> = { Katie: sessionThatHeard(sessions, left), Steve: sessionThatHeard(sessions, right) };
 
-    // Finals: "**Name:** text", every word from that member's session.
+    // Finals: "**Name:** text", exactly the finals that member's session sent, each once, in order.
     const lines = captionLines(standIn, ids.textChannelId, from);
     expect(lines.length).toBeGreaterThanOrEqual(2);
-    for (const line of lines) {
-      const [, name = '', text = ''] = /^\*\*(Katie|Steve):\*\* (.+)$/.exec(line) ?? [];
-      expect(name, line).not.toBe('');
-      expect(sessionTags(text).length).toBeGreaterThan(0);
-      expect(new Set(sessionTags(text))).toEqual(new Set([sessionOf[name]?.index]));
+    for (const name of ['Katie', 'Steve'] as const) {
+      const mine = lines.filter((l) => l.startsWith(`**${name}:** `)).map((l) => l.slice(`**${name}:** `.length));
+      expect(mine).toEqual(finalsOf(sessionOf[name]!));
     }
-    expect(new Set(lines.map((l) => /^\*\*(\w+):/.exec(l)?.[1]))).toEqual(new Set(['Katie', 'Steve']));
+    expect(lines.every((l) => /^\*\*(Katie|Steve):\*\* /.test(l))).toBe(true);
 
-    // The live message: created once, then edited in place, never twice within the throttle interval.
-    const writes = liveMessageWrites(standIn, ids.textChannelId, from);
-    expect(writes[0]?.method).toBe('POST');
-    expect(writes.length).toBeGreaterThanOrEqual(3);
-    expect(writes.slice(1).every((w) => w.method === 'PATCH' && w.status === 200)).toBe(true);
-    for (let i = 1; i < writes.length; i++) {
-      expect(writtenAt(writes[i]!) - writtenAt(writes[i - 1]!)).toBeGreaterThanOrEqual(LIVE_EDIT_INTERVAL_MS);
+    // Every write while people spoke went to the channel's newest message (the one most recently created there).
+    const writes = channelWrites(standIn, ids.textChannelId, from).filter((w) => standIn.requests.indexOf(w) < endFrom);
+    let newest = '';
+    let edits = 0;
+    for (const write of writes) {
+      if (write.method === 'POST') newest = messageIdOf(write);
+      else {
+        expect(messageIdOf(write), contentOf(write)).toBe(newest);
+        edits++;
+      }
     }
-    expect(contentOf(writes.at(-1)!)).toBe('⏹️ *Captioning has ended.*');
-    // Each speaker's line shows a partial their own session sent, and never goes back to an older one.
+    expect(edits).toBeGreaterThanOrEqual(2);
+    // Writes are at least 1.5 s apart, except a new message right after the previous one was frozen.
+    for (let i = 1; i < writes.length; i++) {
+      if (writtenAt(writes[i]!) - writtenAt(writes[i - 1]!) < LIVE_EDIT_INTERVAL_MS) expect(writes[i]!.method).toBe('POST');
+    }
+    // Each speaker's partial line shows the newest words of a partial their own session sent, never an older one.
     const shownAt = { Katie: 0, Steve: 0 };
     let partialLines = 0;
-    for (const write of writes.filter((w) => contentOf(w).startsWith(LIVE_HEADER))) {
-      for (const line of contentOf(write).split('\n').slice(1)) {
-        const [, name = '', text = ''] = /^\*\*(Katie|Steve):\*\* (.+)$/.exec(line) ?? [];
+    for (const write of writes) {
+      for (const line of contentOf(write).split('\n').filter((l) => l.startsWith(PARTIAL_MARK))) {
+        const [, name = '', text = ''] = /^🔴 \*\*(Katie|Steve):\*\* (?:…)?(.+)$/.exec(line) ?? [];
         const speaker = name as keyof typeof shownAt;
         expect(name, line).not.toBe('');
         const partials = partialsOf(sessionOf[speaker]!);
-        const at = partials.indexOf(text, shownAt[speaker]);
-        expect(at, `"${text}" is not a partial of ${name}'s session at or after #${shownAt[speaker]}`).toBeGreaterThanOrEqual(0);
+        const at = partials.findIndex((p, i) => i >= shownAt[speaker] && p.endsWith(text));
+        expect(at, `"${text}" is not the end of a partial of ${name}'s session at or after #${shownAt[speaker]}`).toBeGreaterThanOrEqual(0);
         shownAt[speaker] = at;
         partialLines++;
       }
     }
     expect(partialLines).toBeGreaterThan(0);
+    // Once captioning ended no partial is left anywhere.
+    expect(channelMessagesNow(standIn, ids.textChannelId, from).some((m) => isLiveContent(m.content) && m.content !== LIVE_ENDED)).toBe(false);
     expect(stt.violations).toEqual([]);
   });
 
-  it('shows only the newest partial after a throttled wait, and batches a burst of finals into one message', async () => {
+  it('shows only the newest partial after a throttled wait, appends a burst of finals in one edit, and drops the partial at close', async () => {
     const { standIn } = world;
     const channel = bot.bot.client.channels.cache.get(ids.textChannelId) as TextChannel;
     const sink = new DiscordSink({ channel: captionChannelOf(channel), clock: systemClock, logger: silentLogger() });
@@ -127,20 +148,19 @@ describe('captions in the channel, through discord.js and the stand-in', () => {
     const from = standIn.requests.length;
 
     for (const text of ['alpha', 'alpha beta', 'alpha beta gamma']) sink.caption(event(steve, 'partial', text, 'steve-1'));
-    const created = await waitForChannelPost(standIn, ids.textChannelId, from, (c) => c.startsWith(LIVE_HEADER));
+    const created = await waitForChannelPost(standIn, ids.textChannelId, from, (c) => c.startsWith(PARTIAL_MARK));
     for (const text of ['delta', 'delta epsilon']) sink.caption(event(steve, 'partial', text, 'steve-2'));
     for (let n = 1; n <= 6; n++) sink.caption(event(katie, 'final', `line ${n}`, `katie-${n}`));
     await sink.flushed();
     await sink.close();
 
-    expect(contentOf(created)).toBe(`${LIVE_HEADER}\n**Steve:** alpha beta gamma`);
-    const live = liveMessageWrites(standIn, ids.textChannelId, from);
-    expect(live.map(contentOf)).toEqual([`${LIVE_HEADER}\n**Steve:** alpha beta gamma`, `${LIVE_HEADER}\n**Steve:** delta epsilon`, '⏹️ *Captioning has ended.*']);
-    expect(writtenAt(live[1]!) - writtenAt(live[0]!)).toBeGreaterThanOrEqual(LIVE_EDIT_INTERVAL_MS);
-    // The first final goes out at once; the five that arrive while it is in flight share the next message.
-    expect(captionLines(standIn, ids.textChannelId, from)).toEqual([1, 2, 3, 4, 5, 6].map((n) => `**Katie:** line ${n}`));
-    const finalPosts = standIn.requests.slice(from).filter((r) => r.method === 'POST' && contentOf(r).startsWith('**Katie:**'));
-    expect(finalPosts.map(contentOf)).toEqual(['**Katie:** line 1', [2, 3, 4, 5, 6].map((n) => `**Katie:** line ${n}`).join('\n')]);
+    const finals = [1, 2, 3, 4, 5, 6].map((n) => `**Katie:** line ${n}`).join('\n');
+    expect(contentOf(created)).toBe('🔴 **Steve:** alpha beta gamma');
+    const writes = channelWrites(standIn, ids.textChannelId, from);
+    expect(writes.map(contentOf)).toEqual(['🔴 **Steve:** alpha beta gamma', `${finals}\n🔴 **Steve:** delta epsilon`, finals]);
+    expect(writes.slice(1).every((w) => w.method === 'PATCH' && messageIdOf(w) === messageIdOf(created))).toBe(true);
+    expect(writtenAt(writes[1]!) - writtenAt(writes[0]!)).toBeGreaterThanOrEqual(LIVE_EDIT_INTERVAL_MS);
+    expect(captionLines(standIn, ids.textChannelId, from)).toEqual(finals.split('\n'));
   });
 
   it('pings no one: a caption saying @everyone, @here and <@id> shows them as text, with allowed_mentions parse []', async () => {

@@ -10,7 +10,7 @@ import { defaultCompletion, type FakeLlmHandler } from '../fakes/llm-server.ts';
 import { startWorld, type World } from './support/world.ts';
 import { startInProcessBot, type InProcessBot } from './support/in-process.ts';
 import { contentOf, runCommand } from './support/commands.ts';
-import { expectNoMentionsAnywhere, waitForChannelPost, writtenAt } from './support/messages.ts';
+import { channelWrites, expectNoMentionsAnywhere, waitForChannelPost, writtenAt } from './support/messages.ts';
 import { twoSpeakers, withPauses } from './support/audio.ts';
 import { closedSessions, finalsOf, turnNamingRecognizer, waitForCaptionLines } from './support/turns.ts';
 import { isRecap, isTranslation, modelOf, translatedTurns } from './support/llm.ts';
@@ -72,7 +72,7 @@ describe('the LLM Gateway failing during a meeting', () => {
     expect(ended.content).toBe(`Captioning ended. ${finals.length} captions; the transcript is posted in <#${ids.textChannelId}>.`);
 
     // The original was never held back: each was in the channel before its failure mark reached a thread.
-    const mainPosts = standIn.requests.slice(from).filter((r) => r.method === 'POST' && r.route === `/channels/${ids.textChannelId}/messages`);
+    const mainPosts = channelWrites(standIn, ids.textChannelId, from);
     for (const text of finals) {
       const original = mainPosts.find((r) => contentOf(r).split('\n').includes(`**Steve:** ${text}`));
       for (const thread of threads) {

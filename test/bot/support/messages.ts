@@ -5,19 +5,34 @@ import { expect } from 'vitest';
 import type { DiscordStandIn, RecordedRequest } from '../../fakes/discord/stand-in.ts';
 import { allowedMentionsOf, contentOf, isMessageWrite } from './commands.ts';
 
-/** Prefix of the live caption message (partials) while someone speaks, and when nobody does. */
-export const LIVE_HEADER = '🔴 **Live**';
-const LIVE_IDLE = '🎙️ *Listening…*';
+/** Prefix of a partial (in-progress) line in the rolling live message; finals are `**Name:** text` lines above. */
+export const PARTIAL_MARK = '🔴';
+/** The live message's text while nobody speaks and it holds no final. */
+export const LIVE_IDLE = '🎙️ *Listening…*';
+/** What an idle live message says once captioning ended. */
+export const LIVE_ENDED = '⏹️ *Captioning has ended.*';
 
-/** The live message's writes in one channel since `fromIndex`: its creating POST, then the PATCHes of that message. */
+/** Successful message creations (POST) and edits (PATCH) in one channel since `fromIndex`, in the order answered. */
+export function channelWrites(standIn: DiscordStandIn, channelId: string, fromIndex = 0): RecordedRequest[] {
+  const posts = `/channels/${channelId}/messages`;
+  return standIn.requests
+    .slice(fromIndex)
+    .filter((r) => r.status === 200 && ((r.method === 'POST' && r.route === posts) || (r.method === 'PATCH' && r.route.startsWith(`${posts}/`))));
+}
+
+/** The id of the message a write created or edited. */
+export function messageIdOf(write: RecordedRequest): string {
+  return (write.responseBody as { id: string }).id;
+}
+
+/** Whether a message's content is (or shows) live text: a partial line, or the idle/ended live text. */
+export function isLiveContent(content: string): boolean {
+  return content === LIVE_IDLE || content === LIVE_ENDED || content.split('\n').some((line) => line.startsWith(PARTIAL_MARK));
+}
+
+/** The writes since `fromIndex` that showed live text (partials, or the idle live text). */
 export function liveMessageWrites(standIn: DiscordStandIn, channelId: string, fromIndex = 0): RecordedRequest[] {
-  const requests = standIn.requests.slice(fromIndex);
-  const post = requests.find(
-    (r) => r.method === 'POST' && r.route === `/channels/${channelId}/messages` && r.status === 200 && (contentOf(r).startsWith(LIVE_HEADER) || contentOf(r) === LIVE_IDLE),
-  );
-  if (post === undefined) return [];
-  const id = (post.responseBody as { id: string }).id;
-  return [post, ...requests.filter((r) => r.method === 'PATCH' && r.route === `/channels/${channelId}/messages/${id}`)];
+  return channelWrites(standIn, channelId, fromIndex).filter((w) => isLiveContent(contentOf(w)));
 }
 
 /** When the stand-in created or last edited the message a write returned (its own clock, ms). */
@@ -26,14 +41,24 @@ export function writtenAt(request: RecordedRequest): number {
   return Date.parse(request.method === 'PATCH' ? (message.edited_timestamp ?? '') : message.timestamp);
 }
 
-/** Final caption lines (`**Name:** text`) posted in the channel since `fromIndex`, in order. */
+/** The messages created in the channel since `fromIndex` as their last write left them, oldest first. */
+export function channelMessagesNow(standIn: DiscordStandIn, channelId: string, fromIndex = 0): Array<{ id: string; content: string }> {
+  const messages = new Map<string, string>();
+  for (const write of channelWrites(standIn, channelId, fromIndex)) {
+    const id = messageIdOf(write);
+    if (write.method === 'POST' || messages.has(id)) messages.set(id, contentOf(write));
+  }
+  return [...messages].map(([id, content]) => ({ id, content }));
+}
+
+/**
+ * Final caption lines (`**Name:** text`) in the messages posted in the channel since `fromIndex`, as the bot's
+ * last write of each left them, in order. Partial lines (`🔴 …`) are not finals.
+ */
 export function captionLines(standIn: DiscordStandIn, channelId: string, fromIndex = 0): string[] {
-  return standIn.requests
-    .slice(fromIndex)
-    .filter((r) => r.method === 'POST' && r.route === `/channels/${channelId}/messages` && r.status === 200)
-    .map(contentOf)
-    .filter((content) => !content.startsWith(LIVE_HEADER) && content !== LIVE_IDLE && /^\*\*[^*]+:\*\* /.test(content))
-    .flatMap((content) => content.split('\n'));
+  return channelMessagesNow(standIn, channelId, fromIndex)
+    .flatMap(({ content }) => content.split('\n'))
+    .filter((line) => /^\*\*[^*]+:\*\* /.test(line));
 }
 
 /**
@@ -50,7 +75,16 @@ export function expectNoMentionsAnywhere(standIn: DiscordStandIn): void {
   }
 }
 
-/** Resolves with the first message POSTed to the channel after request number `since` whose content matches. */
+/** A message's content from each of its lines on: a final appended to the rolling message starts one of them. */
+function fromAnyLine(content: string): string[] {
+  const lines = content.split('\n');
+  return lines.map((_, i) => lines.slice(i).join('\n'));
+}
+
+/**
+ * Resolves with the first message write (a post, or an edit of the rolling caption message, which is where final
+ * captions are appended) in the channel after request number `since` whose content, from any of its lines on, matches.
+ */
 export function waitForChannelPost(
   standIn: DiscordStandIn,
   channelId: string,
@@ -59,7 +93,11 @@ export function waitForChannelPost(
   timeoutMs = 30_000,
 ): Promise<RecordedRequest> {
   return standIn.waitForRequest(
-    (r) => r.method === 'POST' && r.route === `/channels/${channelId}/messages` && matches(contentOf(r)) && standIn.requests.indexOf(r) >= since,
+    (r) =>
+      r.status === 200 &&
+      ((r.method === 'POST' && r.route === `/channels/${channelId}/messages`) || (r.method === 'PATCH' && r.route.startsWith(`/channels/${channelId}/messages/`))) &&
+      fromAnyLine(contentOf(r)).some(matches) &&
+      standIn.requests.indexOf(r) >= since,
     { timeoutMs },
   );
 }

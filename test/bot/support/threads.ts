@@ -20,9 +20,19 @@ export function threadsCreated(standIn: DiscordStandIn, channelId: string, from 
     .map((request) => ({ id: (request.responseBody as { id: string }).id, name: (request.body as { name: string }).name, request }));
 }
 
-/** The messages the bot posted in a thread since request `from`. */
+/**
+ * The messages the bot posted in a thread since request `from`, each as the last write (its post, or the latest
+ * edit: translations are appended to the thread's newest message) left it, oldest first.
+ */
 export function threadPosts(standIn: DiscordStandIn, threadId: string, from = 0): RecordedRequest[] {
-  return standIn.requests.slice(from).filter((r) => r.method === 'POST' && r.route === `/channels/${threadId}/messages`);
+  const latest = new Map<string, RecordedRequest>();
+  for (const r of standIn.requests.slice(from)) {
+    if (r.status !== 200) continue;
+    const id = (r.responseBody as { id?: string } | undefined)?.id ?? '';
+    if (r.method === 'POST' && r.route === `/channels/${threadId}/messages`) latest.set(id, r);
+    else if (r.method === 'PATCH' && r.route === `/channels/${threadId}/messages/${id}` && latest.has(id)) latest.set(id, r);
+  }
+  return [...latest.values()];
 }
 
 /** Each caption posted in a thread since `from`, as its two lines: `**Name:** text` and the `-# …` line under it. */
