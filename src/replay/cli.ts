@@ -13,8 +13,8 @@ import { createLogger } from '../log.ts';
 import { ConsoleSink } from '../captions/console-sink.ts';
 import { createAssemblyAIProvider } from '../stt/provider.ts';
 import { writeTranscriptFiles } from '../transcript/files.ts';
-import { AudioFileError, readAudioFile } from './audio-file.ts';
-import { encodeDiscordOpus } from './discord-opus.ts';
+import { AudioFileError, openAudioFile } from './audio-file.ts';
+import { discordOpusPackets } from './discord-opus.ts';
 import { runReplay, type ReplayTrack } from './replay.ts';
 import { createLlmClient } from '../llm/gateway-client.ts';
 import { createRecap } from '../recap/recap.ts';
@@ -82,16 +82,22 @@ function parseCli(argv: string[]): CliArgs {
   return { inputs, splitChannels: parsed.values['split-channels'], speed, outDir: parsed.values.out, languages, recap: !parsed.values['no-recap'] };
 }
 
-async function loadTracks(args: CliArgs): Promise<ReplayTrack[]> {
+/**
+ * Opens every input (header problems fail here, before anything plays) and makes each speaker's packet source.
+ * Sources are lazy: each file is decoded and encoded as the replay plays it. With --split-channels every channel
+ * decodes the file on its own, so a channel that is silent for a long while never makes another's audio wait in
+ * a buffer.
+ */
+async function openTracks(args: CliArgs): Promise<ReplayTrack[]> {
   const tracks: ReplayTrack[] = [];
   for (const input of args.inputs) {
-    const audio = await readAudioFile(input.path);
-    const split = args.splitChannels && audio.channels.length > 1;
+    const audio = await openAudioFile(input.path);
+    const split = args.splitChannels && audio.channels > 1;
     const parts = split
-      ? audio.channels.map((channel, i) => ({ name: `${input.name}-${i + 1}`, channels: [channel] }))
-      : [{ name: input.name, channels: audio.channels }];
+      ? Array.from({ length: audio.channels }, (_, i) => ({ name: `${input.name}-${i + 1}`, channels: 1, blocks: () => oneChannel(audio.blocks(), i) }))
+      : [{ name: input.name, channels: audio.channels, blocks: () => audio.blocks() }];
     for (const part of parts) {
-      const packets = await encodeDiscordOpus({ sampleRate: audio.sampleRate, channels: part.channels });
+      const packets = discordOpusPackets(part.blocks(), { sampleRate: audio.sampleRate, channels: part.channels });
       tracks.push({ speaker: { id: part.name, name: part.name }, packets });
     }
   }
@@ -103,13 +109,17 @@ async function loadTracks(args: CliArgs): Promise<ReplayTrack[]> {
   return tracks;
 }
 
+async function* oneChannel(blocks: AsyncIterable<Float32Array[]>, index: number): AsyncGenerator<Float32Array[]> {
+  for await (const block of blocks) yield [block[index]!];
+}
+
 async function main(argv: string[]): Promise<number> {
   const args = parseCli(argv);
   const config = loadConfig(process.env);
   // Replay's stdout is the captions; keep routine logs quiet unless LOG_LEVEL asks for them.
   const level = process.env.LOG_LEVEL === undefined ? 'warn' : config.logLevel;
   const logger = createLogger({ level, secrets: [config.stt.apiKey] });
-  const tracks = await loadTracks(args);
+  const tracks = await openTracks(args);
   const consoleSink = new ConsoleSink(process.stdout, process.stderr, args.languages.length > 0);
   const llm = createLlmClient({ baseUrl: config.llm.baseUrl, apiKey: config.llm.apiKey, timeoutMs: config.llm.timeoutMs, logger });
   const translator =

@@ -11,13 +11,15 @@ import type { SttProvider } from '../stt/provider.ts';
 import { CaptionPipeline } from '../pipeline/caption-pipeline.ts';
 import type { Transcript } from '../transcript/transcript.ts';
 import type { TimedOpusPacket } from './discord-opus.ts';
+import { mergeByTime } from './schedule.ts';
 import { TranslationSink, type TranslatedCaption } from '../translation/translation-sink.ts';
 import type { Translator } from '../translation/translator.ts';
 
 /** One speaker's packets. */
 export interface ReplayTrack {
   speaker: Speaker;
-  packets: TimedOpusPacket[];
+  /** In send order; pulled as the replay plays (one packet ahead), so a source decoded on the fly stays in bounded memory. */
+  packets: Iterable<TimedOpusPacket> | AsyncIterable<TimedOpusPacket>;
 }
 
 /** Options for {@link runReplay}. */
@@ -87,9 +89,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
     maxAudioAheadMs: options.maxAudioAheadMs,
     jitterMs: 0, // packet times are exact
   });
-  const schedule = options.tracks
-    .flatMap((track) => track.packets.map((p) => ({ speaker: track.speaker, atMs: p.atMs, packet: p.packet })))
-    .sort((a, b) => a.atMs - b.atMs);
+  const schedule = mergeByTime(options.tracks);
 
   let fatal: CloseClassification | undefined;
   pipeline.once('fatal', (close) => {
@@ -106,13 +106,14 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
     }
   };
 
-  for (const item of schedule) {
+  let lastAt = 0;
+  for await (const item of schedule) {
     if (fatal !== undefined) break;
     await advanceTo(item.atMs);
     pipeline.pushOpusPacket(item.speaker, item.packet, item.atMs);
+    lastAt = item.atMs;
   }
   // Let the last turns end the way live ones do: on silence after the speaker's last packet.
-  const lastAt = schedule.at(-1)?.atMs ?? 0;
   await advanceTo(lastAt + options.maxTurnSilenceMs + 400);
   const transcript = await pipeline.end();
   await translationSink?.flushed();
