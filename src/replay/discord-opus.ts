@@ -149,7 +149,9 @@ class PacketScheduler {
   readonly #encoder: OpusScript;
   readonly #threshold: number;
   readonly #hangoverMs: number;
-  readonly #pcm = Buffer.alloc(DISCORD_FRAME_SAMPLES * DISCORD_CHANNELS * 2);
+  /** One PCM frame, interleaved s16 stereo; #bytes is the same memory for the encoder. */
+  readonly #pcm = new Int16Array(DISCORD_FRAME_SAMPLES * DISCORD_CHANNELS);
+  readonly #bytes = Buffer.from(this.#pcm.buffer);
   /** Samples of the current frame written into #pcm so far. */
   #filled = 0;
   #sumSquares = 0;
@@ -171,8 +173,8 @@ class PacketScheduler {
       const l = left[i]!;
       const r = right[i]!;
       this.#sumSquares += l * l + r * r;
-      this.#pcm.writeInt16LE(toInt16(l), this.#filled * 4);
-      this.#pcm.writeInt16LE(toInt16(r), this.#filled * 4 + 2);
+      this.#pcm[this.#filled * 2] = toInt16(l);
+      this.#pcm[this.#filled * 2 + 1] = toInt16(r);
       if (++this.#filled === DISCORD_FRAME_SAMPLES) this.#completeFrame(packets);
     }
     return packets;
@@ -182,7 +184,7 @@ class PacketScheduler {
   finish(): TimedOpusPacket[] {
     const packets: TimedOpusPacket[] = [];
     if (this.#filled > 0) {
-      this.#pcm.fill(0, this.#filled * 4);
+      this.#pcm.fill(0, this.#filled * 2);
       this.#completeFrame(packets);
     }
     while (this.#talking || this.#silenceFramesLeft > 0) {
@@ -206,7 +208,7 @@ class PacketScheduler {
       this.#silenceFramesLeft = SILENCE_FRAME_COUNT;
     }
     if (this.#talking) {
-      packets.push({ atMs, packet: this.#encoder.encode(this.#pcm, DISCORD_FRAME_SAMPLES) });
+      packets.push({ atMs, packet: this.#encoder.encode(this.#bytes, DISCORD_FRAME_SAMPLES) });
     } else if (this.#silenceFramesLeft > 0) {
       packets.push({ atMs, packet: Buffer.from(OPUS_SILENCE_FRAME) });
       this.#silenceFramesLeft--;

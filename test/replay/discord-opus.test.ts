@@ -12,6 +12,7 @@ import {
   DISCORD_SAMPLE_RATE,
   OPUS_SILENCE_FRAME,
   SILENCE_FRAME_COUNT,
+  discordOpusPackets,
   encodeDiscordOpus,
   toDiscordPcm,
   type TimedOpusPacket,
@@ -211,6 +212,37 @@ describe('encodeDiscordOpus voice activity', () => {
   it('returns nothing for an empty or silent track', async () => {
     expect(await encodeDiscordOpus({ sampleRate: 16_000, channels: [new Float32Array(0)] })).toEqual([]);
     expect(await encodeDiscordOpus({ sampleRate: 16_000, channels: [new Float32Array(16_000)] })).toEqual([]);
+  });
+});
+
+describe('discordOpusPackets (streaming)', () => {
+  it('sends the same packets whether a track comes whole or in blocks of any size', async () => {
+    const audio = await readAudioFile(join(FIXTURES, 'stereo_diarization.wav')); // 16 kHz: resampled block by block
+    const whole = await encodeDiscordOpus(audio);
+    for (const size of [1, 4321, 16_000]) {
+      function* blocks(): Generator<Float32Array[]> {
+        for (let at = 0; at < audio.channels[0]!.length; at += size) yield audio.channels.map((channel) => channel.subarray(at, at + size));
+      }
+      const streamed: TimedOpusPacket[] = [];
+      for await (const packet of discordOpusPackets(blocks(), { sampleRate: audio.sampleRate, channels: 2 })) streamed.push(packet);
+      expect(streamed.map((p) => p.atMs), `blocks of ${size}`).toEqual(whole.map((p) => p.atMs));
+      expect(streamed.every((p, i) => p.packet.equals(whole[i]!.packet)), `blocks of ${size}`).toBe(true);
+    }
+  });
+
+  it('yields a block\'s packets before pulling the next block', async () => {
+    const { channels: [tone] } = tonePieces([[0.5, 0.1], [0.5, 0]]);
+    let pulled = 0;
+    function* blocks(): Generator<Float32Array[]> {
+      for (let at = 0; at < tone!.length; at += 4800) {
+        pulled++;
+        yield [tone!.subarray(at, at + 4800)]; // 100 ms
+      }
+    }
+    const source = discordOpusPackets(blocks(), { sampleRate: DISCORD_SAMPLE_RATE, channels: 1 });
+    expect((await source.next()).value?.atMs).toBe(20);
+    expect(pulled).toBe(1);
+    await source.return(undefined);
   });
 });
 
