@@ -26,6 +26,7 @@ const LIMITS: Record<PartName, number> = {
   'long-meeting': 180_000,
   billing: 120_000,
   translation: 150_000,
+  'replay-memory': 420_000,
 };
 
 const PART_TITLES: Record<PartName, string> = {
@@ -34,6 +35,7 @@ const PART_TITLES: Record<PartName, string> = {
   'long-meeting': '4. 3-hour meeting memory',
   billing: '5. billed seconds over speech',
   translation: '6. LLM requests',
+  'replay-memory': '7. replay of a 3-hour track: memory',
 };
 
 interface PartOutcome {
@@ -56,7 +58,7 @@ function runChild(name: PartName, options: PartOptions): Promise<PartOutcome> {
   return new Promise((resolve) => {
     const child = fork(new URL('./lib/part.ts', import.meta.url), [name, JSON.stringify(options)], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      execArgv: name === 'long-meeting' ? ['--expose-gc'] : [],
+      execArgv: name === 'long-meeting' || name === 'replay-memory' ? ['--expose-gc'] : [],
     });
     let outcome: PartOutcome | undefined;
     const timer = setTimeout(() => {
@@ -120,7 +122,7 @@ for (const name of ['audio-path', 'live'] as const) {
 }
 // The translation part waits on wall time (its rate limiter); it runs beside the accelerated parts.
 const translation = wanted('translation') ? (announce('translation'), runChild('translation', options)) : undefined;
-for (const name of ['long-meeting', 'billing'] as const) {
+for (const name of ['long-meeting', 'billing', 'replay-memory'] as const) {
   if (!wanted(name)) continue;
   announce(name);
   record(await runChild(name, options));

@@ -25,6 +25,7 @@ export const PARTS = {
   'long-meeting': () => import('../parts/long-meeting.ts'),
   billing: () => import('../parts/billing.ts'),
   translation: () => import('../parts/translation.ts'),
+  'replay-memory': () => import('../parts/replay-memory.ts'),
 } as const;
 
 /** A part's name. */
