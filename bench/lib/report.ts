@@ -92,7 +92,7 @@ export const ROWS: Row[] = [
   { key: 'replay_rss_mb_end', sub: true, unit: 'MB', note: 'after a full GC, at the end' },
   { key: 'replay_peak_rss_mb_above_start', sub: true, unit: 'MB', note: 'peak RSS of the process (maxRSS, no GC) over the start' },
   { key: 'replay_heap_drift_mb_15min_to_end', sub: true, unit: 'MB', target: { text: '≤ 5', check: (f) => at(f, 'replay_heap_drift_mb_15min_to_end') <= 5 }, note: 'heap used after GC, most change from the 15-min sample' },
-  { key: 'replay_rss_drift_mb_15min_to_end', sub: true, unit: 'MB', note: 'RSS after GC, most change from the 15-min sample (allocator steps)' },
+  { key: 'replay_rss_drift_mb_15min_to_end', sub: true, unit: 'MB', note: 'RSS after GC, most change from the 15-min sample (rises in steps while heap stays flat)' },
   { key: 'replay_x_realtime', sub: true, unit: '×', note: 'track seconds per wall second (virtual clock, no pacing)' },
 ];
 

@@ -17,8 +17,8 @@
  * RSS and heap are sampled after a full GC (`--expose-gc`) before the replay starts, every 15 minutes of track
  * time, and at the end; peak RSS is `process.resourceUsage().maxRSS`. Target: RSS (sampled and peak) never more
  * than 100 MB above the start, and flat: heap used after GC within 5 MB from the 15-minute sample to the end. RSS
- * drift over the same span is reported beside it: the allocator keeps pages it has used, so RSS rises in steps
- * even when nothing is retained (the long-meeting part allows 32 MB for the same reason).
+ * drift over the same span is reported beside it: RSS rises in steps while heap and array buffers after GC stay
+ * flat (the long-meeting part allows 32 MB of RSS growth for the same behaviour).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

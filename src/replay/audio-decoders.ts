@@ -13,7 +13,8 @@ import { FLACDecoder } from '@wasm-audio-decoders/flac';
 import CodecParser from 'codec-parser';
 import type { IAudioMetadata } from 'music-metadata';
 import { OpusDecoder } from 'opus-decoder';
-import { AudioFileError, CORRUPT, ioError, type AudioFileInfo } from './audio-file.ts';
+import { AudioFileError, CORRUPT, ioError } from './audio-file-error.ts';
+import type { AudioFileInfo } from './audio-file.ts';
 
 /** Bytes read from the file at a time (the read stream's high-water mark). */
 export const READ_BYTES = 64 * 1024;
