@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AudioFileError, readAudioFile } from '../../src/replay/audio-file.ts';
+import { AudioFileError, openAudioFile, readAudioFile } from '../../src/replay/audio-file.ts';
 import { FIXTURES_DIR } from '../support/fixtures.ts';
 import { OGG_OPUS_FIXTURE, oggOpusFixture } from '../support/ogg-opus.ts';
 
@@ -257,6 +257,25 @@ describe('readAudioFile on corrupt copies of the fixtures', () => {
   it('reports an Ogg file whose middle pages are garbage', async () => {
     const path = await temp('opus-scribbled.ogg', scribble(await fixture('opus.ogg')));
     await expectFailure(path, 'truncated', /truncated or corrupt audio \(Ogg page sync lost at byte \d+\)$/);
+  });
+
+  it('reports an Ogg Opus file with a page missing in the middle when the decoder reaches it', async () => {
+    const bytes = await fixture('opus.ogg');
+    const pages: number[] = [];
+    for (let at = bytes.indexOf('OggS'); at >= 0; at = bytes.indexOf('OggS', at + 4)) pages.push(at);
+    const cut = Math.floor(pages.length / 2); // pages[0..1] are the headers; the middle one is audio
+    const path = await temp('opus-page-missing.ogg', Buffer.concat([bytes.subarray(0, pages[cut]), bytes.subarray(pages[cut + 1])]));
+    const stream = await openAudioFile(path); // the headers are fine: nothing is wrong until the gap
+    let decoded = 0;
+    const error = await (async () => {
+      for await (const block of stream.blocks()) decoded += block[0]!.length;
+    })().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(AudioFileError);
+    expect((error as AudioFileError).message).toBe(`cannot read "${path}": truncated or corrupt audio (Ogg page ${cut} is missing)`);
+    expect(decoded).toBeGreaterThan(0);
   });
 
   it('reports a WAV whose fmt chunk contradicts itself', async () => {
