@@ -6,7 +6,7 @@
  * 10-person call), repeated 36 times (3 h; 48 kHz 16-bit mono, about 1 GB on disk). 48 kHz, Craig's rate, so the run measures replay's streaming rather
  * than libsamplerate's CPU (about 1 s per minute of 16 kHz audio here).
  *
- * The replay path as `npm run replay` builds it: `openAudioFile` → `discordOpusPackets` (decode, convert, voice
+ * The replay path as `npm run replay` builds it: `openAudioFile` → `discordOpusFrames` (decode, convert, voice
  * activity, Opus encode) → `mergeByTime` → the production `CaptionPipeline` on a `VirtualClock` advanced in
  * `runReplay`'s 50 ms steps, against the light STT server (`turns` mode) in a child process. What is not
  * `runReplay` itself is its wall-clock pacing: its `setTimeout` per step (at least 1 ms; 216,000 steps in 3 hours) would make the run take over 3.5 minutes even at
@@ -28,7 +28,7 @@ import { silentLogger } from '../../src/log.ts';
 import type { CaptionSink } from '../../src/captions/caption.ts';
 import { CaptionPipeline } from '../../src/pipeline/caption-pipeline.ts';
 import { openAudioFile, readAudioFile } from '../../src/replay/audio-file.ts';
-import { discordOpusPackets, toDiscordPcm } from '../../src/replay/discord-opus.ts';
+import { discordOpusFrames, toDiscordPcm } from '../../src/replay/discord-opus.ts';
 import { mergeByTime } from '../../src/replay/schedule.ts';
 import { createAssemblyAIProvider, type SttProvider } from '../../src/stt/provider.ts';
 import type { StreamingSession } from '../../src/stt/assemblyai/streaming-session.ts';
@@ -117,7 +117,7 @@ export async function run(options: PartOptions): Promise<PartResult> {
     const cpuStart = process.cpuUsage();
     const audio = await openAudioFile(path);
     const speaker = { id: 'craig-track', name: 'Craig track' };
-    const packets = discordOpusPackets(audio.blocks(), { sampleRate: audio.sampleRate, channels: audio.channels });
+    const packets = discordOpusFrames(audio.blocks(), { sampleRate: audio.sampleRate, channels: audio.channels });
     let packetCount = 0;
     let lastAt = 0;
     for await (const packet of mergeByTime([{ speaker, packets }])) {

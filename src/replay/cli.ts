@@ -14,7 +14,7 @@ import { ConsoleSink } from '../captions/console-sink.ts';
 import { createAssemblyAIProvider } from '../stt/provider.ts';
 import { writeTranscriptFiles } from '../transcript/files.ts';
 import { AudioFileError, openAudioFile } from './audio-file.ts';
-import { discordOpusPackets } from './discord-opus.ts';
+import { discordOpusFrames } from './discord-opus.ts';
 import { runReplay, type ReplayTrack } from './replay.ts';
 import { createLlmClient } from '../llm/gateway-client.ts';
 import { createRecap } from '../recap/recap.ts';
@@ -97,7 +97,7 @@ async function openTracks(args: CliArgs): Promise<ReplayTrack[]> {
       ? Array.from({ length: audio.channels }, (_, i) => ({ name: `${input.name}-${i + 1}`, channels: 1, blocks: () => oneChannel(audio.blocks(), i) }))
       : [{ name: input.name, channels: audio.channels, blocks: () => audio.blocks() }];
     for (const part of parts) {
-      const packets = discordOpusPackets(part.blocks(), { sampleRate: audio.sampleRate, channels: part.channels });
+      const packets = discordOpusFrames(part.blocks(), { sampleRate: audio.sampleRate, channels: part.channels });
       tracks.push({ speaker: { id: part.name, name: part.name }, packets });
     }
   }

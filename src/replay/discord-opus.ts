@@ -84,12 +84,15 @@ export interface TrackAudio {
  * - after the track ends the input counts as digital silence, so a track that ends mid-speech
  *   still gets its hangover and silence frames (their `atMs` lie past the track's end).
  * Only sent frames pass through the encoder, as on a client that stops encoding when it stops
- * transmitting, so a decoder fed these packets in order stays in step with the encoder.
+ * transmitting. Each transmission (first speech frame to its five silence frames) is encoded by its own libopus
+ * encoder, freed at the pause: a track holds an encoder only while it transmits, because opusscript's instances
+ * share one WebAssembly heap that holds about 20 encoders per process (measured with 0.0.8), and a Craig
+ * recording can have more tracks than that, all playing at once.
  *
  * Encoder: opusscript (libopus), 48 kHz, stereo, `OPUS_APPLICATION_VOIP`, `OPUS_SET_BITRATE(bitrate)`;
- * float samples become int16 by ×32767 with clamping. Memory: one encoder, one resampler, one 20 ms frame and the
- * packets of the block in hand; nothing grows with the track's length. The encoder is freed when the iteration
- * ends, however it ends.
+ * float samples become int16 by ×32767 with clamping. Memory: at most one encoder, one resampler, one 20 ms frame
+ * and the packets of the block in hand; nothing grows with the track's length. Everything is freed when the
+ * iteration ends, however it ends.
  *
  * @param blocks - the track, block by block: one Float32Array per channel (`track.channels` of them), all the same length
  * @param track - sample rate (Hz) and channel count of the blocks
@@ -106,6 +109,35 @@ export async function* discordOpusPackets(
   track: { sampleRate: number; channels: number },
   options: DiscordOpusOptions = {},
 ): AsyncGenerator<TimedOpusPacket> {
+  for await (const frame of discordOpusFrames(blocks, track, options)) yield { atMs: frame.atMs, packet: frame.encode() };
+}
+
+/** A packet whose bytes are made when it is due: see {@link discordOpusFrames}. */
+export interface DeferredOpusPacket {
+  /** As {@link TimedOpusPacket.atMs}. */
+  atMs: number;
+  /**
+   * The packet's bytes, encoded at the first call (later calls return the same Buffer). Call it for each packet in
+   * order, before asking for the next one: libopus encodes a transmission's frames in sequence.
+   *
+   * @throws {Error} called out of order, or from opusscript if libopus rejects the frame
+   */
+  encode(): Buffer;
+}
+
+/**
+ * {@link discordOpusPackets}, with each packet's encoding left until its `encode()` is called. A track whose next
+ * packet is known but not yet due (replay reads every track one packet ahead to order them) then holds a 3,840-byte
+ * PCM frame, not a libopus encoder: encoders exist only for the transmissions being played at the moment, so any
+ * number of tracks can be open at once however few encoders fit in opusscript's shared heap.
+ *
+ * @throws as {@link discordOpusPackets}
+ */
+export async function* discordOpusFrames(
+  blocks: AsyncIterable<readonly Float32Array[]> | Iterable<readonly Float32Array[]>,
+  track: { sampleRate: number; channels: number },
+  options: DiscordOpusOptions = {},
+): AsyncGenerator<DeferredOpusPacket> {
   const bitrate = options.bitrate ?? DEFAULT_BITRATE;
   const threshold = options.vadThresholdDbfs ?? DEFAULT_VAD_THRESHOLD_DBFS;
   const hangoverMs = options.hangoverMs ?? DEFAULT_HANGOVER_MS;
@@ -117,15 +149,13 @@ export async function* discordOpusPackets(
     throw new RangeError(`encodeDiscordOpus: hangoverMs must be a finite number ≥ 0, got ${hangoverMs}`);
   }
   const converter = await DiscordPcmConverter.create(track.sampleRate, track.channels);
-  const encoder = new OpusScript(DISCORD_SAMPLE_RATE, DISCORD_CHANNELS, OpusScript.Application.VOIP);
+  const scheduler = new PacketScheduler(bitrate, threshold, hangoverMs);
   try {
-    encoder.encoderCTL(OPUS_SET_BITRATE_REQUEST, bitrate);
-    const scheduler = new PacketScheduler(encoder, threshold, hangoverMs);
     for await (const block of blocks) yield* scheduler.push(converter.push(block));
     yield* scheduler.push(converter.end());
     yield* scheduler.finish();
   } finally {
-    encoder.delete();
+    scheduler.close();
     converter.destroy();
   }
 }
@@ -146,7 +176,11 @@ export async function encodeDiscordOpus(audio: TrackAudio, options: DiscordOpusO
 
 /** The voice-activity state machine over 20 ms PCM frames (see {@link discordOpusPackets}). */
 class PacketScheduler {
-  readonly #encoder: OpusScript;
+  readonly #bitrate: number;
+  /** The encoder of the transmission being encoded; undefined between transmissions. */
+  #encoder: OpusScript | undefined;
+  /** Frame number of the next packet to encode, so `encode()` calls out of order fail loudly. */
+  #nextToEncode = 1;
   readonly #threshold: number;
   readonly #hangoverMs: number;
   /** One PCM frame, interleaved s16 stereo; #bytes is the same memory for the encoder. */
@@ -160,15 +194,15 @@ class PacketScheduler {
   #lastSpeechEndMs = 0;
   #silenceFramesLeft = 0; // > 0 while the silence frames go out
 
-  constructor(encoder: OpusScript, threshold: number, hangoverMs: number) {
-    this.#encoder = encoder;
+  constructor(bitrate: number, threshold: number, hangoverMs: number) {
+    this.#bitrate = bitrate;
     this.#threshold = threshold;
     this.#hangoverMs = hangoverMs;
   }
 
   /** Adds 48 kHz stereo samples; returns the packets of the frames they complete. */
-  push([left, right]: StereoBlock): TimedOpusPacket[] {
-    const packets: TimedOpusPacket[] = [];
+  push([left, right]: StereoBlock): DeferredOpusPacket[] {
+    const packets: DeferredOpusPacket[] = [];
     for (let i = 0; i < left.length; i++) {
       const l = left[i]!;
       const r = right[i]!;
@@ -181,8 +215,8 @@ class PacketScheduler {
   }
 
   /** The track has ended: pads the last frame with zeros, then lets the hangover and silence frames run out. */
-  finish(): TimedOpusPacket[] {
-    const packets: TimedOpusPacket[] = [];
+  finish(): DeferredOpusPacket[] {
+    const packets: DeferredOpusPacket[] = [];
     if (this.#filled > 0) {
       this.#pcm.fill(0, this.#filled * 2);
       this.#completeFrame(packets);
@@ -194,8 +228,9 @@ class PacketScheduler {
     return packets;
   }
 
-  #completeFrame(packets: TimedOpusPacket[]): void {
-    const atMs = ++this.#frame * DISCORD_FRAME_MS;
+  #completeFrame(packets: DeferredOpusPacket[]): void {
+    const frame = ++this.#frame;
+    const atMs = frame * DISCORD_FRAME_MS;
     const levelDbfs = 10 * Math.log10(this.#sumSquares / (DISCORD_FRAME_SAMPLES * DISCORD_CHANNELS));
     this.#sumSquares = 0;
     this.#filled = 0;
@@ -208,11 +243,42 @@ class PacketScheduler {
       this.#silenceFramesLeft = SILENCE_FRAME_COUNT;
     }
     if (this.#talking) {
-      packets.push({ atMs, packet: this.#encoder.encode(this.#bytes, DISCORD_FRAME_SAMPLES) });
+      const pcm = Buffer.from(this.#bytes); // a copy: #bytes is refilled with the next frame
+      packets.push(this.#deferred(frame, atMs, () => {
+        if (this.#encoder === undefined) {
+          this.#encoder = new OpusScript(DISCORD_SAMPLE_RATE, DISCORD_CHANNELS, OpusScript.Application.VOIP);
+          this.#encoder.encoderCTL(OPUS_SET_BITRATE_REQUEST, this.#bitrate);
+        }
+        return this.#encoder.encode(pcm, DISCORD_FRAME_SAMPLES);
+      }));
     } else if (this.#silenceFramesLeft > 0) {
-      packets.push({ atMs, packet: Buffer.from(OPUS_SILENCE_FRAME) });
-      this.#silenceFramesLeft--;
+      const last = --this.#silenceFramesLeft === 0;
+      packets.push(this.#deferred(frame, atMs, () => {
+        if (last) this.close(); // the pause: this transmission is over
+        return Buffer.from(OPUS_SILENCE_FRAME);
+      }));
     }
+  }
+
+  /** A packet encoded on first call, in frame order. */
+  #deferred(frame: number, atMs: number, make: () => Buffer): DeferredOpusPacket {
+    let bytes: Buffer | undefined;
+    return {
+      atMs,
+      encode: () => {
+        if (bytes !== undefined) return bytes;
+        if (frame < this.#nextToEncode) throw new Error(`discordOpusFrames: the packet at ${atMs} ms was skipped`);
+        this.#nextToEncode = frame + 1;
+        bytes = make();
+        return bytes;
+      },
+    };
+  }
+
+  /** Frees the current transmission's encoder, if any. */
+  close(): void {
+    this.#encoder?.delete();
+    this.#encoder = undefined;
   }
 }
 

@@ -10,8 +10,7 @@ import type { CloseClassification } from '../stt/assemblyai/close-codes.ts';
 import type { SttProvider } from '../stt/provider.ts';
 import { CaptionPipeline } from '../pipeline/caption-pipeline.ts';
 import type { Transcript } from '../transcript/transcript.ts';
-import type { TimedOpusPacket } from './discord-opus.ts';
-import { mergeByTime } from './schedule.ts';
+import { mergeByTime, type PacketSource } from './schedule.ts';
 import { TranslationSink, type TranslatedCaption } from '../translation/translation-sink.ts';
 import type { Translator } from '../translation/translator.ts';
 
@@ -19,7 +18,7 @@ import type { Translator } from '../translation/translator.ts';
 export interface ReplayTrack {
   speaker: Speaker;
   /** In send order; pulled as the replay plays (one packet ahead), so a source decoded on the fly stays in bounded memory. */
-  packets: Iterable<TimedOpusPacket> | AsyncIterable<TimedOpusPacket>;
+  packets: PacketSource['packets'];
 }
 
 /** Options for {@link runReplay}. */

@@ -4,12 +4,12 @@
  * than one packet.
  */
 import type { Speaker } from '../captions/caption.ts';
-import type { TimedOpusPacket } from './discord-opus.ts';
+import type { DeferredOpusPacket, TimedOpusPacket } from './discord-opus.ts';
 
-/** One speaker's packets in send order (`atMs` non-decreasing). */
+/** One speaker's packets in send order (`atMs` non-decreasing); deferred ones are encoded when they are yielded. */
 export interface PacketSource {
   speaker: Speaker;
-  packets: Iterable<TimedOpusPacket> | AsyncIterable<TimedOpusPacket>;
+  packets: Iterable<TimedOpusPacket | DeferredOpusPacket> | AsyncIterable<TimedOpusPacket | DeferredOpusPacket>;
 }
 
 /** A packet with its speaker. */
@@ -29,7 +29,7 @@ export async function* mergeByTime(sources: readonly PacketSource[]): AsyncGener
   const iterators = sources.map((source) =>
     Symbol.asyncIterator in source.packets ? source.packets[Symbol.asyncIterator]() : source.packets[Symbol.iterator](),
   );
-  const heads: Array<TimedOpusPacket | undefined> = [];
+  const heads: Array<TimedOpusPacket | DeferredOpusPacket | undefined> = [];
   const open = new Set(iterators.keys());
   const pull = async (index: number) => {
     const next = await iterators[index]!.next();
@@ -48,7 +48,8 @@ export async function* mergeByTime(sources: readonly PacketSource[]): AsyncGener
         if (best === undefined || heads[index]!.atMs < heads[best]!.atMs) best = index;
       }
       if (best === undefined) return;
-      yield { ...heads[best]!, speaker: sources[best]!.speaker };
+      const head = heads[best]!;
+      yield { atMs: head.atMs, packet: 'encode' in head ? head.encode() : head.packet, speaker: sources[best]!.speaker };
       await pull(best);
     }
   } finally {

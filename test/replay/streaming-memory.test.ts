@@ -11,7 +11,7 @@ import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openAudioFile } from '../../src/replay/audio-file.ts';
 import { READ_BYTES } from '../../src/replay/audio-decoders.ts';
-import { discordOpusPackets, OPUS_SILENCE_FRAME, SILENCE_FRAME_COUNT } from '../../src/replay/discord-opus.ts';
+import { DISCORD_SAMPLE_RATE, discordOpusFrames, discordOpusPackets, OPUS_SILENCE_FRAME, SILENCE_FRAME_COUNT } from '../../src/replay/discord-opus.ts';
 import { mergeByTime } from '../../src/replay/schedule.ts';
 import { writeLongWav } from '../support/long-wav.ts';
 
@@ -78,4 +78,26 @@ describe('replay of an hour-long track', () => {
     expect(at10, 'MB retained at minute 10').toBeLessThan(8);
     expect(at59 - at10, 'MB more retained at minute 59 than at 10').toBeLessThan(2);
   }, 120_000);
+});
+
+describe('replay of many tracks at once', () => {
+  it('plays 40 tracks together: only the tracks transmitting at the moment hold a libopus encoder', async () => {
+    // opusscript's instances share one WebAssembly heap that holds about 20 encoders; replay reads every track one
+    // packet ahead, so a track must not hold an encoder while it merely waits for its turn.
+    const tracks = 40;
+    const sources = Array.from({ length: tracks }, (_, i) => {
+      // Track i: i × 300 ms of silence, then 200 ms of tone (at most two transmissions overlap).
+      const samples = Float32Array.from({ length: Math.round((i * 0.3 + 0.2) * DISCORD_SAMPLE_RATE) }, (_, n) =>
+        n >= i * 0.3 * DISCORD_SAMPLE_RATE ? 0.1 * Math.sin((2 * Math.PI * 440 * n) / DISCORD_SAMPLE_RATE) : 0,
+      );
+      return { speaker: { id: `t${i}`, name: `t${i}` }, packets: discordOpusFrames([[samples]], { sampleRate: DISCORD_SAMPLE_RATE, channels: 1 }) };
+    });
+    const perTrack = new Map<string, number>();
+    for await (const packet of mergeByTime(sources)) {
+      expect(packet.packet.length).toBeGreaterThan(0);
+      perTrack.set(packet.speaker.name, (perTrack.get(packet.speaker.name) ?? 0) + 1);
+    }
+    // Each: 10 tone frames, 10 of hangover, 5 silence frames.
+    expect([...perTrack.values()]).toEqual(Array.from({ length: tracks }, () => 25));
+  });
 });
