@@ -58,6 +58,9 @@ const STEP_MS = 50;
  * Time is virtual: the replay advances the pipeline's clock in steps of at most 50 ms, paced against wall time
  * at `speed`, so packets arrive at exactly their recorded times and the pipeline's timers fire at exactly their
  * meeting times, whatever the machine's load.
+ *
+ * @throws whatever a track's packet source throws when it is pulled (e.g. `AudioFileError` for a recording found
+ *   corrupt mid-way); the replay stops there
  */
 export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
   const clock = new VirtualClock();
