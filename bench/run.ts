@@ -28,6 +28,7 @@ const LIMITS: Record<PartName, number> = {
   translation: 150_000,
   speakers: 120_000,
   web: 120_000,
+  'replay-memory': 420_000,
 };
 
 const PART_TITLES: Record<PartName, string> = {
@@ -38,6 +39,7 @@ const PART_TITLES: Record<PartName, string> = {
   translation: '6. LLM requests',
   speakers: '7. concurrent speakers: memory and CPU per speaker',
   web: '8. caption page latency',
+  'replay-memory': '9. replay of a 3-hour track: memory',
 };
 
 interface PartOutcome {
@@ -60,7 +62,7 @@ function runChild(name: PartName, options: PartOptions): Promise<PartOutcome> {
   return new Promise((resolve) => {
     const child = fork(new URL('./lib/part.ts', import.meta.url), [name, JSON.stringify(options)], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      execArgv: name === 'long-meeting' || name === 'speakers' ? ['--expose-gc'] : [],
+      execArgv: name === 'long-meeting' || name === 'speakers' || name === 'replay-memory' ? ['--expose-gc'] : [],
     });
     let outcome: PartOutcome | undefined;
     const timer = setTimeout(() => {
@@ -124,7 +126,7 @@ for (const name of ['audio-path', 'live', 'speakers', 'web'] as const) {
 }
 // The translation part waits on wall time (its rate limiter); it runs beside the accelerated parts.
 const translation = wanted('translation') ? (announce('translation'), runChild('translation', options)) : undefined;
-for (const name of ['long-meeting', 'billing'] as const) {
+for (const name of ['long-meeting', 'billing', 'replay-memory'] as const) {
   if (!wanted(name)) continue;
   announce(name);
   record(await runChild(name, options));

@@ -27,6 +27,7 @@ export const PARTS = {
   translation: () => import('../parts/translation.ts'),
   speakers: () => import('../parts/speakers.ts'),
   web: () => import('../parts/web.ts'),
+  'replay-memory': () => import('../parts/replay-memory.ts'),
 } as const;
 
 /** A part's name. */

@@ -96,6 +96,19 @@ export const ROWS: Row[] = [
   { key: 'web_caption_latency_ms_p99', part: 'web', unit: 'ms', target: { text: '< 100', check: (f) => at(f, 'web_caption_latency_ms_p99') < 100 } },
   { key: 'web_final_latency_ms_p99', sub: true, unit: 'ms', note: 'finals only' },
   { key: 'web_partial_latency_ms_p99', sub: true, unit: 'ms', note: 'partials only' },
+  {
+    key: 'replay_rss_mb_above_start',
+    part: 'replay-memory',
+    unit: 'MB',
+    target: { text: 'flat, < 100 MB above start', check: (f) => at(f, 'replay_memory_ok') === 1 },
+    note: 'npm run replay path, one 3-hour 48 kHz WAV track, most RSS after GC over the start; flat = heap after GC within 5 MB from 15 min',
+  },
+  { key: 'replay_rss_mb_start', sub: true, unit: 'MB', note: 'after a full GC, before the replay' },
+  { key: 'replay_rss_mb_end', sub: true, unit: 'MB', note: 'after a full GC, at the end' },
+  { key: 'replay_peak_rss_mb_above_start', sub: true, unit: 'MB', note: 'peak RSS of the process (maxRSS, no GC) over the start' },
+  { key: 'replay_heap_drift_mb_15min_to_end', sub: true, unit: 'MB', target: { text: '≤ 5', check: (f) => at(f, 'replay_heap_drift_mb_15min_to_end') <= 5 }, note: 'heap used after GC, most change from the 15-min sample' },
+  { key: 'replay_rss_drift_mb_15min_to_end', sub: true, unit: 'MB', note: 'RSS after GC, most change from the 15-min sample (rises in steps while heap stays flat)' },
+  { key: 'replay_x_realtime', sub: true, unit: '×', note: 'track seconds per wall second (virtual clock, no pacing)' },
 ];
 
 function formatValue(value: number | null | undefined, unit: string | undefined): string {

@@ -1,13 +1,15 @@
 /**
- * Reads a recording (WAV, FLAC or Ogg Opus) into float PCM for `npm run replay`, and refuses
- * truncated or corrupt files instead of silently replaying a shorter recording.
+ * Opens a recording (WAV, FLAC or Ogg Opus) for `npm run replay` as a stream of float PCM blocks, and refuses
+ * truncated or corrupt files with one clear line instead of silently replaying a shorter recording.
  *
- * Decoding is audio-decode's; this module only reads the container headers (RIFF/WAVE, FLAC
- * STREAMINFO, Ogg pages + OpusHead) to learn how much audio the file promises, then checks the
- * decoded result against that promise.
+ * Container metadata (format, sample rate, channels, promised length; Ogg page structure) is music-metadata's;
+ * decoding is done block by block by @audio/decode-wav, @wasm-audio-decoders/flac and opus-decoder
+ * (audio-decoders.ts). Nothing holds the whole file: memory stays flat however long the recording is.
  */
-import { readFile } from 'node:fs/promises';
-import decode from 'audio-decode';
+import { open, stat } from 'node:fs/promises';
+import { parseFile, type IAudioMetadata } from 'music-metadata';
+import { decodeBlocks, locateWavData, type WavLayout } from './audio-decoders.ts';
+import { AudioFileError, CORRUPT, ioError } from './audio-file-error.ts';
 
 /** Decoded audio: one Float32Array per channel, all the same length. */
 export interface DecodedAudio {
@@ -20,268 +22,182 @@ export interface DecodedAudio {
   channels: Float32Array[];
 }
 
-/** Why a file could not be read; `AudioFileError.reason`. */
-export type AudioFileErrorReason = 'not-found' | 'unreadable' | 'unsupported' | 'truncated' | 'empty';
-
-/**
- * A recording that cannot be replayed. `message` is one line that names the file, e.g.
- * `cannot read "x.wav": file not found`, `cannot read "x.mp3": unsupported format (expected WAV,
- * FLAC or Ogg Opus)`, `cannot read "x.flac": truncated or corrupt audio (decoded 1000 samples per
- * channel, header promises 485100)`. A library's own error, if any, is kept in `cause`, never in
- * the message.
- */
-export class AudioFileError extends Error {
-  override name = 'AudioFileError';
-  /** The path as given to {@link readAudioFile}. */
-  readonly path: string;
-  /** Machine-readable category of the failure. */
-  readonly reason: AudioFileErrorReason;
-
-  /**
-   * @param path - file path as given by the caller
-   * @param reason - failure category
-   * @param problem - the human-readable part after `cannot read "<path>": `
-   * @param options - `cause`: the underlying error, kept for debugging
-   */
-  constructor(path: string, reason: AudioFileErrorReason, problem: string, options?: ErrorOptions) {
-    super(`cannot read "${path}": ${problem}`, options);
-    this.path = path;
-    this.reason = reason;
-  }
-}
-
-const CORRUPT = 'truncated or corrupt audio';
+export { AudioFileError, CORRUPT, type AudioFileErrorReason } from './audio-file-error.ts';
 
 /** `unsupported format (expected WAV, FLAC or Ogg Opus)`, with an optional `; <detail>` inside the parentheses. */
 function unsupported(detail?: string): string {
   return `unsupported format (expected WAV, FLAC or Ogg Opus${detail ? `; ${detail}` : ''})`;
 }
+
 /** What a file's header promises about its decoded audio. */
-interface HeaderPromise {
+export interface AudioFileInfo {
+  path: string;
   format: 'WAV' | 'FLAC' | 'Ogg Opus';
   /** Hz. */
   sampleRate: number;
+  /** Channel count. */
   channels: number;
   /** Samples per channel the decoder must return; undefined when the header does not say. */
   frames: number | undefined;
-  /** The bytes to hand to the decoder (for WAV, a canonical fmt + data rewrite of the file). */
-  decodable: Uint8Array;
+  /** WAV only: where the fmt and data chunks are. */
+  wav?: WavLayout;
+}
+
+/** An opened recording: what it promises, and its audio as blocks, decoded as they are read. */
+export interface AudioFileStream extends AudioFileInfo {
+  /**
+   * Decodes the file from its start, one block at a time (a block is one array per channel, all the same length,
+   * at most 64 KiB of the file's bytes). Each call reads the file anew, so several consumers (one per channel, with
+   * `--split-channels`) never make one wait on another's buffer.
+   *
+   * @throws {AudioFileError} while iterating: reason `truncated` when the data ends early, a decoder rejects a
+   *   frame, an Ogg page is missing, or the decoded length differs from the header's promise (checked at the end);
+   *   `unreadable` on an I/O error
+   */
+  blocks(): AsyncGenerator<Float32Array[]>;
 }
 
 /**
- * Reads and decodes a WAV (PCM 8/16/24/32-bit integer or 32/64-bit float, any rate and channel
- * count, WAVE_FORMAT_EXTENSIBLE included), FLAC or Ogg Opus file.
+ * Opens a WAV (PCM 8/16/24/32-bit integer or 32/64-bit float, any rate and channel count,
+ * WAVE_FORMAT_EXTENSIBLE included), FLAC or Ogg Opus file, reading only its headers (and, for Ogg, scanning its
+ * page structure with music-metadata, which streams the file without keeping it).
  *
  * Truncation checks, by format:
- * - WAV: the `data` chunk's declared size must fit in the file, and the decoder must return
- *   exactly `size / blockAlign` frames (RIFF/WAVE: Microsoft & IBM, "Multimedia Programming
- *   Interface and Data Specifications 1.0", 1991). A size of 0 or 0xFFFFFFFF is a streaming
- *   placeholder: then the data runs to the end of the file and only "no samples" is detectable.
- *   The decoder gets a canonical copy (fmt + data chunks only), so odd-sized chunks with their pad
- *   byte, which audio-decode's WAV reader mis-steps, do not matter.
+ * - WAV: the `data` chunk's declared size must fit in the file, and the decoder must return exactly
+ *   `size / blockAlign` frames (RIFF/WAVE: Microsoft & IBM, "Multimedia Programming Interface and Data
+ *   Specifications 1.0", 1991). A size of 0 or 0xFFFFFFFF is a streaming placeholder: then the data runs to the
+ *   end of the file and only "no samples" is detectable.
  * - FLAC: the decoder must return STREAMINFO's total sample count when it is non-zero (RFC 9639 §8.2).
- * - Ogg Opus: every page must be complete and in sync, the Opus stream must end with an
- *   end-of-stream page, and the decoder must return last granule position − pre-skip samples
- *   (RFC 3533 §6, RFC 7845 §4). Chained (multi-stream) Ogg files are not supported.
+ * - Ogg Opus: pages must be in sync and in sequence, the Opus stream must end with an end-of-stream page, and the
+ *   decoder must return last granule position − pre-skip samples (RFC 3533 §6, RFC 7845 §4). Chained
+ *   (multi-stream) Ogg files are not supported.
+ * Problems found in the headers throw here, before any audio is played; problems found in the audio throw from
+ * {@link AudioFileStream.blocks} when the decoder reaches them.
+ *
+ * @param path - file to read
+ * @returns the header's promise and a block source
+ * @throws {AudioFileError} reason `not-found` (file not found), `unreadable` (directory, permission denied, I/O
+ *   error), `unsupported` (not WAV/FLAC/Ogg Opus, or a WAV encoding other than PCM/float, or a bit depth not
+ *   listed above), `truncated` (header incomplete, data shorter than declared), `empty` (a complete file with no
+ *   audio samples)
+ */
+export async function openAudioFile(path: string): Promise<AudioFileStream> {
+  const { size, magic } = await sniff(path);
+  if (size === 0) throw new AudioFileError(path, 'truncated', `${CORRUPT} (the file is empty)`);
+  const kind = magic.startsWith('RIFF') && (size < 12 || magic.slice(8, 12) === 'WAVE') ? 'WAV' : magic.startsWith('fLaC') ? 'FLAC' : magic.startsWith('OggS') ? 'Ogg' : undefined;
+  if (kind === undefined) {
+    if (size < 4 && ['RIFF', 'fLaC', 'OggS'].some((m) => m.startsWith(magic))) {
+      throw new AudioFileError(path, 'truncated', `${CORRUPT} (the header is incomplete)`);
+    }
+    throw new AudioFileError(path, 'unsupported', unsupported());
+  }
+  let metadata: IAudioMetadata;
+  try {
+    metadata = await parseFile(path, { duration: false, skipCovers: true });
+  } catch (error) {
+    if (kind === 'Ogg' && !magic.includes('OpusHead')) throw new AudioFileError(path, 'unsupported', unsupported('this Ogg file holds no Opus stream'), { cause: error });
+    throw new AudioFileError(path, 'truncated', `${CORRUPT} (the ${kind} header is incomplete)`, { cause: error });
+  }
+  const info = kind === 'WAV' ? await wavInfo(path, size, metadata) : kind === 'FLAC' ? flacInfo(path, metadata) : oggOpusInfo(path, metadata, magic.includes('OpusHead'));
+  if (info.frames === 0) throw new AudioFileError(path, 'empty', 'contains no audio samples');
+  return { ...info, blocks: () => checkedBlocks(info) };
+}
+
+/**
+ * Reads and decodes a whole recording into memory: {@link openAudioFile} + every block. For short clips (tests,
+ * fixtures); replay streams instead.
  *
  * @param path - file to read
  * @returns sample rate (Hz) and one Float32Array per channel
- * @throws {AudioFileError} reason `not-found` (file not found), `unreadable` (directory,
- *   permission denied, I/O error), `unsupported` (not WAV/FLAC/Ogg Opus, or a WAV encoding other
- *   than PCM/float, or a bit depth not listed above), `truncated` (header incomplete, data shorter than declared, decoder failed or
- *   returned fewer samples than promised), `empty` (a complete file with no audio samples)
+ * @throws {AudioFileError} as {@link openAudioFile} and {@link AudioFileStream.blocks}
  */
 export async function readAudioFile(path: string): Promise<DecodedAudio> {
-  const bytes = await readBytes(path);
-  const promise = inspectHeader(path, bytes);
-  let decoded: { channelData: Float32Array[]; sampleRate: number };
-  try {
-    decoded = await decode(promise.decodable);
-  } catch (error) {
-    throw new AudioFileError(path, 'truncated', `${CORRUPT} (the ${promise.format} decoder rejected it)`, { cause: error });
-  }
-  const channels = decoded.channelData;
-  const frames = channels[0]?.length ?? 0;
-  if (frames === 0) {
-    if (promise.frames === 0) throw new AudioFileError(path, 'empty', 'contains no audio samples');
-    throw new AudioFileError(path, 'truncated', `${CORRUPT} (no audio samples decoded)`);
-  }
-  if (decoded.sampleRate !== promise.sampleRate || channels.length !== promise.channels) {
-    throw new AudioFileError(
-      path,
-      'truncated',
-      `${CORRUPT} (decoded ${channels.length} channel(s) at ${decoded.sampleRate} Hz, header promises ${promise.channels} at ${promise.sampleRate} Hz)`,
-    );
-  }
-  if (promise.frames !== undefined && frames !== promise.frames) {
-    throw new AudioFileError(path, 'truncated', `${CORRUPT} (decoded ${frames} samples per channel, header promises ${promise.frames})`);
-  }
-  return { sampleRate: decoded.sampleRate, channels: channels.map((channel) => channel.slice()) };
-}
-
-async function readBytes(path: string): Promise<Uint8Array> {
-  try {
-    const buffer = await readFile(path);
-    return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new AudioFileError(path, 'not-found', 'file not found', { cause: error });
-    if (code === 'EISDIR') throw new AudioFileError(path, 'unreadable', 'is a directory, not an audio file', { cause: error });
-    if (code === 'EACCES' || code === 'EPERM') throw new AudioFileError(path, 'unreadable', 'permission denied', { cause: error });
-    throw new AudioFileError(path, 'unreadable', `cannot open the file (${code ?? 'unknown error'})`, { cause: error });
-  }
-}
-
-function ascii(bytes: Uint8Array, offset: number, length: number): string {
-  return String.fromCharCode(...bytes.subarray(offset, offset + length));
-}
-
-function inspectHeader(path: string, bytes: Uint8Array): HeaderPromise {
-  if (bytes.length === 0) throw new AudioFileError(path, 'truncated', `${CORRUPT} (the file is empty)`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const magic = ascii(bytes, 0, 4);
-  if (magic === 'RIFF' && (bytes.length < 12 || ascii(bytes, 8, 4) === 'WAVE')) return inspectWav(path, bytes, view);
-  if (magic === 'fLaC') return inspectFlac(path, bytes, view);
-  if (magic === 'OggS') return inspectOggOpus(path, bytes, view);
-  if (bytes.length < 4 && ['RIFF', 'fLaC', 'OggS'].some((m) => m.startsWith(ascii(bytes, 0, bytes.length)))) {
-    throw new AudioFileError(path, 'truncated', `${CORRUPT} (the header is incomplete)`);
-  }
-  throw new AudioFileError(path, 'unsupported', unsupported());
-}
-
-/** WAVE format tags this module accepts: 1 = PCM, 3 = IEEE float (mmreg.h). 0xFFFE = EXTENSIBLE. */
-const WAVE_FORMAT_PCM = 1;
-const WAVE_FORMAT_IEEE_FLOAT = 3;
-const WAVE_FORMAT_EXTENSIBLE = 0xfffe;
-
-function inspectWav(path: string, bytes: Uint8Array, view: DataView): HeaderPromise {
-  const incomplete = (what: string) => new AudioFileError(path, 'truncated', `${CORRUPT} (${what})`);
-  let fmt: { sampleRate: number; channels: number; blockAlign: number; chunk: Uint8Array } | undefined;
-  let offset = 12;
-  for (;;) {
-    if (offset + 8 > bytes.length) throw incomplete(fmt ? 'the WAV file ends before its data chunk' : 'the WAV header is incomplete');
-    const id = ascii(bytes, offset, 4);
-    const size = view.getUint32(offset + 4, true);
-    const body = offset + 8;
-    if (id === 'fmt ') {
-      if (size < 16 || body + size > bytes.length) throw incomplete('the WAV fmt chunk is incomplete');
-      let tag = view.getUint16(body, true);
-      if (tag === WAVE_FORMAT_EXTENSIBLE) {
-        if (size < 40) throw incomplete('the WAV fmt chunk is incomplete');
-        tag = view.getUint16(body + 24, true); // first two bytes of the SubFormat GUID
-      }
-      if (tag !== WAVE_FORMAT_PCM && tag !== WAVE_FORMAT_IEEE_FLOAT) {
-        const hex = tag.toString(16).padStart(4, '0');
-        throw new AudioFileError(path, 'unsupported', unsupported(`this WAV uses encoding 0x${hex}, not PCM or float`));
-      }
-      const channels = view.getUint16(body + 2, true);
-      const sampleRate = view.getUint32(body + 4, true);
-      const blockAlign = view.getUint16(body + 12, true);
-      const bits = view.getUint16(body + 14, true);
-      const depths = tag === WAVE_FORMAT_PCM ? [8, 16, 24, 32] : [32, 64];
-      if (!depths.includes(bits)) {
-        const kind = tag === WAVE_FORMAT_PCM ? 'PCM' : 'float';
-        throw new AudioFileError(path, 'unsupported', unsupported(`this WAV holds ${bits}-bit ${kind}; supported: ${depths.join('/')}-bit`));
-      }
-      if (channels === 0 || sampleRate === 0 || blockAlign !== (channels * bits) / 8) {
-        throw new AudioFileError(path, 'truncated', `${CORRUPT} (inconsistent WAV fmt chunk)`);
-      }
-      fmt = { sampleRate, channels, blockAlign, chunk: bytes.subarray(offset, body + size) };
-    } else if (id === 'data') {
-      if (!fmt) throw new AudioFileError(path, 'truncated', `${CORRUPT} (WAV data chunk before fmt chunk)`);
-      const available = bytes.length - body;
-      const streamed = size === 0 || size === 0xffffffff;
-      if (!streamed && size > available) throw incomplete(`the WAV data chunk declares ${size} bytes, the file holds ${available}`);
-      const frames = Math.floor((streamed ? available : size) / fmt.blockAlign);
-      const data = bytes.subarray(body, body + frames * fmt.blockAlign);
-      const { sampleRate, channels } = fmt;
-      return { format: 'WAV', sampleRate, channels, frames, decodable: canonicalWav(fmt.chunk, data) };
+  const stream = await openAudioFile(path);
+  const parts: Float32Array[][] = Array.from({ length: stream.channels }, () => []);
+  for await (const block of stream.blocks()) block.forEach((channel, c) => parts[c]!.push(channel));
+  const channels = parts.map((list) => {
+    const out = new Float32Array(list.reduce((sum, part) => sum + part.length, 0));
+    let at = 0;
+    for (const part of list) {
+      out.set(part, at);
+      at += part.length;
     }
-    offset = body + size + (size & 1); // chunks are padded to an even size
-  }
+    return out;
+  });
+  return { sampleRate: stream.sampleRate, channels };
 }
 
-/**
- * RIFF "WAVE" + the file's fmt chunk + one data chunk with its true size. audio-decode's WAV
- * reader (@audio/decode-wav 1.5.1) ignores the pad byte after odd-sized chunks and trusts
- * streaming placeholder sizes; the rewrite spares it both.
- */
-function canonicalWav(fmtChunk: Uint8Array, data: Uint8Array): Uint8Array {
-  const fmtLength = fmtChunk.length + (fmtChunk.length & 1);
-  const out = new Uint8Array(12 + fmtLength + 8 + data.length);
-  const view = new DataView(out.buffer);
-  out.set([0x52, 0x49, 0x46, 0x46], 0); // RIFF
-  view.setUint32(4, out.length - 8, true);
-  out.set([0x57, 0x41, 0x56, 0x45], 8); // WAVE
-  out.set(fmtChunk, 12);
-  const dataAt = 12 + fmtLength;
-  out.set([0x64, 0x61, 0x74, 0x61], dataAt); // data
-  view.setUint32(dataAt + 4, data.length, true);
-  out.set(data, dataAt + 8);
-  return out;
-}
+/** Bytes read to tell the format: the RIFF/WAVE header, or an Ogg first page (27 + 1 bytes) and its OpusHead magic. */
+const SNIFF_BYTES = 64;
 
-function inspectFlac(path: string, bytes: Uint8Array, view: DataView): HeaderPromise {
-  // fLaC, then metadata blocks; STREAMINFO (type 0, 34 bytes) comes first (RFC 9639 §8).
-  if (bytes.length < 8 + 34) throw new AudioFileError(path, 'truncated', `${CORRUPT} (the FLAC header is incomplete)`);
-  const firstType = bytes[4]! & 0x7f;
-  if (firstType !== 0 || view.getUint32(4, false) % 0x1000000 !== 34) {
-    throw new AudioFileError(path, 'truncated', `${CORRUPT} (FLAC STREAMINFO block missing)`);
-  }
-  const info = 8;
-  const b = (i: number) => bytes[info + i]!;
-  const sampleRate = (b(10) << 12) | (b(11) << 4) | (b(12) >> 4);
-  const channels = ((b(12) >> 1) & 0x7) + 1;
-  const totalSamples = (b(13) & 0x0f) * 2 ** 32 + view.getUint32(info + 14, false);
-  // Walk the remaining metadata blocks: a file cut inside them has no audio at all.
-  let offset = 4;
-  for (;;) {
-    if (offset + 4 > bytes.length) throw new AudioFileError(path, 'truncated', `${CORRUPT} (FLAC metadata is incomplete)`);
-    const last = (bytes[offset]! & 0x80) !== 0;
-    offset += 4 + (view.getUint32(offset, false) % 0x1000000);
-    if (offset > bytes.length) throw new AudioFileError(path, 'truncated', `${CORRUPT} (FLAC metadata is incomplete)`);
-    if (last) break;
-  }
-  return { format: 'FLAC', sampleRate, channels, frames: totalSamples === 0 ? undefined : totalSamples, decodable: bytes };
-}
-
-function inspectOggOpus(path: string, bytes: Uint8Array, view: DataView): HeaderPromise {
-  // Ogg page: "OggS", version, header type (0x02 BOS, 0x04 EOS), granule (int64 LE), serial,
-  // sequence, CRC, segment count, segment table (RFC 3533 §6).
-  let offset = 0;
-  let serial: number | undefined;
-  let channels = 0;
-  let preSkip = 0;
-  let lastGranule = -1n;
-  let ended = false;
-  while (offset < bytes.length) {
-    if (offset + 27 > bytes.length) throw new AudioFileError(path, 'truncated', `${CORRUPT} (the last Ogg page is incomplete)`);
-    if (ascii(bytes, offset, 4) !== 'OggS') throw new AudioFileError(path, 'truncated', `${CORRUPT} (Ogg page sync lost at byte ${offset})`);
-    const headerType = bytes[offset + 5]!;
-    const granule = view.getBigInt64(offset + 6, true);
-    const pageSerial = view.getUint32(offset + 14, true);
-    const segments = bytes[offset + 26]!;
-    const body = offset + 27 + segments;
-    if (body > bytes.length) throw new AudioFileError(path, 'truncated', `${CORRUPT} (the last Ogg page is incomplete)`);
-    let size = 0;
-    for (let i = 0; i < segments; i++) size += bytes[offset + 27 + i]!;
-    if (body + size > bytes.length) throw new AudioFileError(path, 'truncated', `${CORRUPT} (the last Ogg page is incomplete)`);
-    if (serial === undefined) {
-      // The first page carries the identification header alone (RFC 7845 §3): "OpusHead", version,
-      // channel count, pre-skip (uint16 LE, 48 kHz samples), input rate.
-      if (size < 19 || ascii(bytes, body, 8) !== 'OpusHead') {
-        throw new AudioFileError(path, 'unsupported', unsupported('this Ogg file holds no Opus stream'));
-      }
-      serial = pageSerial;
-      channels = bytes[body + 9]!;
-      preSkip = view.getUint16(body + 10, true);
-    } else if (pageSerial === serial) {
-      if (granule !== -1n) lastGranule = granule;
-      if ((headerType & 0x04) !== 0) ended = true;
+/** Size and first {@link SNIFF_BYTES} bytes (latin1) of the file, with open errors turned into {@link AudioFileError}. */
+async function sniff(path: string): Promise<{ size: number; magic: string }> {
+  try {
+    const handle = await open(path, 'r');
+    try {
+      const info = await stat(path);
+      if (info.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+      const head = Buffer.alloc(SNIFF_BYTES);
+      const { bytesRead } = await handle.read(head, 0, SNIFF_BYTES, 0);
+      return { size: info.size, magic: head.subarray(0, bytesRead).toString('latin1') };
+    } finally {
+      await handle.close();
     }
-    offset = body + size;
+  } catch (error) {
+    throw ioError(path, error);
   }
-  if (!ended) throw new AudioFileError(path, 'truncated', `${CORRUPT} (the Ogg Opus stream has no end-of-stream page)`);
-  const frames = lastGranule < 0n ? undefined : Math.max(0, Number(lastGranule) - preSkip);
-  return { format: 'Ogg Opus', sampleRate: 48_000, channels, frames, decodable: bytes };
+}
+
+async function wavInfo(path: string, size: number, metadata: IAudioMetadata): Promise<AudioFileInfo> {
+  const wav = await locateWavData(path, size, metadata);
+  const frames = Math.floor(wav.dataBytes / wav.blockAlign);
+  return { path, format: 'WAV', sampleRate: wav.sampleRate, channels: wav.channels, frames, wav };
+}
+
+function flacInfo(path: string, metadata: IAudioMetadata): AudioFileInfo {
+  const { sampleRate, numberOfChannels, duration, container } = metadata.format;
+  if (container !== 'FLAC' || sampleRate === undefined || numberOfChannels === undefined) {
+    throw new AudioFileError(path, 'truncated', `${CORRUPT} (the FLAC header is incomplete)`);
+  }
+  // music-metadata gives STREAMINFO's total samples as duration = total / rate; 0 means "unknown" (RFC 9639 §8.2).
+  const frames = duration === undefined || duration === 0 ? undefined : Math.round(duration * sampleRate);
+  return { path, format: 'FLAC', sampleRate, channels: numberOfChannels, frames };
+}
+
+function oggOpusInfo(path: string, metadata: IAudioMetadata, opusHead: boolean): AudioFileInfo {
+  const { codec, numberOfChannels, numberOfSamples } = metadata.format;
+  const warnings = metadata.quality.warnings.map((w) => w.message);
+  const lostSync = warnings.map((w) => /^Corrupt Ogg content at (\d+)/.exec(w)).find((m) => m !== null);
+  if (lostSync) throw new AudioFileError(path, 'truncated', `${CORRUPT} (Ogg page sync lost at byte ${lostSync[1]})`);
+  if (opusHead && codec === undefined && warnings.some((w) => w.startsWith('End-of-stream'))) {
+    throw new AudioFileError(path, 'truncated', `${CORRUPT} (the Ogg stream ends inside its headers)`);
+  }
+  if (codec !== 'Opus' || numberOfChannels === undefined) {
+    throw new AudioFileError(path, 'unsupported', unsupported('this Ogg file holds no Opus stream'));
+  }
+  if (warnings.some((w) => w.startsWith('End-of-stream'))) {
+    throw new AudioFileError(path, 'truncated', `${CORRUPT} (the Ogg Opus stream ends without its end-of-stream page)`);
+  }
+  return { path, format: 'Ogg Opus', sampleRate: 48_000, channels: numberOfChannels, frames: numberOfSamples === undefined ? undefined : Math.max(0, numberOfSamples) };
+}
+
+/** The decoder's blocks, checked against the header's promise as they come and at the end. */
+async function* checkedBlocks(info: AudioFileInfo): AsyncGenerator<Float32Array[]> {
+  const corrupt = (detail: string) => new AudioFileError(info.path, 'truncated', `${CORRUPT} (${detail})`);
+  let frames = 0;
+  for await (const block of decodeBlocks(info)) {
+    if (block.length !== info.channels) throw corrupt(`decoded ${block.length} channel(s), header promises ${info.channels}`);
+    let length = block[0]?.length ?? 0;
+    // Ogg Opus: the last page's granule position cuts the final packet's padding off (RFC 7845 §4.5).
+    if (info.frames !== undefined && frames + length > info.frames) {
+      if (info.format !== 'Ogg Opus') throw corrupt(`decoded more samples than the header promises (${info.frames})`);
+      length = info.frames - frames;
+      block.forEach((channel, c) => (block[c] = channel.subarray(0, length)));
+    }
+    if (length === 0) continue;
+    frames += length;
+    yield block;
+  }
+  if (frames === 0) throw corrupt('no audio samples decoded');
+  if (info.frames !== undefined && frames !== info.frames) throw corrupt(`decoded ${frames} samples per channel, header promises ${info.frames}`);
 }

@@ -13,8 +13,8 @@ import { createLogger } from '../log.ts';
 import { ConsoleSink } from '../captions/console-sink.ts';
 import { createAssemblyAIProvider } from '../stt/provider.ts';
 import { writeTranscriptFiles } from '../transcript/files.ts';
-import { AudioFileError, readAudioFile } from './audio-file.ts';
-import { encodeDiscordOpus } from './discord-opus.ts';
+import { AudioFileError, openAudioFile } from './audio-file.ts';
+import { discordOpusFrames } from './discord-opus.ts';
 import { runReplay, type ReplayTrack } from './replay.ts';
 import { createLlmClient } from '../llm/gateway-client.ts';
 import { createRecap } from '../recap/recap.ts';
@@ -115,16 +115,22 @@ async function recapStyle(args: CliArgs): Promise<RecapStyle> {
   return { template: args.recapTemplate, customPrompt: checked.prompt };
 }
 
-async function loadTracks(args: CliArgs): Promise<ReplayTrack[]> {
+/**
+ * Opens every input (header problems fail here, before anything plays) and makes each speaker's packet source.
+ * Sources are lazy: each file is decoded and encoded as the replay plays it. With --split-channels every channel
+ * decodes the file on its own, so a channel that is silent for a long while never makes another's audio wait in
+ * a buffer.
+ */
+async function openTracks(args: CliArgs): Promise<ReplayTrack[]> {
   const tracks: ReplayTrack[] = [];
   for (const input of args.inputs) {
-    const audio = await readAudioFile(input.path);
-    const split = args.splitChannels && audio.channels.length > 1;
+    const audio = await openAudioFile(input.path);
+    const split = args.splitChannels && audio.channels > 1;
     const parts = split
-      ? audio.channels.map((channel, i) => ({ name: `${input.name}-${i + 1}`, channels: [channel] }))
-      : [{ name: input.name, channels: audio.channels }];
+      ? Array.from({ length: audio.channels }, (_, i) => ({ name: `${input.name}-${i + 1}`, channels: 1, blocks: () => oneChannel(audio.blocks(), i) }))
+      : [{ name: input.name, channels: audio.channels, blocks: () => audio.blocks() }];
     for (const part of parts) {
-      const packets = await encodeDiscordOpus({ sampleRate: audio.sampleRate, channels: part.channels });
+      const packets = discordOpusFrames(part.blocks(), { sampleRate: audio.sampleRate, channels: part.channels });
       tracks.push({ speaker: { id: part.name, name: part.name }, packets });
     }
   }
@@ -136,6 +142,10 @@ async function loadTracks(args: CliArgs): Promise<ReplayTrack[]> {
   return tracks;
 }
 
+async function* oneChannel(blocks: AsyncIterable<Float32Array[]>, index: number): AsyncGenerator<Float32Array[]> {
+  for await (const block of blocks) yield [block[index]!];
+}
+
 async function main(argv: string[]): Promise<number> {
   const args = parseCli(argv);
   const config = loadConfig(process.env);
@@ -144,7 +154,7 @@ async function main(argv: string[]): Promise<number> {
   const logger = createLogger({ level, secrets: [config.stt.apiKey] });
   // Checked before any audio is sent: a bad prompt file should not cost a whole replay.
   const style = await recapStyle(args);
-  const tracks = await loadTracks(args);
+  const tracks = await openTracks(args);
   const consoleSink = new ConsoleSink(process.stdout, process.stderr, args.languages.length > 0);
   const llm = createLlmClient({ baseUrl: config.llm.baseUrl, apiKey: config.llm.apiKey, timeoutMs: config.llm.timeoutMs, logger });
   const translator =

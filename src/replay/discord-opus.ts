@@ -3,15 +3,15 @@
  * stereo, 20 ms per packet, only while the speaker's level is above a voice-activity threshold,
  * and five Opus silence frames before every pause in transmission.
  *
- * Resampling is libsamplerate's (@alexanderolsen/libsamplerate-js), encoding is libopus's
- * (opusscript); this module only mixes channels, measures frame levels and schedules packets.
+ * It works as the track is decoded: blocks in, packets out, so a recording hours long is never
+ * held in memory. Resampling is libsamplerate's (discord-pcm.ts), encoding is libopus's
+ * (opusscript); this module only measures frame levels and schedules packets.
  */
 import { Buffer } from 'node:buffer';
-import lsr from '@alexanderolsen/libsamplerate-js';
 import OpusScript from 'opusscript';
+import { DISCORD_SAMPLE_RATE, DiscordPcmConverter, type StereoBlock } from './discord-pcm.ts';
 
-/** Discord voice sample rate, Hz (Opus always runs at 48 kHz on Discord's voice connection). */
-export const DISCORD_SAMPLE_RATE = 48_000;
+export { DISCORD_SAMPLE_RATE, toDiscordPcm } from './discord-pcm.ts';
 /** Discord voice channel count: clients send stereo Opus. */
 export const DISCORD_CHANNELS = 2;
 /** Samples per channel in one Discord PCM frame / Opus packet (20 ms at 48 kHz). */
@@ -68,80 +68,11 @@ export interface TrackAudio {
 }
 
 /**
- * Converts a track to Discord's PCM format: 48 kHz, two channels.
+ * Encodes one speaker's track into the Opus packets a Discord client would send, with their send times, as the
+ * track's blocks arrive: the packets of a block are yielded before the next block is pulled.
  *
- * Channels: mono is duplicated to both; stereo is kept; more than two channels are averaged with
- * equal weight into both (a layout-agnostic downmix: the decoded data carries no channel layout,
- * so standard matrices such as ITU-R BS.775 cannot be applied, and "first two channels" would
- * drop a 5.1 mix's centre, where dialogue lives; averaging costs 10·log10(n) dB of level for a
- * voice present in one channel of n). Resampling: libsamplerate SRC_SINC_MEDIUM_QUALITY, whole
- * track at once, output time-aligned with the input and exactly round(length × 48000 / rate) long.
- *
- * @param audio - sample rate (Hz) and channels
- * @returns `{ sampleRate: 48000, channels: [left, right] }`; for mono-derived output both entries
- *   are the same Float32Array
- * @throws {RangeError} no channels, channels of different lengths, or a sample rate libsamplerate cannot convert
- */
-export async function toDiscordPcm(audio: TrackAudio): Promise<{ sampleRate: number; channels: [Float32Array, Float32Array] }> {
-  const [first, second] = audio.channels;
-  if (!first) throw new RangeError('toDiscordPcm: audio has no channels');
-  if (audio.channels.some((channel) => channel.length !== first.length)) {
-    throw new RangeError('toDiscordPcm: channels differ in length');
-  }
-  const ratio = DISCORD_SAMPLE_RATE / audio.sampleRate;
-  if (!Number.isFinite(ratio) || ratio > 256 || ratio < 1 / 256) {
-    throw new RangeError(`toDiscordPcm: cannot resample from ${audio.sampleRate} Hz to ${DISCORD_SAMPLE_RATE} Hz`);
-  }
-  const source = audio.channels.length === 2 && second ? [first, second] : [downmix(audio.channels)];
-  const resampled = await resample(source, audio.sampleRate);
-  const left = resampled[0]!;
-  return { sampleRate: DISCORD_SAMPLE_RATE, channels: [left, resampled[1] ?? left] };
-}
-
-function downmix(channels: Float32Array[]): Float32Array {
-  if (channels.length === 1) return channels[0]!;
-  const out = new Float32Array(channels[0]!.length);
-  for (const channel of channels) for (let i = 0; i < out.length; i++) out[i]! += channel[i]!;
-  for (let i = 0; i < out.length; i++) out[i]! /= channels.length;
-  return out;
-}
-
-/** Resamples 1 or 2 channels to 48 kHz with libsamplerate; returns them unchanged at 48 kHz. */
-async function resample(channels: Float32Array[], fromRate: number): Promise<Float32Array[]> {
-  if (fromRate === DISCORD_SAMPLE_RATE) return channels;
-  const count = channels.length;
-  const inFrames = channels[0]!.length;
-  const outFrames = Math.round((inFrames * DISCORD_SAMPLE_RATE) / fromRate);
-  // Trailing zeros let the sinc filter's tail out: the simple API otherwise returns a few
-  // samples short of the full duration. 50 ms of input is well beyond the filter's length.
-  const padFrames = Math.ceil(fromRate * 0.05);
-  const interleaved = new Float32Array((inFrames + padFrames) * count);
-  for (let c = 0; c < count; c++) {
-    const channel = channels[c]!;
-    for (let i = 0; i < inFrames; i++) interleaved[i * count + c] = channel[i]!;
-  }
-  const converter = await lsr.create(count, fromRate, DISCORD_SAMPLE_RATE, {
-    converterType: lsr.ConverterType.SRC_SINC_MEDIUM_QUALITY,
-  });
-  let output: Float32Array;
-  try {
-    output = converter.simple(interleaved);
-  } finally {
-    converter.destroy();
-  }
-  const available = Math.min(outFrames, Math.floor(output.length / count));
-  return Array.from({ length: count }, (_, c) => {
-    const channel = new Float32Array(outFrames);
-    for (let i = 0; i < available; i++) channel[i] = output[i * count + c]!;
-    return channel;
-  });
-}
-
-/**
- * Encodes one speaker's track into the Opus packets a Discord client would send, with their send times.
- *
- * Steps: {@link toDiscordPcm}; cut into 20 ms PCM frames of 960 samples per channel (the last one
- * zero-padded); per frame, the RMS level over both channels in dBFS (10·log10 of the mean square,
+ * Steps: {@link DiscordPcmConverter} (48 kHz stereo); cut into 20 ms PCM frames of 960 samples per channel (the
+ * last one zero-padded); per frame, the RMS level over both channels in dBFS (10·log10 of the mean square,
  * full scale = 1.0, so a full-scale sine measures −3 dBFS). Then, without look-ahead, as a client's
  * voice activity does:
  * - a frame at or above `vadThresholdDbfs` is speech: it is Opus-encoded and sent;
@@ -153,19 +84,60 @@ async function resample(channels: Float32Array[], fromRate: number): Promise<Flo
  * - after the track ends the input counts as digital silence, so a track that ends mid-speech
  *   still gets its hangover and silence frames (their `atMs` lie past the track's end).
  * Only sent frames pass through the encoder, as on a client that stops encoding when it stops
- * transmitting, so a decoder fed these packets in order stays in step with the encoder.
+ * transmitting. Each transmission (first speech frame to its five silence frames) is encoded by its own libopus
+ * encoder, freed at the pause: a track holds an encoder only while it transmits, because opusscript's instances
+ * share one WebAssembly heap that holds about 20 encoders per process (measured with 0.0.8), and a Craig
+ * recording can have more tracks than that, all playing at once.
  *
  * Encoder: opusscript (libopus), 48 kHz, stereo, `OPUS_APPLICATION_VOIP`, `OPUS_SET_BITRATE(bitrate)`;
- * float samples become int16 by ×32767 with clamping.
+ * float samples become int16 by ×32767 with clamping. Memory: at most one encoder, one resampler, one 20 ms frame
+ * and the packets of the block in hand; nothing grows with the track's length. Everything is freed when the
+ * iteration ends, however it ends.
  *
- * @param audio - the speaker's track: sample rate (Hz) and channels (see {@link toDiscordPcm} for channel handling)
+ * @param blocks - the track, block by block: one Float32Array per channel (`track.channels` of them), all the same length
+ * @param track - sample rate (Hz) and channel count of the blocks
  * @param options - bitrate (bits/s), VAD threshold (dBFS), hangover (ms)
- * @returns packets in send order; `atMs` strictly increasing multiples of 20 ms; empty for a silent or empty track
- * @throws {RangeError} invalid options (bitrate outside 500–512,000 or not an integer, non-finite
- *   threshold, negative or non-finite hangover) or invalid audio (see {@link toDiscordPcm})
+ * @returns packets in send order; `atMs` strictly increasing multiples of 20 ms; none for a silent or empty track
+ * @throws {RangeError} (on the first `next()`) invalid options (bitrate outside 500–512,000 or not an integer,
+ *   non-finite threshold, negative or non-finite hangover), a sample rate libsamplerate cannot convert, or a block
+ *   of the wrong shape
+ * @throws whatever `blocks` throws (e.g. `AudioFileError` for a file found corrupt mid-way)
  * @throws {Error} from opusscript if libopus rejects a frame (not expected for valid input)
  */
-export async function encodeDiscordOpus(audio: TrackAudio, options: DiscordOpusOptions = {}): Promise<TimedOpusPacket[]> {
+export async function* discordOpusPackets(
+  blocks: AsyncIterable<readonly Float32Array[]> | Iterable<readonly Float32Array[]>,
+  track: { sampleRate: number; channels: number },
+  options: DiscordOpusOptions = {},
+): AsyncGenerator<TimedOpusPacket> {
+  for await (const frame of discordOpusFrames(blocks, track, options)) yield { atMs: frame.atMs, packet: frame.encode() };
+}
+
+/** A packet whose bytes are made when it is due: see {@link discordOpusFrames}. */
+export interface DeferredOpusPacket {
+  /** As {@link TimedOpusPacket.atMs}. */
+  atMs: number;
+  /**
+   * The packet's bytes, encoded at the first call (later calls return the same Buffer). Call it for each packet in
+   * order, before asking for the next one: libopus encodes a transmission's frames in sequence.
+   *
+   * @throws {Error} called out of order, or from opusscript if libopus rejects the frame
+   */
+  encode(): Buffer;
+}
+
+/**
+ * {@link discordOpusPackets}, with each packet's encoding left until its `encode()` is called. A track whose next
+ * packet is known but not yet due (replay reads every track one packet ahead to order them) then holds a 3,840-byte
+ * PCM frame, not a libopus encoder: encoders exist only for the transmissions being played at the moment, so any
+ * number of tracks can be open at once however few encoders fit in opusscript's shared heap.
+ *
+ * @throws as {@link discordOpusPackets}
+ */
+export async function* discordOpusFrames(
+  blocks: AsyncIterable<readonly Float32Array[]> | Iterable<readonly Float32Array[]>,
+  track: { sampleRate: number; channels: number },
+  options: DiscordOpusOptions = {},
+): AsyncGenerator<DeferredOpusPacket> {
   const bitrate = options.bitrate ?? DEFAULT_BITRATE;
   const threshold = options.vadThresholdDbfs ?? DEFAULT_VAD_THRESHOLD_DBFS;
   const hangoverMs = options.hangoverMs ?? DEFAULT_HANGOVER_MS;
@@ -176,56 +148,138 @@ export async function encodeDiscordOpus(audio: TrackAudio, options: DiscordOpusO
   if (!Number.isFinite(hangoverMs) || hangoverMs < 0) {
     throw new RangeError(`encodeDiscordOpus: hangoverMs must be a finite number ≥ 0, got ${hangoverMs}`);
   }
-  const { channels: [left, right] } = await toDiscordPcm(audio);
-  const frameCount = Math.ceil(left.length / DISCORD_FRAME_SAMPLES);
-
-  const encoder = new OpusScript(DISCORD_SAMPLE_RATE, DISCORD_CHANNELS, OpusScript.Application.VOIP);
+  const converter = await DiscordPcmConverter.create(track.sampleRate, track.channels);
+  const scheduler = new PacketScheduler(bitrate, threshold, hangoverMs);
   try {
-    encoder.encoderCTL(OPUS_SET_BITRATE_REQUEST, bitrate);
-    const packets: TimedOpusPacket[] = [];
-    const pcm = Buffer.alloc(DISCORD_FRAME_SAMPLES * DISCORD_CHANNELS * 2);
-    let talking = false; // sending speech or hangover frames
-    let lastSpeechEndMs = 0;
-    let silenceFramesLeft = 0; // > 0 while the silence frames go out
-    for (let frame = 0; frame < frameCount || talking || silenceFramesLeft > 0; frame++) {
-      const atMs = (frame + 1) * DISCORD_FRAME_MS;
-      const meanSquare = fillFrame(pcm, left, right, frame * DISCORD_FRAME_SAMPLES);
-      const levelDbfs = 10 * Math.log10(meanSquare);
-      if (levelDbfs >= threshold) {
-        talking = true;
-        silenceFramesLeft = 0;
-        lastSpeechEndMs = atMs;
-      } else if (talking && atMs - lastSpeechEndMs > hangoverMs) {
-        talking = false;
-        silenceFramesLeft = SILENCE_FRAME_COUNT;
-      }
-      if (talking) {
-        packets.push({ atMs, packet: encoder.encode(pcm, DISCORD_FRAME_SAMPLES) });
-      } else if (silenceFramesLeft > 0) {
-        packets.push({ atMs, packet: Buffer.from(OPUS_SILENCE_FRAME) });
-        silenceFramesLeft--;
-      }
-    }
-    return packets;
+    for await (const block of blocks) yield* scheduler.push(converter.push(block));
+    yield* scheduler.push(converter.end());
+    yield* scheduler.finish();
   } finally {
-    encoder.delete();
+    scheduler.close();
+    converter.destroy();
   }
 }
 
 /**
- * Writes one frame as interleaved s16le stereo into `pcm` (zeros past the track's end) and
- * returns the frame's mean square over both channels, in (full scale = 1.0)².
+ * Encodes a whole track at once: {@link discordOpusPackets} over one block. For short clips; replay streams.
+ *
+ * @param audio - the speaker's track: sample rate (Hz) and channels (see {@link DiscordPcmConverter} for channel handling)
+ * @param options - bitrate (bits/s), VAD threshold (dBFS), hangover (ms)
+ * @returns packets in send order; `atMs` strictly increasing multiples of 20 ms; empty for a silent or empty track
+ * @throws {RangeError} as {@link discordOpusPackets}, or no channels, or channels of different lengths
  */
-function fillFrame(pcm: Buffer, left: Float32Array, right: Float32Array, start: number): number {
-  let sumSquares = 0;
-  for (let i = 0; i < DISCORD_FRAME_SAMPLES; i++) {
-    const l = left[start + i] ?? 0;
-    const r = right[start + i] ?? 0;
-    sumSquares += l * l + r * r;
-    pcm.writeInt16LE(toInt16(l), i * 4);
-    pcm.writeInt16LE(toInt16(r), i * 4 + 2);
+export async function encodeDiscordOpus(audio: TrackAudio, options: DiscordOpusOptions = {}): Promise<TimedOpusPacket[]> {
+  const packets: TimedOpusPacket[] = [];
+  for await (const packet of discordOpusPackets([audio.channels], { sampleRate: audio.sampleRate, channels: audio.channels.length }, options)) packets.push(packet);
+  return packets;
+}
+
+/** The voice-activity state machine over 20 ms PCM frames (see {@link discordOpusPackets}). */
+class PacketScheduler {
+  readonly #bitrate: number;
+  /** The encoder of the transmission being encoded; undefined between transmissions. */
+  #encoder: OpusScript | undefined;
+  /** Frame number of the next packet to encode, so `encode()` calls out of order fail loudly. */
+  #nextToEncode = 1;
+  readonly #threshold: number;
+  readonly #hangoverMs: number;
+  /** One PCM frame, interleaved s16 stereo; #bytes is the same memory for the encoder. */
+  readonly #pcm = new Int16Array(DISCORD_FRAME_SAMPLES * DISCORD_CHANNELS);
+  readonly #bytes = Buffer.from(this.#pcm.buffer);
+  /** Samples of the current frame written into #pcm so far. */
+  #filled = 0;
+  #sumSquares = 0;
+  #frame = 0;
+  #talking = false; // sending speech or hangover frames
+  #lastSpeechEndMs = 0;
+  #silenceFramesLeft = 0; // > 0 while the silence frames go out
+
+  constructor(bitrate: number, threshold: number, hangoverMs: number) {
+    this.#bitrate = bitrate;
+    this.#threshold = threshold;
+    this.#hangoverMs = hangoverMs;
   }
-  return sumSquares / (DISCORD_FRAME_SAMPLES * DISCORD_CHANNELS);
+
+  /** Adds 48 kHz stereo samples; returns the packets of the frames they complete. */
+  push([left, right]: StereoBlock): DeferredOpusPacket[] {
+    const packets: DeferredOpusPacket[] = [];
+    for (let i = 0; i < left.length; i++) {
+      const l = left[i]!;
+      const r = right[i]!;
+      this.#sumSquares += l * l + r * r;
+      this.#pcm[this.#filled * 2] = toInt16(l);
+      this.#pcm[this.#filled * 2 + 1] = toInt16(r);
+      if (++this.#filled === DISCORD_FRAME_SAMPLES) this.#completeFrame(packets);
+    }
+    return packets;
+  }
+
+  /** The track has ended: pads the last frame with zeros, then lets the hangover and silence frames run out. */
+  finish(): DeferredOpusPacket[] {
+    const packets: DeferredOpusPacket[] = [];
+    if (this.#filled > 0) {
+      this.#pcm.fill(0, this.#filled * 2);
+      this.#completeFrame(packets);
+    }
+    while (this.#talking || this.#silenceFramesLeft > 0) {
+      this.#pcm.fill(0);
+      this.#completeFrame(packets);
+    }
+    return packets;
+  }
+
+  #completeFrame(packets: DeferredOpusPacket[]): void {
+    const frame = ++this.#frame;
+    const atMs = frame * DISCORD_FRAME_MS;
+    const levelDbfs = 10 * Math.log10(this.#sumSquares / (DISCORD_FRAME_SAMPLES * DISCORD_CHANNELS));
+    this.#sumSquares = 0;
+    this.#filled = 0;
+    if (levelDbfs >= this.#threshold) {
+      this.#talking = true;
+      this.#silenceFramesLeft = 0;
+      this.#lastSpeechEndMs = atMs;
+    } else if (this.#talking && atMs - this.#lastSpeechEndMs > this.#hangoverMs) {
+      this.#talking = false;
+      this.#silenceFramesLeft = SILENCE_FRAME_COUNT;
+    }
+    if (this.#talking) {
+      const pcm = Buffer.from(this.#bytes); // a copy: #bytes is refilled with the next frame
+      packets.push(this.#deferred(frame, atMs, () => {
+        if (this.#encoder === undefined) {
+          this.#encoder = new OpusScript(DISCORD_SAMPLE_RATE, DISCORD_CHANNELS, OpusScript.Application.VOIP);
+          this.#encoder.encoderCTL(OPUS_SET_BITRATE_REQUEST, this.#bitrate);
+        }
+        return this.#encoder.encode(pcm, DISCORD_FRAME_SAMPLES);
+      }));
+    } else if (this.#silenceFramesLeft > 0) {
+      const last = --this.#silenceFramesLeft === 0;
+      packets.push(this.#deferred(frame, atMs, () => {
+        if (last) this.close(); // the pause: this transmission is over
+        return Buffer.from(OPUS_SILENCE_FRAME);
+      }));
+    }
+  }
+
+  /** A packet encoded on first call, in frame order. */
+  #deferred(frame: number, atMs: number, make: () => Buffer): DeferredOpusPacket {
+    let bytes: Buffer | undefined;
+    return {
+      atMs,
+      encode: () => {
+        if (bytes !== undefined) return bytes;
+        if (frame < this.#nextToEncode) throw new Error(`discordOpusFrames: the packet at ${atMs} ms was skipped`);
+        this.#nextToEncode = frame + 1;
+        bytes = make();
+        return bytes;
+      },
+    };
+  }
+
+  /** Frees the current transmission's encoder, if any. */
+  close(): void {
+    this.#encoder?.delete();
+    this.#encoder = undefined;
+  }
 }
 
 function toInt16(sample: number): number {

@@ -11,14 +11,15 @@ import type { CloseClassification } from '../stt/assemblyai/close-codes.ts';
 import type { SttProvider } from '../stt/provider.ts';
 import { CaptionPipeline } from '../pipeline/caption-pipeline.ts';
 import type { Transcript } from '../transcript/transcript.ts';
-import type { TimedOpusPacket } from './discord-opus.ts';
+import { mergeByTime, type PacketSource } from './schedule.ts';
 import { TranslationSink, type TranslatedCaption } from '../translation/translation-sink.ts';
 import type { Translator } from '../translation/translator.ts';
 
 /** One speaker's packets. */
 export interface ReplayTrack {
   speaker: Speaker;
-  packets: TimedOpusPacket[];
+  /** In send order; pulled as the replay plays (one packet ahead), so a source decoded on the fly stays in bounded memory. */
+  packets: PacketSource['packets'];
 }
 
 /** Options for {@link runReplay}. */
@@ -85,6 +86,8 @@ export class ReplayDrainError extends Error {
  *
  * @throws {ReplayDrainError} when draining takes longer than `drainTimeoutMs` (wall ms, default 5 minutes); the
  *   sessions still open are dropped first, so none is left billing.
+ * @throws whatever a track's packet source throws when it is pulled (e.g. `AudioFileError` for a recording found
+ *   corrupt mid-way); the replay stops there
  */
 export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
   const clock = new VirtualClock();
@@ -115,9 +118,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
     maxAudioAheadMs: options.maxAudioAheadMs,
     jitterMs: 0, // packet times are exact
   });
-  const schedule = options.tracks
-    .flatMap((track) => track.packets.map((p) => ({ speaker: track.speaker, atMs: p.atMs, packet: p.packet })))
-    .sort((a, b) => a.atMs - b.atMs);
+  const schedule = mergeByTime(options.tracks);
 
   let fatal: CloseClassification | undefined;
   pipeline.once('fatal', (close) => {
@@ -134,13 +135,14 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
     }
   };
 
-  for (const item of schedule) {
+  let lastAt = 0;
+  for await (const item of schedule) {
     if (fatal !== undefined) break;
     await advanceTo(item.atMs);
     pipeline.pushOpusPacket(item.speaker, item.packet, item.atMs);
+    lastAt = item.atMs;
   }
   // Let the last turns end the way live ones do: on silence after the speaker's last packet.
-  const lastAt = schedule.at(-1)?.atMs ?? 0;
   await advanceTo(lastAt + options.maxTurnSilenceMs + 400);
   const transcript = await drain(pipeline, clock, options.speed, options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
   await translationSink?.flushed();

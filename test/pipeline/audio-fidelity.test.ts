@@ -4,8 +4,8 @@ import { alignAndMeasure } from '../support/snr.ts';
 import { CollectingSink, TEST_API_KEY, fixturePackets, referenceDecode, replayAgainst, samplesOf } from '../support/pipeline-harness.ts';
 import type { TimedOpusPacket } from '../../src/replay/discord-opus.ts';
 
-/** Least SNR against the independent reference decode: rounding between two libopus builds measures ≈ 109 dB. */
-const MIN_SNR_DB = 90;
+/** Least SNR against the independent reference decode: rounding between two libopus builds measures 86–110 dB. */
+const MIN_SNR_DB = 80;
 
 /** Silence filled after a speaker's last packet with the default max_turn_silence (1,000 ms) plus the margin. */
 const FILL_MS = 1_300;
@@ -26,7 +26,7 @@ describe('the audio that reaches AssemblyAI equals the speech that went in', () 
     server = undefined;
   });
 
-  it('katiesteve.wav: one speaker, pauses filled from arrival times, ≥ 90 dB SNR against an independent decode and duration within 1%', async () => {
+  it('katiesteve.wav: one speaker, pauses filled from arrival times, ≥ 80 dB SNR against an independent decode and duration within 1%', async () => {
     server = await startFakeAssemblyAI({ apiKey: TEST_API_KEY, maxAudioAheadMs: null });
     const [packets = []] = await fixturePackets('katiesteve.wav');
     const sink = new CollectingSink();
@@ -39,7 +39,7 @@ describe('the audio that reaches AssemblyAI equals the speech that went in', () 
     const result = alignAndMeasure(expected, received);
     expect(result.lagSamples).toBe(0);
     // The reference is an independent libopus build (opusscript, int16 output); Parley decodes with opus-decoder
-    // (float output, converted to s16le), so the two differ only by rounding: about 109 dB on these fixtures.
+    // (float output, converted to s16le), so the two differ only by rounding: 86–110 dB on these fixtures.
     // Any real loss fails here: one Opus packet dropped in fifty scores about 12 dB.
     expect(result.snrDb).toBeGreaterThanOrEqual(MIN_SNR_DB);
     expect(Math.abs(result.durationRatio - 1)).toBeLessThanOrEqual(0.01);

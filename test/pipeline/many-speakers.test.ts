@@ -89,7 +89,7 @@ describe('many speakers in one process', () => {
     ]);
     const sources = [jfk, katiesteve, opus, left, right];
     // Each speaker says something of their own: a recording from a different point, at most 4 s of it.
-    const speakers: ReplayTrack[] = Array.from({ length: 60 }, (_, i) => {
+    const speakers: Array<ReplayTrack & { packets: TimedOpusPacket[] }> = Array.from({ length: 60 }, (_, i) => {
       const source = sources[i % sources.length] ?? [];
       const skip = Math.floor(i / sources.length) * 4;
       const start = source[skip]?.atMs ?? 0;

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AudioFileError, readAudioFile } from '../../src/replay/audio-file.ts';
+import { AudioFileError, openAudioFile, readAudioFile } from '../../src/replay/audio-file.ts';
 import { FIXTURES_DIR } from '../support/fixtures.ts';
 import { OGG_OPUS_FIXTURE, oggOpusFixture } from '../support/ogg-opus.ts';
 
@@ -205,7 +205,7 @@ describe('readAudioFile on truncated copies of the fixtures', () => {
     ['stereo_diarization.wav', 30, /the WAV header is incomplete|the WAV fmt chunk is incomplete/],
     ['stereo_diarization.wav', 3, /the header is incomplete/],
     ['jfk.flac', 20, /the FLAC header is incomplete/],
-    ['opus.ogg', 40, /the last Ogg page is incomplete/],
+    ['opus.ogg', 40, /the Ogg stream ends inside its headers/],
   ] as const)('reports %s cut to %i bytes (inside the header)', async (file, length, detail) => {
     const bytes = await fixture(file);
     await expectFailure(await temp(`head-${length}-${file}`, bytes.subarray(0, length)), 'truncated', detail);
@@ -231,9 +231,9 @@ describe('readAudioFile on truncated copies of the fixtures', () => {
 
   it('reports an Ogg Opus file cut mid-page and one cut at a page boundary', async () => {
     const bytes = await fixture('opus.ogg');
-    await expectFailure(await temp('opus-half.ogg', bytes.subarray(0, Math.floor(bytes.length / 2))), 'truncated', /the last Ogg page is incomplete/);
+    await expectFailure(await temp('opus-half.ogg', bytes.subarray(0, Math.floor(bytes.length / 2))), 'truncated', /the Ogg Opus stream ends without its end-of-stream page\)$/);
     const lastPage = bytes.lastIndexOf('OggS');
-    await expectFailure(await temp('opus-no-eos.ogg', bytes.subarray(0, lastPage)), 'truncated', /the Ogg Opus stream has no end-of-stream page/);
+    await expectFailure(await temp('opus-no-eos.ogg', bytes.subarray(0, lastPage)), 'truncated', /the Ogg Opus stream ends without its end-of-stream page\)$/);
   });
 
   it('reports a zero-byte file', async () => {
@@ -249,14 +249,33 @@ describe('readAudioFile on corrupt copies of the fixtures', () => {
     return copy;
   };
 
-  it('reports a FLAC whose middle frames are garbage', async () => {
+  it('reports a FLAC whose middle frames are garbage where the decoder meets them', async () => {
     const path = await temp('jfk-scribbled.flac', scribble(await fixture('jfk.flac')));
-    await expectFailure(path, 'truncated', /truncated or corrupt audio \(decoded \d+ samples per channel, header promises 485100\)$/);
+    await expectFailure(path, 'truncated', /truncated or corrupt audio \(the FLAC decoder rejected a frame after \d+ samples per channel\)$/);
   });
 
   it('reports an Ogg file whose middle pages are garbage', async () => {
     const path = await temp('opus-scribbled.ogg', scribble(await fixture('opus.ogg')));
     await expectFailure(path, 'truncated', /truncated or corrupt audio \(Ogg page sync lost at byte \d+\)$/);
+  });
+
+  it('reports an Ogg Opus file with a page missing in the middle when the decoder reaches it', async () => {
+    const bytes = await fixture('opus.ogg');
+    const pages: number[] = [];
+    for (let at = bytes.indexOf('OggS'); at >= 0; at = bytes.indexOf('OggS', at + 4)) pages.push(at);
+    const cut = Math.floor(pages.length / 2); // pages[0..1] are the headers; the middle one is audio
+    const path = await temp('opus-page-missing.ogg', Buffer.concat([bytes.subarray(0, pages[cut]), bytes.subarray(pages[cut + 1])]));
+    const stream = await openAudioFile(path); // the headers are fine: nothing is wrong until the gap
+    let decoded = 0;
+    const error = await (async () => {
+      for await (const block of stream.blocks()) decoded += block[0]!.length;
+    })().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(AudioFileError);
+    expect((error as AudioFileError).message).toBe(`cannot read "${path}": truncated or corrupt audio (Ogg page ${cut} is missing)`);
+    expect(decoded).toBeGreaterThan(0);
   });
 
   it('reports a WAV whose fmt chunk contradicts itself', async () => {

@@ -112,7 +112,7 @@ describe('npm run replay', () => {
     const usage = await replay(['--speed', 'fast', speechFixture('katiesteve.wav')], env);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toMatch(/^error: --speed must be a positive number/);
-  });
+  }, 150_000); // about 15 replay processes one after another; damage found mid-file is found while playing
 });
 
 /** stderr lines meant for people (log lines are JSON). */
