@@ -1,0 +1,445 @@
+/**
+ * DAVE protocol version 1 in one voice channel, as Discord's voice gateway runs it (discord/dave-protocol
+ * `protocol.md`, "Group Key Exchange"): the gateway is the MLS delivery service and external sender. It sends its
+ * external sender package (op 25), turns each key package (op 26) into an Add proposal and each departure into a
+ * Remove proposal (op 27) for the group's members, broadcasts the first valid commit it gets for the epoch (op 29)
+ * and forwards the Welcome to the added (op 30), then executes the transition (op 22) once everyone is ready
+ * (op 23) or after a timeout. A member reporting an unprocessable commit or welcome (op 31) is removed and re-added
+ * when its new key package arrives. When one member is left, the group is reset (op 24 epoch 1, op 21 id 0).
+ *
+ * The bot is one participant, over its voice WebSocket; the other members are `@snazzah/davey` sessions in this
+ * process (the library @discordjs/voice uses), which process proposals, commit and encrypt their Opus with
+ * `encryptOpus`. Faults are injected on the messages to the bot, one per {@link DaveCall.inject}.
+ */
+import davey from '@snazzah/davey';
+import type { DAVESession } from '@snazzah/davey';
+import { ExternalSender, groupIdOf, parseCommitWelcome, parseKeyPackage } from './mls.ts';
+import { RecordLog } from './record-log.ts';
+
+const SILENCE = Buffer.from([0xf8, 0xff, 0xfe]);
+
+/** A fault applied to the next matching message to the bot. */
+export type DaveFault =
+  | 'lose-commit'
+  | 'corrupt-commit'
+  | 'lose-welcome'
+  | 'corrupt-welcome'
+  | 'transition-id-zero'
+  | 'lose-execute'
+  | 'stale-proposals';
+
+/** Where the call's messages to the bot go; implemented by the bot's voice session. */
+export interface BotLink {
+  readonly userId: string;
+  sendJson(op: number, d: unknown): void;
+  sendBinary(op: number, payload: Buffer): void;
+}
+
+/** Per member media counts, for loss tables. */
+export interface MemberMediaStats {
+  /** Opus packets the member sent while the bot was in the call. */
+  sent: number;
+  /** Of those, packets sent while the bot was not in step with the member's epoch (not in the group, or behind). */
+  outOfStep: number;
+  /** Of those, packets sent unencrypted although the member's session was ready (the unencrypted-frames fault). */
+  unencrypted: number;
+}
+
+/** Something the call did, for tests and logs. */
+export interface DaveEvent {
+  kind: 'proposals' | 'commit-won' | 'commit-ignored' | 'welcome' | 'execute' | 'invalid' | 'reset' | 'fault';
+  epoch: bigint;
+  transitionId?: number;
+  userId?: string;
+  detail?: string;
+}
+
+interface Participant {
+  userId: string;
+  bot: BotLink | undefined;
+  dave: DAVESession | undefined;
+  leaf: number | undefined;
+  keyPackage: Buffer | undefined;
+  /** Reported an invalid commit/welcome or got a reset: proposals are not sent to it until it is welcomed again. */
+  resetting: boolean;
+  stats: MemberMediaStats;
+  /** Send one frame in `n` unencrypted (0: none). */
+  unencryptedEvery: number;
+}
+
+/** Options of a {@link DaveCall}. */
+export interface DaveCallOptions {
+  /** Whose commit the gateway gets first when the bot and the members both commit: default `'member'`. */
+  firstCommit?: 'member' | 'bot';
+  /** How long the gateway waits for op 23 before executing a transition anyway, ms. Default 1,000. */
+  transitionTimeoutMs?: number;
+}
+
+/** One channel's DAVE v1 session state on the voice gateway. */
+export class DaveCall {
+  readonly channelId: string;
+  readonly events = new RecordLog<DaveEvent>('DAVE event', (e) => `${e.kind} epoch ${e.epoch} ${e.userId ?? ''} ${e.detail ?? ''}`);
+  readonly #sender = new ExternalSender();
+  readonly #groupId: Buffer;
+  readonly #participants = new Map<string, Participant>();
+  readonly #faults: DaveFault[] = [];
+  readonly #options: Required<DaveCallOptions>;
+  #established = false;
+  #epoch = 0n;
+  #leaves: Array<string | null> = [];
+  /** Proposals of this epoch not yet committed: the message and whom it adds or removes. */
+  #inFlight: Array<{ message: Buffer; adds?: string; removes?: number }> = [];
+  #nextTransitionId = 1;
+  #transition: { id: number; waiting: Set<string>; timer: NodeJS.Timeout } | undefined;
+  /** The epoch the bot is known to be in (processed the commit or welcome and said ready), if any. */
+  #botEpoch: bigint | undefined;
+  #pendingBotEpoch: bigint | undefined;
+  #deferred: Array<() => void> = [];
+  #deferTimer: NodeJS.Timeout | undefined;
+
+  constructor(channelId: string, options: DaveCallOptions = {}) {
+    this.channelId = channelId;
+    this.#groupId = groupIdOf(channelId);
+    this.#options = { firstCommit: 'member', transitionTimeoutMs: 1_000, ...options };
+  }
+
+  /** The group's epoch on the gateway (0 while no group is established). */
+  get epoch(): bigint {
+    return this.#established ? this.#epoch : 0n;
+  }
+
+  /** Queues a fault for the next message to the bot it applies to. */
+  inject(fault: DaveFault): void {
+    this.#faults.push(fault);
+  }
+
+  /** Media counts of a simulated member. */
+  statsOf(userId: string): MemberMediaStats {
+    const p = this.#participants.get(userId);
+    if (!p) throw new Error(`${userId} is not in the DAVE call`);
+    return p.stats;
+  }
+
+  /** Makes a simulated member send one frame in `every` unencrypted (Pycord#3201); 0 stops it. */
+  setUnencryptedEvery(userId: string, every: number): void {
+    const p = this.#participants.get(userId);
+    if (p) p.unencryptedEvery = every;
+  }
+
+  /** Whether the bot is in step with `userId`'s epoch right now. */
+  botInStepWith(userId: string): boolean {
+    const epoch = this.#participants.get(userId)?.dave?.epoch;
+    return this.#botEpoch !== undefined && epoch !== null && epoch !== undefined && this.#botEpoch === epoch;
+  }
+
+  /** A simulated member joins: a fresh davey session whose key package the gateway proposes. */
+  memberJoins(userId: string): void {
+    if (this.#participants.has(userId)) return;
+    const dave = new davey.DAVESession(1, userId, this.channelId);
+    dave.setExternalSender(this.#sender.package());
+    const p = this.#participant(userId, undefined, dave);
+    this.#onKeyPackage(p, dave.getSerializedKeyPackage());
+  }
+
+  /** The bot's voice session selected protocol with DAVE v1: send it the external sender (op 25). */
+  botJoins(link: BotLink): void {
+    const old = this.#participants.get(link.userId);
+    if (old) this.leaves(link.userId);
+    this.#participant(link.userId, link, undefined);
+    link.sendBinary(25, this.#sender.package());
+  }
+
+  /** A participant left (a member disconnected, or the bot's session closed): Remove proposal, or a group reset. */
+  leaves(userId: string): void {
+    const p = this.#participants.get(userId);
+    if (!p) return;
+    this.#participants.delete(userId);
+    if (p.bot) this.#botEpoch = this.#pendingBotEpoch = undefined;
+    if (p.leaf === undefined || !this.#established) return;
+    const remaining = [...this.#participants.values()];
+    if (remaining.length <= 1) return this.#soleMemberReset(remaining[0], p.leaf);
+    this.#propose([{ message: this.#sender.remove(this.#groupId, this.#epoch, p.leaf), removes: p.leaf }]);
+  }
+
+  /** Encodes one Opus packet of `userId` as their client would: E2EE once their session is ready. */
+  encode(userId: string, opus: Buffer): Buffer {
+    const p = this.#participants.get(userId);
+    if (!p?.dave) return opus;
+    p.stats.sent += 1;
+    if (!this.botInStepWith(userId)) p.stats.outOfStep += 1;
+    // The silence frame passes DAVE untransformed (protocol.md "Silence Packets").
+    if (!p.dave.ready || opus.equals(SILENCE)) return opus;
+    if (p.unencryptedEvery > 0 && p.stats.sent % p.unencryptedEvery === 0) {
+      p.stats.unencrypted += 1;
+      return opus;
+    }
+    return p.dave.encryptOpus(opus);
+  }
+
+  /** A message from the bot: op 26 and 28 binary, op 23 and 31 JSON. */
+  fromBot(userId: string, op: number, payload: Buffer | Record<string, unknown>): void {
+    const p = this.#participants.get(userId);
+    if (!p) return;
+    if (op === 26 && Buffer.isBuffer(payload)) this.#onKeyPackage(p, payload);
+    else if (op === 28 && Buffer.isBuffer(payload)) this.#onCommit(p, payload);
+    else if (op === 23 && !Buffer.isBuffer(payload)) this.#onReady(p, Number(payload['transition_id']));
+    else if (op === 31 && !Buffer.isBuffer(payload)) this.#onInvalid(p, Number(payload['transition_id']));
+  }
+
+  /** Stops timers. */
+  close(): void {
+    if (this.#transition) clearTimeout(this.#transition.timer);
+    if (this.#deferTimer) clearTimeout(this.#deferTimer);
+    this.#transition = undefined;
+    this.events.rejectAll('stand-in closed');
+  }
+
+  #participant(userId: string, bot: BotLink | undefined, dave: DAVESession | undefined): Participant {
+    const p: Participant = { userId, bot, dave, leaf: undefined, keyPackage: undefined, resetting: false, stats: { sent: 0, outOfStep: 0, unencrypted: 0 }, unencryptedEvery: 0 };
+    this.#participants.set(userId, p);
+    return p;
+  }
+
+  #takeFault(...kinds: DaveFault[]): DaveFault | undefined {
+    const index = this.#faults.findIndex((f) => kinds.includes(f));
+    if (index < 0) return undefined;
+    const [fault] = this.#faults.splice(index, 1);
+    this.events.push({ kind: 'fault', epoch: this.#epoch, detail: fault });
+    return fault;
+  }
+
+  #onKeyPackage(p: Participant, payload: Buffer): void {
+    let info;
+    try {
+      info = parseKeyPackage(payload);
+    } catch {
+      return;
+    }
+    // protocol.md "Key Packages / Validation": the credential must name the authenticated user.
+    if (info.userId !== p.userId) return;
+    p.keyPackage = info.keyPackage;
+    if (!this.#established) {
+      // Initial group creation: everyone pending gets an Add for everyone else.
+      const message = this.#sender.add(this.#groupId, 0n, info.keyPackage);
+      const earlier = this.#inFlight.filter((f) => f.adds !== p.userId);
+      this.#inFlight = [...earlier, { message, adds: p.userId }];
+      const others = [...this.#participants.values()].filter((o) => o !== p && o.keyPackage);
+      this.#deliver(others, [message], [{ to: p, messages: earlier.map((f) => f.message) }]);
+      return;
+    }
+    const batch: Array<{ message: Buffer; adds?: string; removes?: number }> = [];
+    if (p.leaf !== undefined) {
+      batch.push({ message: this.#sender.remove(this.#groupId, this.#epoch, p.leaf), removes: p.leaf });
+      p.leaf = undefined;
+    }
+    batch.push({ message: this.#sender.add(this.#groupId, this.#epoch, info.keyPackage), adds: p.userId });
+    this.#propose(batch);
+  }
+
+  /** Broadcasts proposals of the current (established) epoch to the group's members, except those resetting. */
+  #propose(batch: Array<{ message: Buffer; adds?: string; removes?: number }>): void {
+    this.#inFlight.push(...batch);
+    const members = [...this.#participants.values()].filter((o) => o.leaf !== undefined && !o.resetting);
+    this.#deliver(members, batch.map((b) => b.message), []);
+  }
+
+  /**
+   * Sends proposals to `to` (and `extra` individual batches), then lets simulated members commit: every member
+   * processes the proposals before any commit is announced, as over a real network.
+   */
+  #deliver(to: Participant[], messages: Buffer[], extra: Array<{ to: Participant; messages: Buffer[] }>): void {
+    const commits: Array<() => void> = [];
+    const recognized = [...this.#participants.keys()];
+    const sendTo = (target: Participant, batch: Buffer[]): void => {
+      if (batch.length === 0) return;
+      this.events.push({ kind: 'proposals', epoch: this.#epoch, userId: target.userId, detail: `${batch.length}` });
+      if (target.bot) {
+        let payload = ExternalSender.appendProposals(batch);
+        if (this.#established && this.#takeFault('stale-proposals')) {
+          const stale = this.#inFlight.slice(-batch.length).map((f) =>
+            f.adds !== undefined
+              ? this.#sender.add(this.#groupId, this.#epoch - 1n, this.#participants.get(f.adds)?.keyPackage ?? Buffer.alloc(0))
+              : this.#sender.remove(this.#groupId, this.#epoch - 1n, f.removes ?? 0),
+          );
+          payload = ExternalSender.appendProposals(stale);
+        }
+        target.bot.sendBinary(27, payload);
+        return;
+      }
+      const dave = target.dave;
+      if (!dave) return;
+      const result = dave.processProposals(0, ExternalSender.appendProposals(batch).subarray(1), recognized);
+      if (result.commit) {
+        const payload = result.welcome ? Buffer.concat([result.commit, result.welcome]) : result.commit;
+        commits.push(() => this.#onCommit(target, payload));
+      }
+    };
+    for (const target of to) sendTo(target, messages);
+    for (const { to: target, messages: batch } of extra) sendTo(target, batch);
+    const botCommits = [...to, ...extra.map((e) => e.to)].some((t) => t.bot && (t.leaf !== undefined || !this.#established));
+    if (this.#options.firstCommit === 'bot' && botCommits) {
+      this.#deferred.push(...commits);
+      this.#deferTimer ??= setTimeout(() => this.#flushDeferred(), this.#options.transitionTimeoutMs);
+      return;
+    }
+    for (const commit of commits) commit();
+  }
+
+  #flushDeferred(): void {
+    if (this.#deferTimer) clearTimeout(this.#deferTimer);
+    this.#deferTimer = undefined;
+    for (const commit of this.#deferred.splice(0)) commit();
+  }
+
+  #onCommit(from: Participant, payload: Buffer): void {
+    let info;
+    try {
+      info = parseCommitWelcome(payload);
+    } catch (error) {
+      this.events.push({ kind: 'commit-ignored', epoch: this.#epoch, userId: from.userId, detail: (error as Error).message });
+      return;
+    }
+    const expected = this.#established ? this.#epoch : 0n;
+    // protocol.md "Commit Ordering": the first commit for the epoch wins; past or future epochs are not broadcast.
+    if (info.epoch !== expected || info.proposals === 0 || this.#inFlight.length === 0) {
+      this.events.push({ kind: 'commit-ignored', epoch: this.#epoch, userId: from.userId, detail: `epoch ${info.epoch}` });
+      if (from.bot) this.#flushDeferred();
+      return;
+    }
+    const before = new Set([...this.#participants.values()].filter((o) => o.leaf !== undefined || o === from));
+    if (!this.#established) {
+      this.#leaves = [from.userId];
+      from.leaf = 0;
+    }
+    const added: Participant[] = [];
+    for (const f of this.#inFlight) {
+      if (f.removes !== undefined) {
+        const gone = this.#leaves[f.removes];
+        this.#leaves[f.removes] = null;
+        const owner = gone === undefined || gone === null ? undefined : this.#participants.get(gone);
+        if (owner?.leaf === f.removes) owner.leaf = undefined;
+      }
+    }
+    for (const f of this.#inFlight) {
+      if (f.adds === undefined || f.adds === from.userId) continue;
+      const member = this.#participants.get(f.adds);
+      if (!member) continue;
+      let leaf = this.#leaves.indexOf(null);
+      if (leaf < 0) leaf = this.#leaves.push(f.adds) - 1;
+      else this.#leaves[leaf] = f.adds;
+      member.leaf = leaf;
+      member.keyPackage = undefined;
+      member.resetting = false;
+      added.push(member);
+    }
+    this.#inFlight = [];
+    this.#established = true;
+    this.#epoch = info.epoch + 1n;
+    const id = this.#takeFault('transition-id-zero') ? 0 : this.#allocateTransitionId();
+    this.events.push({ kind: 'commit-won', epoch: this.#epoch, transitionId: id, userId: from.userId, detail: `leaves ${JSON.stringify(this.#leaves)}` });
+    const waiting = new Set<string>();
+    const transitionBuffer = Buffer.alloc(2);
+    transitionBuffer.writeUInt16BE(id);
+    for (const member of before) {
+      if (member.leaf === undefined || added.includes(member)) continue;
+      this.#send(member, 29, Buffer.concat([transitionBuffer, info.commit]), waiting);
+    }
+    for (const member of added) {
+      if (!info.welcome) continue;
+      this.events.push({ kind: 'welcome', epoch: this.#epoch, transitionId: id, userId: member.userId });
+      this.#send(member, 30, Buffer.concat([transitionBuffer, info.welcome]), waiting);
+    }
+    if (from.bot) this.#flushDeferred();
+    if (id === 0) return;
+    if (this.#transition) clearTimeout(this.#transition.timer);
+    const timer = setTimeout(() => this.#execute(id), this.#options.transitionTimeoutMs);
+    this.#transition = { id, waiting, timer };
+    if (waiting.size === 0) this.#execute(id);
+  }
+
+  #allocateTransitionId(): number {
+    const id = this.#nextTransitionId;
+    this.#nextTransitionId = (this.#nextTransitionId % 0xffff) + 1;
+    return id;
+  }
+
+  /** Sends op 29/30 to a participant: the bot over its socket (with faults), a simulated member processes it. */
+  #send(member: Participant, op: 29 | 30, payload: Buffer, waiting: Set<string>): void {
+    const id = payload.readUInt16BE(0);
+    if (member.bot) {
+      const fault = op === 29 ? this.#takeFault('lose-commit', 'corrupt-commit') : this.#takeFault('lose-welcome', 'corrupt-welcome');
+      this.#pendingBotEpoch = fault ? undefined : this.#epoch;
+      if (id === 0 && !fault) this.#botEpoch = this.#epoch;
+      if (fault?.startsWith('lose')) {
+        waiting.add(member.userId);
+        return;
+      }
+      let out = payload;
+      if (fault) {
+        out = Buffer.from(payload);
+        for (let i = out.length - 40; i < out.length - 8; i++) out[i] = (out[i] ?? 0) ^ 0x5a;
+      }
+      waiting.add(member.userId);
+      member.bot.sendBinary(op, out);
+      return;
+    }
+    const body = payload.subarray(2);
+    if (op === 29) member.dave?.processCommit(body);
+    else member.dave?.processWelcome(body);
+  }
+
+  #onReady(p: Participant, transitionId: number): void {
+    if (p.bot && this.#pendingBotEpoch !== undefined) this.#botEpoch = this.#pendingBotEpoch;
+    const transition = this.#transition;
+    if (!transition || transition.id !== transitionId) return;
+    transition.waiting.delete(p.userId);
+    if (transition.waiting.size === 0) this.#execute(transitionId);
+  }
+
+  #execute(transitionId: number): void {
+    const transition = this.#transition;
+    if (!transition || transition.id !== transitionId) return;
+    clearTimeout(transition.timer);
+    this.#transition = undefined;
+    this.events.push({ kind: 'execute', epoch: this.#epoch, transitionId });
+    for (const p of this.#participants.values()) {
+      if (!p.bot || p.leaf === undefined) continue;
+      if (this.#takeFault('lose-execute')) continue;
+      p.bot.sendJson(22, { transition_id: transitionId });
+    }
+  }
+
+  /** protocol.md "Recovery from Invalid Commit or Welcome": remove the flagging member; re-add on its key package. */
+  #onInvalid(p: Participant, transitionId: number): void {
+    this.events.push({ kind: 'invalid', epoch: this.#epoch, transitionId, userId: p.userId });
+    if (p.bot) this.#botEpoch = this.#pendingBotEpoch = undefined;
+    p.resetting = true;
+    if (p.leaf === undefined || !this.#established) return;
+    const leaf = p.leaf;
+    p.leaf = undefined;
+    const others = [...this.#participants.values()].filter((o) => o !== p);
+    if (others.filter((o) => o.leaf !== undefined).length <= 1 && others.length <= 1) return this.#soleMemberReset(others[0], leaf);
+    this.#propose([{ message: this.#sender.remove(this.#groupId, this.#epoch, leaf), removes: leaf }]);
+  }
+
+  /** protocol.md "Sole member reset": op 24 epoch 1 then op 21 transition 0; the group is recreated on next join. */
+  #soleMemberReset(last: Participant | undefined, _leaf: number): void {
+    this.#established = false;
+    this.#epoch = 0n;
+    this.#leaves = [];
+    this.#inFlight = [];
+    this.events.push({ kind: 'reset', epoch: 0n, ...(last ? { userId: last.userId } : {}) });
+    if (!last) return;
+    last.leaf = undefined;
+    last.keyPackage = undefined;
+    if (last.bot) {
+      this.#botEpoch = this.#pendingBotEpoch = undefined;
+      last.bot.sendJson(24, { protocol_version: 1, epoch: 1 });
+      last.bot.sendJson(21, { protocol_version: 1, transition_id: 0 });
+      return;
+    }
+    last.dave?.reinit(1, last.userId, this.channelId);
+    last.dave?.setExternalSender(this.#sender.package());
+    if (last.dave) last.keyPackage = parseKeyPackage(last.dave.getSerializedKeyPackage()).keyPackage;
+  }
+}
