@@ -13,7 +13,7 @@
  */
 import davey from '@snazzah/davey';
 import type { DAVESession } from '@snazzah/davey';
-import { ExternalSender, groupIdOf, parseCommitWelcome, parseKeyPackage } from './mls.ts';
+import { ExternalSender, groupIdOf, parseCommitWelcome, parseKeyPackage, proposalRef } from './mls.ts';
 import { RecordLog } from './record-log.ts';
 
 const SILENCE = Buffer.from([0xf8, 0xff, 0xfe]);
@@ -54,6 +54,14 @@ export interface DaveEvent {
   detail?: string;
 }
 
+/** A proposal broadcast in this epoch and not yet committed. */
+interface InFlight {
+  message: Buffer;
+  ref: Buffer;
+  adds?: string;
+  removes?: number;
+}
+
 interface Participant {
   userId: string;
   bot: BotLink | undefined;
@@ -65,6 +73,8 @@ interface Participant {
   stats: MemberMediaStats;
   /** Send one frame in `n` unencrypted (0: none). */
   unencryptedEvery: number;
+  /** Counts the commits a simulated member made: processing new proposals supersedes its unsent commit. */
+  commits: number;
 }
 
 /** Options of a {@link DaveCall}. */
@@ -73,6 +83,11 @@ export interface DaveCallOptions {
   firstCommit?: 'member' | 'bot';
   /** How long the gateway waits for op 23 before executing a transition anyway, ms. Default 1,000. */
   transitionTimeoutMs?: number;
+  /**
+   * How long simulated members take to send their commit after proposals, ms (a real client's round trip to the
+   * voice gateway; default 0). While it runs, a joining bot is not yet welcomed.
+   */
+  memberCommitDelayMs?: number;
 }
 
 /** One channel's DAVE v1 session state on the voice gateway. */
@@ -88,7 +103,7 @@ export class DaveCall {
   #epoch = 0n;
   #leaves: Array<string | null> = [];
   /** Proposals of this epoch not yet committed: the message and whom it adds or removes. */
-  #inFlight: Array<{ message: Buffer; adds?: string; removes?: number }> = [];
+  #inFlight: InFlight[] = [];
   #nextTransitionId = 1;
   #transition: { id: number; waiting: Set<string>; timer: NodeJS.Timeout } | undefined;
   /** The epoch the bot is known to be in (processed the commit or welcome and said ready), if any. */
@@ -96,11 +111,15 @@ export class DaveCall {
   #pendingBotEpoch: bigint | undefined;
   #deferred: Array<() => void> = [];
   #deferTimer: NodeJS.Timeout | undefined;
+  readonly #timers = new Set<NodeJS.Timeout>();
+  #settling = false;
+  #membersPending: Array<() => void> = [];
+  readonly #queuedRemovals = new Set<number>();
 
   constructor(channelId: string, options: DaveCallOptions = {}) {
     this.channelId = channelId;
     this.#groupId = groupIdOf(channelId);
-    this.#options = { firstCommit: 'member', transitionTimeoutMs: 1_000, ...options };
+    this.#options = { firstCommit: 'member', transitionTimeoutMs: 1_000, memberCommitDelayMs: 0, ...options };
   }
 
   /** The group's epoch on the gateway (0 while no group is established). */
@@ -132,13 +151,21 @@ export class DaveCall {
     return this.#botEpoch !== undefined && epoch !== null && epoch !== undefined && this.#botEpoch === epoch;
   }
 
-  /** A simulated member joins: a fresh davey session whose key package the gateway proposes. */
-  memberJoins(userId: string): void {
+  /**
+   * A simulated member joins: a fresh davey session whose key package the gateway proposes. With `settled`, the
+   * member was already in the call before the bot came: its commits take no time, so the group is established.
+   */
+  memberJoins(userId: string, options: { settled?: boolean } = {}): void {
     if (this.#participants.has(userId)) return;
     const dave = new davey.DAVESession(1, userId, this.channelId);
     dave.setExternalSender(this.#sender.package());
     const p = this.#participant(userId, undefined, dave);
-    this.#onKeyPackage(p, dave.getSerializedKeyPackage());
+    this.#settling = options.settled ?? false;
+    try {
+      this.#onKeyPackage(p, dave.getSerializedKeyPackage());
+    } finally {
+      this.#settling = false;
+    }
   }
 
   /** The bot's voice session selected protocol with DAVE v1: send it the external sender (op 25). */
@@ -158,7 +185,7 @@ export class DaveCall {
     if (p.leaf === undefined || !this.#established) return;
     const remaining = [...this.#participants.values()];
     if (remaining.length <= 1) return this.#soleMemberReset(remaining[0], p.leaf);
-    this.#propose([{ message: this.#sender.remove(this.#groupId, this.#epoch, p.leaf), removes: p.leaf }]);
+    this.#propose([this.#entry(this.#sender.remove(this.#groupId, this.#epoch, p.leaf), { removes: p.leaf })]);
   }
 
   /** Encodes one Opus packet of `userId` as their client would: E2EE once their session is ready. */
@@ -190,12 +217,13 @@ export class DaveCall {
   close(): void {
     if (this.#transition) clearTimeout(this.#transition.timer);
     if (this.#deferTimer) clearTimeout(this.#deferTimer);
+    for (const timer of this.#timers) clearTimeout(timer);
     this.#transition = undefined;
     this.events.rejectAll('stand-in closed');
   }
 
   #participant(userId: string, bot: BotLink | undefined, dave: DAVESession | undefined): Participant {
-    const p: Participant = { userId, bot, dave, leaf: undefined, keyPackage: undefined, resetting: false, stats: { sent: 0, outOfStep: 0, unencrypted: 0 }, unencryptedEvery: 0 };
+    const p: Participant = { userId, bot, dave, leaf: undefined, keyPackage: undefined, resetting: false, stats: { sent: 0, outOfStep: 0, unencrypted: 0 }, unencryptedEvery: 0, commits: 0 };
     this.#participants.set(userId, p);
     return p;
   }
@@ -218,68 +246,105 @@ export class DaveCall {
     // protocol.md "Key Packages / Validation": the credential must name the authenticated user.
     if (info.userId !== p.userId) return;
     p.keyPackage = info.keyPackage;
+    // "A pending group member can replace their key package but cannot simultaneously use multiple key packages":
+    // an uncommitted Add of its old one is revoked.
+    const replaced = this.#inFlight.filter((f) => f.adds === p.userId);
+    if (replaced.length > 0) {
+      this.#inFlight = this.#inFlight.filter((f) => f.adds !== p.userId);
+      const holders = [...this.#participants.values()].filter((o) => o !== p && (this.#established ? o.leaf !== undefined && !o.resetting : o.keyPackage));
+      // Commits already made over the revoked proposal are void.
+      for (const holder of holders) holder.commits += 1;
+      this.#deliver(holders, ExternalSender.revokeProposals(replaced.map((f) => f.ref)), []);
+    }
     if (!this.#established) {
       // Initial group creation: everyone pending gets an Add for everyone else.
-      const message = this.#sender.add(this.#groupId, 0n, info.keyPackage);
-      const earlier = this.#inFlight.filter((f) => f.adds !== p.userId);
-      this.#inFlight = [...earlier, { message, adds: p.userId }];
+      const entry = this.#entry(this.#sender.add(this.#groupId, 0n, info.keyPackage), { adds: p.userId });
+      const earlier = [...this.#inFlight];
+      this.#inFlight.push(entry);
       const others = [...this.#participants.values()].filter((o) => o !== p && o.keyPackage);
-      this.#deliver(others, [message], [{ to: p, messages: earlier.map((f) => f.message) }]);
+      const mine = earlier.length > 0 ? [{ to: p, payload: ExternalSender.appendProposals(earlier.map((f) => f.message)) }] : [];
+      this.#deliver(others, ExternalSender.appendProposals([entry.message]), mine);
       return;
     }
-    const batch: Array<{ message: Buffer; adds?: string; removes?: number }> = [];
     if (p.leaf !== undefined) {
-      batch.push({ message: this.#sender.remove(this.#groupId, this.#epoch, p.leaf), removes: p.leaf });
+      this.#propose([this.#entry(this.#sender.remove(this.#groupId, this.#epoch, p.leaf), { removes: p.leaf })]);
       p.leaf = undefined;
     }
-    batch.push({ message: this.#sender.add(this.#groupId, this.#epoch, info.keyPackage), adds: p.userId });
-    this.#propose(batch);
+    // The same signature key cannot be in the tree twice (OpenMLS refuses the commit with DuplicateSignatureKey):
+    // a member being removed is re-added once the removal is committed (see #repropose).
+    if (this.#leaves.includes(p.userId)) return;
+    this.#propose([this.#entry(this.#sender.add(this.#groupId, this.#epoch, info.keyPackage), { adds: p.userId })]);
+  }
+
+  #entry(message: Buffer, target: { adds?: string; removes?: number }): InFlight {
+    return { message, ref: proposalRef(message), ...target };
   }
 
   /** Broadcasts proposals of the current (established) epoch to the group's members, except those resetting. */
-  #propose(batch: Array<{ message: Buffer; adds?: string; removes?: number }>): void {
+  #propose(batch: InFlight[]): void {
+    if (batch.length === 0) return;
+    // One batch per epoch: later proposals wait for the commit of the earlier ones ("The voice gateway may delay
+    // this message ... to finalize committing a previous in-flight add proposal"). Adds of pending members are
+    // made again after each commit; removals are remembered.
+    if (this.#established && this.#inFlight.length > 0) {
+      for (const f of batch) if (f.removes !== undefined) this.#queuedRemovals.add(f.removes);
+      return;
+    }
     this.#inFlight.push(...batch);
     const members = [...this.#participants.values()].filter((o) => o.leaf !== undefined && !o.resetting);
-    this.#deliver(members, batch.map((b) => b.message), []);
+    this.#deliver(members, ExternalSender.appendProposals(batch.map((b) => b.message)), []);
   }
 
   /**
-   * Sends proposals to `to` (and `extra` individual batches), then lets simulated members commit: every member
-   * processes the proposals before any commit is announced, as over a real network.
+   * Sends an op 27 payload (`[operation type][vector]`) to `to` (and `extra` their own payloads), then lets
+   * simulated members commit: every member processes the proposals before any commit is announced, as over a
+   * real network.
    */
-  #deliver(to: Participant[], messages: Buffer[], extra: Array<{ to: Participant; messages: Buffer[] }>): void {
+  #deliver(to: Participant[], payload: Buffer, extra: Array<{ to: Participant; payload: Buffer }>): void {
+    this.#applyMembers();
     const commits: Array<() => void> = [];
     const recognized = [...this.#participants.keys()];
-    const sendTo = (target: Participant, batch: Buffer[]): void => {
-      if (batch.length === 0) return;
-      this.events.push({ kind: 'proposals', epoch: this.#epoch, userId: target.userId, detail: `${batch.length}` });
+    const sendTo = (target: Participant, body: Buffer): void => {
+      this.events.push({ kind: 'proposals', epoch: this.#epoch, userId: target.userId, detail: body[0] === 1 ? 'revoke' : 'append' });
       if (target.bot) {
-        let payload = ExternalSender.appendProposals(batch);
-        if (this.#established && this.#takeFault('stale-proposals')) {
-          const stale = this.#inFlight.slice(-batch.length).map((f) =>
+        let out = body;
+        if (this.#established && body[0] === 0 && this.#takeFault('stale-proposals')) {
+          // The same proposals, signed for the previous epoch: what a member one commit behind would get.
+          const stale = this.#inFlight.slice(-1).map((f) =>
             f.adds !== undefined
               ? this.#sender.add(this.#groupId, this.#epoch - 1n, this.#participants.get(f.adds)?.keyPackage ?? Buffer.alloc(0))
               : this.#sender.remove(this.#groupId, this.#epoch - 1n, f.removes ?? 0),
           );
-          payload = ExternalSender.appendProposals(stale);
+          out = ExternalSender.appendProposals(stale);
         }
-        target.bot.sendBinary(27, payload);
+        target.bot.sendBinary(27, out);
         return;
       }
       const dave = target.dave;
       if (!dave) return;
-      const result = dave.processProposals(0, ExternalSender.appendProposals(batch).subarray(1), recognized);
+      const result = dave.processProposals(body[0] ?? 0, body.subarray(1), recognized);
       if (result.commit) {
-        const payload = result.welcome ? Buffer.concat([result.commit, result.welcome]) : result.commit;
-        commits.push(() => this.#onCommit(target, payload));
+        const commitPayload = result.welcome ? Buffer.concat([result.commit, result.welcome]) : result.commit;
+        const seq = ++target.commits;
+        commits.push(() => {
+          if (target.commits === seq) this.#onCommit(target, commitPayload);
+        });
       }
     };
-    for (const target of to) sendTo(target, messages);
-    for (const { to: target, messages: batch } of extra) sendTo(target, batch);
+    for (const target of to) sendTo(target, payload);
+    for (const { to: target, payload: own } of extra) sendTo(target, own);
     const botCommits = [...to, ...extra.map((e) => e.to)].some((t) => t.bot && (t.leaf !== undefined || !this.#established));
     if (this.#options.firstCommit === 'bot' && botCommits) {
       this.#deferred.push(...commits);
       this.#deferTimer ??= setTimeout(() => this.#flushDeferred(), this.#options.transitionTimeoutMs);
+      return;
+    }
+    if (this.#options.memberCommitDelayMs > 0 && commits.length > 0 && !this.#settling) {
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer);
+        for (const commit of commits) commit();
+      }, this.#options.memberCommitDelayMs);
+      this.#timers.add(timer);
       return;
     }
     for (const commit of commits) commit();
@@ -300,8 +365,10 @@ export class DaveCall {
       return;
     }
     const expected = this.#established ? this.#epoch : 0n;
-    // protocol.md "Commit Ordering": the first commit for the epoch wins; past or future epochs are not broadcast.
-    if (info.epoch !== expected || info.proposals === 0 || this.#inFlight.length === 0) {
+    const covered = this.#inFlight.filter((f) => info.refs.some((r) => r.equals(f.ref)));
+    // protocol.md "Commit Ordering" and "Voice Gateway Commit Validity": the first commit for the epoch wins; past
+    // or future epochs are not broadcast, nor commits referencing proposals the gateway did not send.
+    if (info.epoch !== expected || covered.length === 0 || covered.length !== info.refs.length) {
       this.events.push({ kind: 'commit-ignored', epoch: this.#epoch, userId: from.userId, detail: `epoch ${info.epoch}` });
       if (from.bot) this.#flushDeferred();
       return;
@@ -310,18 +377,18 @@ export class DaveCall {
     if (!this.#established) {
       this.#leaves = [from.userId];
       from.leaf = 0;
+      from.keyPackage = undefined;
     }
     const added: Participant[] = [];
-    for (const f of this.#inFlight) {
-      if (f.removes !== undefined) {
-        const gone = this.#leaves[f.removes];
-        this.#leaves[f.removes] = null;
-        const owner = gone === undefined || gone === null ? undefined : this.#participants.get(gone);
-        if (owner?.leaf === f.removes) owner.leaf = undefined;
-      }
+    for (const f of covered) {
+      if (f.removes === undefined) continue;
+      const gone = this.#leaves[f.removes];
+      this.#leaves[f.removes] = null;
+      const owner = gone === undefined || gone === null ? undefined : this.#participants.get(gone);
+      if (owner?.leaf === f.removes) owner.leaf = undefined;
     }
-    for (const f of this.#inFlight) {
-      if (f.adds === undefined || f.adds === from.userId) continue;
+    for (const f of covered) {
+      if (f.adds === undefined) continue;
       const member = this.#participants.get(f.adds);
       if (!member) continue;
       let leaf = this.#leaves.indexOf(null);
@@ -332,6 +399,8 @@ export class DaveCall {
       member.resetting = false;
       added.push(member);
     }
+    // Proposals the commit left out die with the epoch; the gateway proposes them again in the next one.
+    const leftover = this.#inFlight.filter((f) => !covered.includes(f));
     this.#inFlight = [];
     this.#established = true;
     this.#epoch = info.epoch + 1n;
@@ -350,11 +419,30 @@ export class DaveCall {
       this.#send(member, 30, Buffer.concat([transitionBuffer, info.welcome]), waiting);
     }
     if (from.bot) this.#flushDeferred();
-    if (id === 0) return;
-    if (this.#transition) clearTimeout(this.#transition.timer);
-    const timer = setTimeout(() => this.#execute(id), this.#options.transitionTimeoutMs);
-    this.#transition = { id, waiting, timer };
-    if (waiting.size === 0) this.#execute(id);
+    if (id === 0) this.#applyMembers();
+    else {
+      if (this.#transition) clearTimeout(this.#transition.timer);
+      const timer = setTimeout(() => this.#execute(id), this.#options.transitionTimeoutMs);
+      this.#transition = { id, waiting, timer };
+      if (waiting.size === 0) this.#execute(id);
+    }
+    this.#repropose(leftover);
+  }
+
+  /** After a commit: proposes again the removals it left out, and adds every pending member not in the tree. */
+  #repropose(leftover: InFlight[]): void {
+    const batch: InFlight[] = [];
+    const removals = new Set([...leftover.flatMap((f) => (f.removes === undefined ? [] : [f.removes])), ...this.#queuedRemovals]);
+    this.#queuedRemovals.clear();
+    for (const leaf of removals) {
+      if (this.#leaves[leaf]) batch.push(this.#entry(this.#sender.remove(this.#groupId, this.#epoch, leaf), { removes: leaf }));
+    }
+    const removing = new Set(batch.map((f) => this.#leaves[f.removes ?? -1]));
+    for (const member of this.#participants.values()) {
+      if (member.leaf !== undefined || !member.keyPackage || this.#leaves.includes(member.userId) || removing.has(member.userId)) continue;
+      batch.push(this.#entry(this.#sender.add(this.#groupId, this.#epoch, member.keyPackage), { adds: member.userId }));
+    }
+    this.#propose(batch);
   }
 
   #allocateTransitionId(): number {
@@ -383,9 +471,15 @@ export class DaveCall {
       member.bot.sendBinary(op, out);
       return;
     }
+    // A client keeps sending with the previous epoch's keys until the transition executes (protocol.md "Member
+    // Remove"); davey switches keys when it processes the commit, so members process it at execute time.
     const body = payload.subarray(2);
-    if (op === 29) member.dave?.processCommit(body);
-    else member.dave?.processWelcome(body);
+    this.#membersPending.push(() => (op === 29 ? member.dave?.processCommit(body) : member.dave?.processWelcome(body)));
+  }
+
+  /** Members apply the winning commit or welcome (at execute time, or before they get new proposals). */
+  #applyMembers(): void {
+    for (const apply of this.#membersPending.splice(0)) apply();
   }
 
   #onReady(p: Participant, transitionId: number): void {
@@ -402,6 +496,7 @@ export class DaveCall {
     clearTimeout(transition.timer);
     this.#transition = undefined;
     this.events.push({ kind: 'execute', epoch: this.#epoch, transitionId });
+    this.#applyMembers();
     for (const p of this.#participants.values()) {
       if (!p.bot || p.leaf === undefined) continue;
       if (this.#takeFault('lose-execute')) continue;
@@ -419,7 +514,7 @@ export class DaveCall {
     p.leaf = undefined;
     const others = [...this.#participants.values()].filter((o) => o !== p);
     if (others.filter((o) => o.leaf !== undefined).length <= 1 && others.length <= 1) return this.#soleMemberReset(others[0], leaf);
-    this.#propose([{ message: this.#sender.remove(this.#groupId, this.#epoch, leaf), removes: leaf }]);
+    this.#propose([this.#entry(this.#sender.remove(this.#groupId, this.#epoch, leaf), { removes: leaf })]);
   }
 
   /** protocol.md "Sole member reset": op 24 epoch 1 then op 21 transition 0; the group is recreated on next join. */
@@ -428,6 +523,7 @@ export class DaveCall {
     this.#epoch = 0n;
     this.#leaves = [];
     this.#inFlight = [];
+    this.#queuedRemovals.clear();
     this.events.push({ kind: 'reset', epoch: 0n, ...(last ? { userId: last.userId } : {}) });
     if (!last) return;
     last.leaf = undefined;

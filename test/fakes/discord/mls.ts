@@ -8,7 +8,7 @@
  * (DER signatures, SEC1 uncompressed public keys, as OpenMLS's RustCrypto provider that davey builds on expects).
  * The DAVE group id is the channel id; a basic credential's identity is the user id as a big-endian uint64.
  */
-import { generateKeyPairSync, sign } from 'node:crypto';
+import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 
 const MLS10 = 1;
@@ -167,8 +167,8 @@ export interface CommitInfo {
   epoch: bigint;
   /** The committer's leaf index. */
   senderLeaf: number;
-  /** How many proposals (by reference or value) it covers. */
-  proposals: number;
+  /** The proposal references it covers. */
+  refs: Buffer[];
 }
 
 /**
@@ -185,12 +185,11 @@ export function parseCommitWelcome(payload: Buffer): CommitInfo {
   r.vec(); // authenticated_data
   if (r.u8() !== CONTENT_COMMIT) throw new RangeError('not a commit');
   const proposalsVec = new Reader(r.vec());
-  let proposals = 0;
+  const refs: Buffer[] = [];
   while (proposalsVec.offset < proposalsVec.buffer.length) {
     const kind = proposalsVec.u8();
-    if (kind === 2) proposalsVec.vec(); // reference
+    if (kind === 2) refs.push(proposalsVec.vec());
     else throw new RangeError('DAVE commits carry proposals by reference only');
-    proposals += 1;
   }
   if (r.u8() === 1) {
     readLeafNode(r);
@@ -201,7 +200,7 @@ export function parseCommitWelcome(payload: Buffer): CommitInfo {
   r.vec(); // membership_tag
   const commit = payload.subarray(0, r.offset);
   const rest = payload.subarray(r.offset);
-  return { commit, welcome: rest.length > 0 ? rest : undefined, epoch, senderLeaf, proposals };
+  return { commit, welcome: rest.length > 0 ? rest : undefined, epoch, senderLeaf, refs };
 }
 
 /** Whether `welcome` is framed as an MLSMessage (davey frames it; protocol.md 1.1.2 says a bare Welcome). */
@@ -238,6 +237,13 @@ export class ExternalSender {
     return this.#proposal(groupId, epoch, new Writer().u16(PROPOSAL_REMOVE).u32(leafIndex).done());
   }
 
+  /** op 27's revoke payload: `revoke(1)` then `ProposalRef proposal_refs<V>`. */
+  static revokeProposals(refs: readonly Buffer[]): Buffer {
+    const w = new Writer();
+    for (const ref of refs) w.vec(ref);
+    return new Writer().u8(1).vec(w.done()).done();
+  }
+
   /** op 27's payload (after the opcode): `append(0)` then `MLSMessage proposal_messages<V>`. */
   static appendProposals(messages: readonly Buffer[]): Buffer {
     return new Writer().u8(0).vec(Buffer.concat(messages)).done();
@@ -256,4 +262,14 @@ export class ExternalSender {
 /** The DAVE group id of a voice channel: the channel id as big-endian uint64 (davey's `channelId`). */
 export function groupIdOf(channelId: string): Buffer {
   return userIdentity(channelId);
+}
+
+/**
+ * A proposal's reference (RFC 9420 §5.2): `RefHash("MLS 1.0 Proposal Reference", AuthenticatedContent)` with
+ * SHA-256. For an external sender's PublicMessage, AuthenticatedContent is the MLSMessage without its version.
+ */
+export function proposalRef(message: Buffer): Buffer {
+  const label = Buffer.from('MLS 1.0 Proposal Reference');
+  const value = message.subarray(2);
+  return createHash('sha256').update(Buffer.concat([varint(label.length), label, varint(value.length), value])).digest();
 }

@@ -225,17 +225,17 @@ export class DiscordStandIn {
       });
     }
     this.#dispatchVoiceState(guild, userId);
+    const session = this.#voice.sessionFor(guild.id);
+    if (session && channelId === session.grant.channelId && previous?.channelId !== channelId) {
+      session.send(11, { user_ids: [userId] });
+    } else if (session && previous?.channelId === session.grant.channelId && channelId !== previous.channelId) {
+      session.send(13, { user_id: userId });
+      session.streams.delete(userId);
+    }
+    // After op 11: clients refuse Add proposals for users not announced as connected (protocol.md "Member Add").
     if (previous?.channelId !== channelId) {
       if (previous) this.#voice.daveCalls.get(previous.channelId)?.leaves(userId);
       if (channelId !== null) this.#voice.daveCalls.get(channelId)?.memberJoins(userId);
-    }
-    const session = this.#voice.sessionFor(guild.id);
-    if (!session) return;
-    if (channelId === session.grant.channelId && previous?.channelId !== channelId) {
-      session.send(11, { user_ids: [userId] });
-    } else if (previous?.channelId === session.grant.channelId && channelId !== previous.channelId) {
-      session.send(13, { user_id: userId });
-      session.streams.delete(userId);
     }
   }
 

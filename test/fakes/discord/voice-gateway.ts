@@ -320,7 +320,7 @@ export class VoiceGatewayServer {
     session.secretKey = randomBytes(32);
     const call = session.maxDaveProtocolVersion >= 1 ? this.daveCall(session.grant.channelId) : null;
     session.daveProtocolVersion = call ? 1 : 0;
-    if (call) for (const userId of this.membersInChannel(session.grant)) call.memberJoins(userId);
+    if (call) for (const userId of this.membersInChannel(session.grant)) call.memberJoins(userId, { settled: true });
     session.send(VoiceOpcodes.SessionDescription, {
       audio_codec: 'opus',
       video_codec: 'H264',
