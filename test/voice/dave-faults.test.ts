@@ -1,0 +1,47 @@
+/**
+ * Parley's voice link through every DAVE v1 fault the stand-in injects, in-process against the real discord.js and
+ * @discordjs/voice 0.19.2: Katie talks without a pause while the fault happens. Nothing may throw out of the
+ * voice library (vitest fails a file on an uncaught exception), no still-encrypted frame may reach Parley as
+ * Opus, membership changes lose nothing, and every fault ends with her speech arriving again.
+ *
+ * Loss and recovery times are measured by test/voice/dave-table.ts (README "DAVE"), not asserted here: they
+ * depend on the machine's load.
+ */
+import { describe, expect, it } from 'vitest';
+import { runScenario, type Scenario } from './support/dave-scenario.ts';
+
+const LOSSLESS: Scenario[] = ['steady', 'member-joins', 'member-leaves', 'bot-commit-wins'];
+const FAULTS: Scenario[] = [
+  'late-join',
+  'lose-commit',
+  'corrupt-commit',
+  'lose-welcome',
+  'corrupt-welcome',
+  'transition-id-zero',
+  'lose-execute',
+  'stale-proposals',
+  'unencrypted-frames',
+];
+
+describe('Parley under DAVE v1 faults', () => {
+  it.each(LOSSLESS)('%s: every packet of the speaker arrives, as the Opus she sent', async (scenario) => {
+    const result = await runScenario(scenario, 'parley');
+    expect(result.sent).toBe(250);
+    expect(result).toMatchObject({ delivered: result.sent, garbage: 0, recovered: true });
+  });
+
+  it.each(FAULTS)('%s: no encrypted frame passes as Opus and the speaker is heard again', async (scenario) => {
+    const result = await runScenario(scenario, 'parley');
+    expect(result.garbage).toBe(0);
+    expect(result.recovered, JSON.stringify(result)).toBe(true);
+    expect(result.delivered).toBeGreaterThan(0);
+  });
+
+  it('heals a lost commit by re-initialising DAVE, and a stale-epoch exception without ending anything', async () => {
+    const lost = await runScenario('lose-commit', 'parley');
+    expect(lost.steps).toContain('DAVE reinit');
+    const stale = await runScenario('stale-proposals', 'parley');
+    expect(stale.steps).toContain('DAVE reinit');
+    expect(stale.recovered).toBe(true);
+  });
+});
