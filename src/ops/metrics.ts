@@ -4,6 +4,7 @@
  * path carries no metrics code; only caption latency is observed as captions happen.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { voiceTotals } from '../voice/dave-guard.ts';
 
 /** What the metrics are read from at each scrape. Totals must only grow. */
 export interface MetricsSource {
@@ -58,6 +59,10 @@ export class ParleyMetrics {
     gauge('parley_stt_sessions_open', 'AssemblyAI streaming sessions open now (each bills while open)', () => source.sttSessionsOpen());
     totalCounter(registry, 'parley_stt_reconnects_total', 'AssemblyAI sessions reopened after a drop', () => source.sttReconnects());
     totalCounter(registry, 'parley_dropped_packets_total', 'Corrupt Opus packets skipped and queued audio frames dropped', () => source.droppedPackets());
+    totalCounter(registry, 'parley_voice_recoveries_total', 'DAVE recovery steps run (passthrough, re-initialisation, rejoin)', () => voiceTotals.recoveries);
+    totalCounter(registry, 'parley_voice_undecryptable_frames_total', 'Voice frames that arrived but could not be decrypted, skipped', () => voiceTotals.undecryptableFrames);
+    totalCounter(registry, 'parley_voice_unencrypted_frames_total', 'Voice frames sent without DAVE in an encrypted call, passed on as Opus', () => voiceTotals.unencryptedFrames);
+    totalCounter(registry, 'parley_voice_contained_errors_total', "Voice library exceptions contained instead of ending the process", () => voiceTotals.containedErrors);
     totalCounter(registry, 'parley_llm_errors_total', 'LLM Gateway requests that failed after retries and fallbacks', () => source.llmErrors());
     this.captionLatency = new Histogram({
       name: 'parley_caption_latency_seconds',

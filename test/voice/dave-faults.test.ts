@@ -8,6 +8,7 @@
  * depend on the machine's load.
  */
 import { describe, expect, it } from 'vitest';
+import { ParleyMetrics } from '../../src/ops/metrics.ts';
 import { runScenario, type Scenario } from './support/dave-scenario.ts';
 
 const LOSSLESS: Scenario[] = ['steady', 'member-joins', 'member-leaves', 'bot-commit-wins'];
@@ -37,11 +38,24 @@ describe('Parley under DAVE v1 faults', () => {
     expect(result.delivered).toBeGreaterThan(0);
   });
 
-  it('heals a lost commit by re-initialising DAVE, and a stale-epoch exception without ending anything', async () => {
-    const lost = await runScenario('lose-commit', 'parley');
-    expect(lost.steps).toContain('DAVE reinit');
+  it('heals a stale-epoch exception by re-initialising DAVE, and counts it in /metrics', async () => {
+    const zero = () => 0;
+    const metrics = new ParleyMetrics({ activeMeetings: zero, speakers: zero, sttSessionsOpen: zero, sttReconnects: zero, droppedPackets: zero, llmErrors: zero });
+    const before = await totals(metrics);
     const stale = await runScenario('stale-proposals', 'parley');
     expect(stale.steps).toContain('DAVE reinit');
     expect(stale.recovered).toBe(true);
+    const after = await totals(metrics);
+    expect(after['parley_voice_contained_errors_total']).toBe((before['parley_voice_contained_errors_total'] ?? 0) + 1);
+    expect(after['parley_voice_recoveries_total']).toBeGreaterThan(before['parley_voice_recoveries_total'] ?? 0);
+    expect(after['parley_voice_undecryptable_frames_total']).toBeGreaterThan(before['parley_voice_undecryptable_frames_total'] ?? 0);
   });
 });
+
+/** The parley_voice_* counters as /metrics shows them. */
+async function totals(metrics: ParleyMetrics): Promise<Record<string, number>> {
+  const text = await metrics.registry.metrics();
+  const out: Record<string, number> = {};
+  for (const [, name = '', value = ''] of text.matchAll(/^(parley_voice_\w+) (\d+)$/gm)) out[name] = Number(value);
+  return out;
+}
