@@ -93,6 +93,20 @@ interface LibVoiceWebSocket extends EventEmitter {
   ws?: { close(code?: number, reason?: string): void };
 }
 
+/** One stretch of undecryptable frames, from the first to the next decrypted one. */
+interface Episode {
+  startedAt: number;
+  reinits: number;
+  lastReinitAt: number;
+  passthrough: boolean;
+  rejoined: boolean;
+  gaveUp: boolean;
+}
+
+function newEpisode(now: number): Episode {
+  return { startedAt: now, reinits: 0, lastReinitAt: -Infinity, passthrough: false, rejoined: false, gaveUp: false };
+}
+
 /** Transition window of the DAVE protocol: passthrough allowed this long, s (protocol.md "Passthrough Mode"). */
 const TRANSITION_WINDOW_S = 10;
 /** Close code that makes @discordjs/voice drop the session and rejoin (not 4014/4015, not < 4000). */
@@ -112,7 +126,7 @@ export class DaveGuard extends EventEmitter<DaveGuardEvents> {
   /** Undecryptable frames in a row, per member. */
   readonly #failing = new Map<string, number>();
   #networking: LibNetworking | undefined;
-  #episode: { startedAt: number; reinits: number; lastReinitAt: number; rejoined: boolean; gaveUp: boolean } | undefined;
+  #episode: Episode | undefined;
   #stopped = false;
 
   constructor(connection: VoiceConnection, options: DaveGuardOptions) {
@@ -239,7 +253,7 @@ export class DaveGuard extends EventEmitter<DaveGuardEvents> {
     const count = (this.#failing.get(userId) ?? 0) + 1;
     this.#failing.set(userId, count);
     const now = Date.now();
-    const episode = (this.#episode ??= { startedAt: now, reinits: 0, lastReinitAt: -Infinity, rejoined: false, gaveUp: false });
+    const episode = (this.#episode ??= newEpisode(now));
     if (count < this.#detect) return;
     // While our session waits for its welcome, re-initialises, or holds a transition not yet executed, frames it
     // cannot read are expected: waiting is the recovery, for a bounded time.
@@ -265,8 +279,11 @@ export class DaveGuard extends EventEmitter<DaveGuardEvents> {
     const dave = this.#networking?.state.dave;
     if (this.#stopped || !dave) return;
     const now = Date.now();
-    const episode = (this.#episode ??= { startedAt: now, reinits: 0, lastReinitAt: -Infinity, rejoined: false, gaveUp: false });
-    if (episode.reinits === 0 && !fromError) this.#passthrough(dave, userId);
+    const episode = (this.#episode ??= newEpisode(now));
+    if (!episode.passthrough && !fromError) {
+      episode.passthrough = true;
+      this.#passthrough(dave, userId);
+    }
     if (now - episode.lastReinitAt < this.#cooldownMs) return;
     if (episode.reinits >= this.#maxReinits) {
       if (!episode.rejoined) this.#rejoin(userId);

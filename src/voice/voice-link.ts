@@ -54,7 +54,7 @@ export interface VoiceLinkEvents {
 /** What Parley tells the channel when DAVE recovery needed a rejoin, and when even that did not help. */
 export const VOICE_NOTICES = {
   rejoined:
-    "Parley lost the keys of this call's end-to-end encryption (Discord's DAVE) and reconnected to the voice channel to get them back. A second or two of speech may be missing from the captions.",
+    "Parley lost the keys of this call's end-to-end encryption (Discord's DAVE) and reconnected to the voice channel to get them back. Some seconds of speech may be missing from the captions.",
   gaveUp:
     'Parley cannot decrypt the audio in this voice channel, even after reconnecting, so speech is not being captioned. Try switching the voice channel\'s region (Edit Channel → Region Override), or /end and /join again.',
 } as const;

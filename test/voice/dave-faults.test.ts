@@ -9,6 +9,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ParleyMetrics } from '../../src/ops/metrics.ts';
+import { VOICE_NOTICES } from '../../src/voice/voice-link.ts';
 import { runScenario, type Scenario } from './support/dave-scenario.ts';
 
 const LOSSLESS: Scenario[] = ['steady', 'member-joins', 'member-leaves', 'bot-commit-wins'];
@@ -28,7 +29,16 @@ describe('Parley under DAVE v1 faults', () => {
   it.each(LOSSLESS)('%s: every packet of the speaker arrives, as the Opus she sent', async (scenario) => {
     const result = await runScenario(scenario, 'parley');
     expect(result.sent).toBe(250);
-    expect(result).toMatchObject({ delivered: result.sent, garbage: 0, recovered: true });
+    expect(result).toMatchObject({ delivered: result.sent, garbage: 0, recovered: true, notices: [] });
+    // Who won the commit race: the stand-in broadcasts the first valid commit of the epoch.
+    expect(result.commits.at(-1)).toBe(scenario === 'bot-commit-wins' ? 'bot' : 'member');
+  });
+
+  it('rejoins the channel when re-initialising DAVE twice does not help, tells the channel once, and hears the speaker again', async () => {
+    const result = await runScenario('welcome-lost-thrice', 'parley');
+    expect(result.steps).toEqual(['DAVE passthrough', 'DAVE reinit', 'DAVE reinit', 'DAVE rejoin']);
+    expect(result.notices).toEqual([VOICE_NOTICES.rejoined]);
+    expect(result).toMatchObject({ garbage: 0, recovered: true });
   });
 
   it.each(FAULTS)('%s: no encrypted frame passes as Opus and the speaker is heard again', async (scenario) => {

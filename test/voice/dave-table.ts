@@ -24,6 +24,7 @@ const TITLES: Record<Scenario, string> = {
   'lose-execute': 'a lost execute-transition, then a lost commit, then a member change',
   'stale-proposals': 'proposals for an epoch the bot lacks',
   'unencrypted-frames': '1 frame in 20 sent unencrypted',
+  'welcome-lost-thrice': 'the bot’s welcome lost three times (12 s of speech)',
 };
 
 type Outcome = ScenarioResult | { died: string };

@@ -36,6 +36,7 @@ export const SCENARIOS = [
   'lose-execute',
   'stale-proposals',
   'unencrypted-frames',
+  'welcome-lost-thrice',
 ] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
@@ -43,7 +44,7 @@ export type Scenario = (typeof SCENARIOS)[number];
 export interface ScenarioResult {
   scenario: Scenario;
   receiver: 'stock' | 'parley';
-  /** Packets Katie sent while the bot was in the call. */
+  /** Packets Katie said (one per 20 ms); those said while the bot was away count as not delivered. */
   sent: number;
   /** Of those, packets the stand-in counted as sent while the bot was out of step with her epoch. */
   outOfStep: number;
@@ -57,6 +58,10 @@ export interface ScenarioResult {
   recovered: boolean;
   /** Recovery steps Parley ran (empty for stock). */
   steps: string[];
+  /** What Parley told the text channel (empty for stock). */
+  notices: string[];
+  /** Who sent each winning commit ('bot' or 'member'), in order. */
+  commits: string[];
 }
 
 /** Continuous speech: `count` unique 20 ms Opus packets (a tone gliding upwards). */
@@ -82,6 +87,7 @@ export function continuousSpeech(count: number): TimedOpusPacket[] {
 interface Receiver {
   received: Buffer[];
   steps: string[];
+  notices: string[];
   close(): void;
 }
 
@@ -98,13 +104,14 @@ async function joinStock(client: Client): Promise<Receiver> {
     stream.on('error', () => undefined);
     stream.once('close', () => (stream = undefined));
   });
-  return { received, steps: [], close: () => connection.destroy() };
+  return { received, steps: [], notices: [], close: () => connection.destroy() };
 }
 
 async function joinParley(client: Client): Promise<Receiver> {
   const guild = client.guilds.cache.get(ids.guildId)!;
   const received: Buffer[] = [];
   const steps: string[] = [];
+  const notices: string[] = [];
   const link = await VoiceLink.join({
     guildId: ids.guildId,
     channelId: ids.voiceChannelId,
@@ -116,7 +123,8 @@ async function joinParley(client: Client): Promise<Receiver> {
     },
   });
   link.on('recovery', (_userId, step) => steps.push(step));
-  return { received, steps, close: () => link.leave() };
+  link.on('notice', (text) => notices.push(text));
+  return { received, steps, notices, close: () => link.leave() };
 }
 
 /** The world of a scenario: the default guild plus Olive, a member not yet in voice. */
@@ -142,7 +150,7 @@ async function inStep(call: DaveCall, timeoutMs = 5_000): Promise<void> {
  * Runs `scenario` with `receiver`: the bot joins (Katie and Steve already in a DAVE group), Katie talks for
  * `packets` × 20 ms, and the scenario's events happen 1 s, 2 s and 3 s into her speech.
  */
-export async function runScenario(scenario: Scenario, receiverKind: 'stock' | 'parley', packets = 250): Promise<ScenarioResult> {
+export async function runScenario(scenario: Scenario, receiverKind: 'stock' | 'parley', packets = scenario === 'welcome-lost-thrice' ? 600 : 250): Promise<ScenarioResult> {
   const standIn = await startStandIn(scenario);
   standIn.trustInThisProcess();
   const client = new Client({ intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildVoiceStates], rest: { api: standIn.restApiUrl } });
@@ -155,13 +163,17 @@ export async function runScenario(scenario: Scenario, receiverKind: 'stock' | 'p
     const preJoin: Partial<Record<Scenario, () => void>> = {
       'lose-welcome': () => standIn.daveCall(ids.voiceChannelId)?.inject('lose-welcome'),
       'corrupt-welcome': () => standIn.daveCall(ids.voiceChannelId)?.inject('corrupt-welcome'),
+      // The first welcome and the two after re-initialising are lost: only rejoining the channel helps.
+      'welcome-lost-thrice': () => {
+        for (let i = 0; i < 3; i++) standIn.daveCall(ids.voiceChannelId)?.inject('lose-welcome');
+      },
     };
     // The call exists once a DAVE client has joined; faults meant for the bot's first welcome are queued early.
     const join = receiverKind === 'stock' ? joinStock(client) : joinParley(client);
-    let speaking: Promise<{ sent: number }> | undefined;
+    let speaking: Promise<void> | undefined;
     if (scenario === 'late-join') {
       await standIn.waitForVoiceReady();
-      speaking = standIn.memberSpeak(ids.katieId, speech);
+      speaking = speakThrough(standIn, speech);
     } else if (preJoin[scenario]) {
       await standIn.waitForVoiceReady();
       preJoin[scenario]?.();
@@ -171,7 +183,7 @@ export async function runScenario(scenario: Scenario, receiverKind: 'stock' | 'p
     if (!call) throw new Error('no DAVE call');
     if (!speaking) {
       if (!preJoin[scenario]) await inStep(call);
-      speaking = standIn.memberSpeak(ids.katieId, speech);
+      speaking = speakThrough(standIn, speech);
     }
     const at = async (ms: number, action: () => void): Promise<void> => {
       await sleep(ms);
@@ -225,7 +237,8 @@ export async function runScenario(scenario: Scenario, receiverKind: 'stock' | 'p
     // Let the last packets through the bot's event loop.
     await sleep(200);
     const stats = call.statsOf(ids.katieId);
-    return measure(scenario, receiverKind, speech, receiver, stats);
+    const commits = call.events.entries.filter((e) => e.kind === 'commit-won').map((e) => (e.userId === standIn.botUserId ? 'bot' : 'member'));
+    return { ...measure(scenario, receiverKind, speech, receiver, stats), notices: receiver.notices, commits };
   } finally {
     receiver?.close();
     await client.destroy();
@@ -233,7 +246,35 @@ export async function runScenario(scenario: Scenario, receiverKind: 'stock' | 'p
   }
 }
 
-function measure(scenario: Scenario, receiverKind: 'stock' | 'parley', speech: TimedOpusPacket[], receiver: Receiver, stats: { sent: number; outOfStep: number }): ScenarioResult {
+/** The packets from `from` on, re-timed to start at once. */
+function rest(packets: readonly TimedOpusPacket[], from: number): TimedOpusPacket[] {
+  const first = packets[from];
+  if (first === undefined) return [];
+  return packets.slice(from).map((p) => ({ atMs: p.atMs - first.atMs + 20, packet: p.packet }));
+}
+
+/**
+ * Katie talks through `speech` in real time. If the bot's voice session ends meanwhile (it rejoins), the packets
+ * she says while it is away reach nobody, and she goes on from where her speech is once it is back.
+ */
+async function speakThrough(standIn: DiscordStandIn, speech: readonly TimedOpusPacket[]): Promise<void> {
+  const start = performance.now();
+  let next = 0;
+  while (next < speech.length) {
+    await standIn.waitForVoiceReady();
+    next = Math.max(next, Math.floor((performance.now() - start) / 20));
+    const { sent } = await standIn.memberSpeak(ids.katieId, rest(speech, next));
+    next += sent;
+  }
+}
+
+function measure(
+  scenario: Scenario,
+  receiverKind: 'stock' | 'parley',
+  speech: TimedOpusPacket[],
+  receiver: Receiver,
+  stats: { sent: number; outOfStep: number },
+): Omit<ScenarioResult, 'notices' | 'commits'> {
   const index = new Map(speech.map((p, i) => [p.packet.toString('hex'), i]));
   const got = new Set<number>();
   let garbage = 0;
@@ -252,7 +293,7 @@ function measure(scenario: Scenario, receiverKind: 'stock' | 'parley', speech: T
   return {
     scenario,
     receiver: receiverKind,
-    sent: stats.sent,
+    sent: speech.length,
     outOfStep: stats.outOfStep,
     delivered: got.size,
     garbage,
