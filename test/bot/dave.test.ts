@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_IDS, defaultGuildSpec, type TimedOpusPacket } from '../fakes/discord/stand-in.ts';
 import { startWorld, type World } from './support/world.ts';
 import { startBotProcess, type BotProcess } from './support/child.ts';
-import { runCommand } from './support/commands.ts';
+import { contentOf, runCommand } from './support/commands.ts';
+import { VOICE_NOTICES } from '../../src/voice/voice-link.ts';
 import { captionLines, waitForChannelPost } from './support/messages.ts';
 import { sessionThatHeard, twoSpeakers } from './support/audio.ts';
 import { finalsOf, turnNamingRecognizer } from './support/turns.ts';
@@ -88,5 +89,40 @@ describe('the bot process under DAVE v1', () => {
     const transition = await bot.waitForLog((l) => l.msg === 'DAVE transition executed');
     expect(transition).toMatchObject({ members: expect.arrayContaining([ids.katieId, ids.steveId, ids.botUserId]) });
     await bot.waitForLog((l) => l.msg === 'DAVE recovery step' && l['step'] === 'reinit');
+  });
+
+  it('rejoins the voice channel when its welcomes keep getting lost, tells the channel so once, and captions the speaker again', async () => {
+    const { standIn, stt } = world;
+    const { left } = await twoSpeakers();
+    const from = standIn.requests.length;
+    await runCommand(standIn, { commandName: 'join', userId: ids.katieId });
+    await standIn.waitForVoiceReady();
+    const call = standIn.daveCall();
+    if (!call) throw new Error('the stand-in runs no DAVE v1 call');
+    // The welcome of this join and of the two re-initialisations after it never reach the bot.
+    for (let i = 0; i < 3; i++) call.inject('lose-welcome');
+    const sessionsBefore = stt.sessions.length;
+    // Katie keeps talking until the bot has rejoined; then she says one more thing.
+    const voiceStart = standIn.voicePayloads.entries.length;
+    let voiceMark = Infinity;
+    const rejoined = bot.waitForLog((l) => l.msg === 'DAVE recovery step' && l['step'] === 'rejoin');
+    let done = false;
+    void rejoined.then(() => {
+      done = true;
+      voiceMark = standIn.voicePayloads.entries.length;
+    });
+    while (!done) await standIn.memberSpeak(ids.katieId, left.slice(0, 50));
+    expect(standIn.voicePayloads.entries.slice(voiceStart, voiceMark).filter((m) => m.op === 23)).toEqual([]);
+    const notice = await waitForChannelPost(standIn, ids.textChannelId, from, (c) => c.includes('reconnected to the voice channel'));
+    expect(contentOf(notice)).toContain(VOICE_NOTICES.rejoined);
+    // The new voice session is welcomed: op 23 after the rejoin (the three lost welcomes got none).
+    await standIn.voicePayloads.waitFor((m) => m.op === 23 && standIn.voicePayloads.entries.indexOf(m) >= voiceMark);
+    await standIn.memberSpeak(ids.katieId, left);
+    const ended = await runCommand(standIn, { commandName: 'end', userId: ids.katieId });
+    expect(ended.content).toMatch(/^Captioning ended\./);
+    expect(sessionThatHeard(stt.sessions.slice(sessionsBefore), left, 0.6)).toBeDefined();
+    const notices = standIn.requests.slice(from).filter((r) => contentOf(r).includes('reconnected to the voice channel'));
+    expect(notices).toHaveLength(1);
+    expect(bot.child.exitCode).toBeNull();
   });
 });
