@@ -2,7 +2,9 @@
  * DAVE protocol version 1 in the stand-in, against the unmodified @discordjs/voice 0.19.2: the bot is welcomed
  * into the members' MLS group and decrypts their end-to-end encrypted Opus.
  */
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import { EndBehaviorType, entersState, joinVoiceChannel, VoiceConnectionStatus } from '@discordjs/voice';
 import type { AudioReceiveStream, VoiceConnection } from '@discordjs/voice';
 import { Client, Events, GatewayIntentBits } from 'discord.js';
@@ -11,6 +13,7 @@ import OpusScript from 'opusscript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_IDS, startDiscordStandIn } from './stand-in.ts';
 import type { DiscordStandIn, TimedOpusPacket } from './stand-in.ts';
+import { runScenario } from '../../voice/support/dave-scenario.ts';
 
 const ids = DEFAULT_IDS;
 
@@ -75,5 +78,28 @@ describe('DAVE v1 in the stand-in, with the stock @discordjs/voice', () => {
     expect(chunks.map((c) => c.toString('hex'))).toEqual(frames.map((f) => f.packet.toString('hex')));
     expect(call.statsOf(ids.katieId)).toMatchObject({ sent: 25, outOfStep: 0 });
     stream.destroy();
+    // @discordjs/voice keeps one connection per guild id in this process; the next tests join their own.
+    connection.destroy();
+  });
+
+  it('reports per member the packets sent while the bot was out of step, and the stock library loses those', async () => {
+    const result = await runScenario('lose-commit', 'stock');
+    expect(result.outOfStep).toBeGreaterThan(0);
+    expect(result.outOfStep).toBeLessThan(result.sent);
+    // What the stock library does with them: drops them, or hands them on still encrypted.
+    expect(result.sent - result.delivered).toBeGreaterThan(0);
+    expect(result.garbage).toBeGreaterThan(0);
+  });
+
+  it('makes the stock library throw from its WebSocket handler on proposals for a stale epoch, killing its process', async () => {
+    const script = fileURLToPath(new URL('../../voice/support/dave-scenario.ts', import.meta.url));
+    const outcome = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      execFile(process.execPath, [script, 'stock', 'stale-proposals'], { timeout: 60_000 }, (error, _stdout, stderr) =>
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stderr }),
+      );
+    });
+    expect(outcome.code).not.toBe(0);
+    expect(outcome.stderr).toMatch(/Failed to process proposals: .*WrongEpoch/);
+    expect(outcome.stderr).toMatch(/onWsBinary/);
   });
 });
