@@ -12,7 +12,9 @@ import { ParleyMetrics } from '../../src/ops/metrics.ts';
 import { VOICE_NOTICES } from '../../src/voice/voice-link.ts';
 import { runScenario, type Scenario } from './support/dave-scenario.ts';
 
-const LOSSLESS: Scenario[] = ['steady', 'member-joins', 'member-leaves', 'bot-commit-wins'];
+const LOSSLESS: Scenario[] = ['steady', 'member-joins', 'member-leaves', 'bot-commit-wins', 'group-recreated'];
+/** Whose commit the stand-in broadcast last: the first valid one of its epoch. */
+const WINNER: Partial<Record<Scenario, string>> = { 'bot-commit-wins': 'bot', 'group-recreated': 'bot' };
 const FAULTS: Scenario[] = [
   'late-join',
   'lose-commit',
@@ -31,7 +33,7 @@ describe('Parley under DAVE v1 faults', () => {
     expect(result.sent).toBe(250);
     expect(result).toMatchObject({ delivered: result.sent, garbage: 0, recovered: true, notices: [] });
     // Who won the commit race: the stand-in broadcasts the first valid commit of the epoch.
-    expect(result.commits.at(-1)).toBe(scenario === 'bot-commit-wins' ? 'bot' : 'member');
+    expect(result.commits.at(-1)).toBe(WINNER[scenario] ?? 'member');
   });
 
   it('rejoins the channel when re-initialising DAVE twice does not help, tells the channel once, and hears the speaker again', async () => {

@@ -15,6 +15,7 @@ const TITLES: Record<Scenario, string> = {
   'member-joins': 'a member joins mid-speech (a member’s commit wins)',
   'member-leaves': 'a member leaves mid-speech',
   'bot-commit-wins': 'a member joins; the bot’s commit wins',
+  'group-recreated': 'the bot left alone (group reset), then a member returns and talks',
   'late-join': 'the bot joins while someone speaks',
   'lose-commit': 'the commit meant for the bot is lost',
   'corrupt-commit': 'a corrupted commit',

@@ -27,6 +27,7 @@ export const SCENARIOS = [
   'member-joins',
   'member-leaves',
   'bot-commit-wins',
+  'group-recreated',
   'late-join',
   'lose-commit',
   'corrupt-commit',
@@ -181,6 +182,18 @@ export async function runScenario(scenario: Scenario, receiverKind: 'stock' | 'p
     receiver = await join;
     const call = standIn.daveCall(ids.voiceChannelId);
     if (!call) throw new Error('no DAVE call');
+    if (scenario === 'group-recreated') {
+      // Everyone else leaves (the bot is alone: the gateway resets the group, op 24 epoch 1 and op 21 id 0), then
+      // Katie comes back and goes on talking: she and the bot create a new group.
+      await inStep(call);
+      const cut = 50;
+      await standIn.memberSpeak(ids.katieId, speech.slice(0, cut));
+      standIn.setVoiceState(ids.steveId, null);
+      standIn.setVoiceState(ids.katieId, null);
+      await call.events.waitFor((e) => e.kind === 'reset');
+      standIn.setVoiceState(ids.katieId, ids.voiceChannelId);
+      speaking = standIn.memberSpeak(ids.katieId, rest(speech, cut)).then(() => undefined);
+    }
     if (!speaking) {
       if (!preJoin[scenario]) await inStep(call);
       speaking = speakThrough(standIn, speech);
