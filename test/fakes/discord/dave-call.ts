@@ -115,6 +115,7 @@ export class DaveCall {
   #settling = false;
   #membersPending: Array<() => void> = [];
   readonly #queuedRemovals = new Set<number>();
+  readonly #heldBotCommits: Array<() => void> = [];
 
   constructor(channelId: string, options: DaveCallOptions = {}) {
     this.channelId = channelId;
@@ -208,7 +209,10 @@ export class DaveCall {
     const p = this.#participants.get(userId);
     if (!p) return;
     if (op === 26 && Buffer.isBuffer(payload)) this.#onKeyPackage(p, payload);
-    else if (op === 28 && Buffer.isBuffer(payload)) this.#onCommit(p, payload);
+    else if (op === 28 && Buffer.isBuffer(payload)) {
+      if (this.#options.firstCommit === 'member' && this.#timers.size > 0) this.#heldBotCommits.push(() => this.#onCommit(p, payload));
+      else this.#onCommit(p, payload);
+    }
     else if (op === 23 && !Buffer.isBuffer(payload)) this.#onReady(p, Number(payload['transition_id']));
     else if (op === 31 && !Buffer.isBuffer(payload)) this.#onInvalid(p, Number(payload['transition_id']));
   }
@@ -343,6 +347,8 @@ export class DaveCall {
       const timer = setTimeout(() => {
         this.#timers.delete(timer);
         for (const commit of commits) commit();
+        // With `firstCommit: 'member'`, the bot's commit reaches the gateway after the members' ones.
+        if (this.#timers.size === 0) for (const held of this.#heldBotCommits.splice(0)) held();
       }, this.#options.memberCommitDelayMs);
       this.#timers.add(timer);
       return;
