@@ -13,7 +13,7 @@ import OpusScript from 'opusscript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_IDS, startDiscordStandIn } from './stand-in.ts';
 import type { DiscordStandIn, TimedOpusPacket } from './stand-in.ts';
-import { runScenario } from '../../voice/support/dave-scenario.ts';
+import type { ScenarioResult } from '../../voice/support/dave-scenario.ts';
 
 const ids = DEFAULT_IDS;
 
@@ -83,7 +83,7 @@ describe('DAVE v1 in the stand-in, with the stock @discordjs/voice', () => {
   });
 
   it('reports per member the packets sent while the bot was out of step, and the stock library loses those', async () => {
-    const result = await runScenario('lose-commit', 'stock');
+    const result = JSON.parse((await scenario('stock', 'lose-commit')).stdout.trim().split('\n').at(-1) ?? '{}') as ScenarioResult;
     expect(result.outOfStep).toBeGreaterThan(0);
     expect(result.outOfStep).toBeLessThan(result.sent);
     // What the stock library does with them: drops them, or hands them on still encrypted.
@@ -92,14 +92,19 @@ describe('DAVE v1 in the stand-in, with the stock @discordjs/voice', () => {
   });
 
   it('makes the stock library throw from its WebSocket handler on proposals for a stale epoch, killing its process', async () => {
-    const script = fileURLToPath(new URL('../../voice/support/dave-scenario.ts', import.meta.url));
-    const outcome = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      execFile(process.execPath, [script, 'stock', 'stale-proposals'], { timeout: 60_000 }, (error, _stdout, stderr) =>
-        resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stderr }),
-      );
-    });
+    const outcome = await scenario('stock', 'stale-proposals');
     expect(outcome.code).not.toBe(0);
     expect(outcome.stderr).toMatch(/Failed to process proposals: .*WrongEpoch/);
     expect(outcome.stderr).toMatch(/onWsBinary/);
   });
 });
+
+/** Runs one scenario of test/voice/support/dave-scenario.ts in its own process (the stock library may kill it). */
+function scenario(receiver: 'stock' | 'parley', name: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const script = fileURLToPath(new URL('../../voice/support/dave-scenario.ts', import.meta.url));
+  return new Promise((resolve) => {
+    execFile(process.execPath, [script, receiver, name], { timeout: 60_000 }, (error, stdout, stderr) =>
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr }),
+    );
+  });
+}
