@@ -43,6 +43,13 @@ describe('Parley under DAVE v1 faults', () => {
     expect(result).toMatchObject({ garbage: 0, recovered: true });
   });
 
+  it('tells the channel what failed and what to try when even rejoining does not bring the keys back', async () => {
+    const result = await runScenario('welcome-never-arrives', 'parley');
+    expect(result.notices).toEqual([VOICE_NOTICES.rejoined, VOICE_NOTICES.gaveUp]);
+    expect(result.steps.filter((s) => s === 'DAVE rejoin')).toHaveLength(1);
+    expect(result.garbage).toBe(0);
+  });
+
   it.each(FAULTS)('%s: no encrypted frame passes as Opus and the speaker is heard again', async (scenario) => {
     const result = await runScenario(scenario, 'parley');
     expect(result.garbage).toBe(0);

@@ -26,6 +26,7 @@ const TITLES: Record<Scenario, string> = {
   'stale-proposals': 'proposals for an epoch the bot lacks',
   'unencrypted-frames': '1 frame in 20 sent unencrypted',
   'welcome-lost-thrice': 'the bot’s welcome lost three times (12 s of speech)',
+  'welcome-never-arrives': 'every welcome to the bot lost (12 s of speech)',
 };
 
 type Outcome = ScenarioResult | { died: string };

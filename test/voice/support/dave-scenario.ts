@@ -38,6 +38,7 @@ export const SCENARIOS = [
   'stale-proposals',
   'unencrypted-frames',
   'welcome-lost-thrice',
+  'welcome-never-arrives',
 ] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
@@ -151,7 +152,7 @@ async function inStep(call: DaveCall, timeoutMs = 5_000): Promise<void> {
  * Runs `scenario` with `receiver`: the bot joins (Katie and Steve already in a DAVE group), Katie talks for
  * `packets` × 20 ms, and the scenario's events happen 1 s, 2 s and 3 s into her speech.
  */
-export async function runScenario(scenario: Scenario, receiverKind: 'stock' | 'parley', packets = scenario === 'welcome-lost-thrice' ? 600 : 250): Promise<ScenarioResult> {
+export async function runScenario(scenario: Scenario, receiverKind: 'stock' | 'parley', packets = scenario.startsWith('welcome-') ? 600 : 250): Promise<ScenarioResult> {
   const standIn = await startStandIn(scenario);
   standIn.trustInThisProcess();
   const client = new Client({ intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildVoiceStates], rest: { api: standIn.restApiUrl } });
@@ -167,6 +168,10 @@ export async function runScenario(scenario: Scenario, receiverKind: 'stock' | 'p
       // The first welcome and the two after re-initialising are lost: only rejoining the channel helps.
       'welcome-lost-thrice': () => {
         for (let i = 0; i < 3; i++) standIn.daveCall(ids.voiceChannelId)?.inject('lose-welcome');
+      },
+      // Every welcome is lost, before and after rejoining: Parley gives up and says what to try.
+      'welcome-never-arrives': () => {
+        for (let i = 0; i < 20; i++) standIn.daveCall(ids.voiceChannelId)?.inject('lose-welcome');
       },
     };
     // The call exists once a DAVE client has joined; faults meant for the bot's first welcome are queued early.
