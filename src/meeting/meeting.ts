@@ -266,6 +266,7 @@ export class Meeting {
       throw error;
     }
     meeting.#voice.on('ended', (reason) => void meeting.end(reason === 'left' ? 'command' : 'disconnected'));
+    meeting.#voice.on('notice', (text) => meeting.#sink.notice({ level: 'warning', text }));
     meeting.#voice.on('speakerLost', (userId) =>
       meeting.#sink.notice({
         level: 'warning',

@@ -4,6 +4,7 @@
  * path carries no metrics code; only caption latency is observed as captions happen.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { voiceTotals } from '../voice/dave-guard.ts';
 
 /** What the metrics are read from at each scrape. Totals must only grow. */
 export interface MetricsSource {
@@ -69,6 +70,10 @@ export class ParleyMetrics {
     totalCounter(registry, 'parley_corrupt_opus_packets_total', 'Opus packets skipped because they could not be decoded', () => source.corruptPackets());
     totalCounter(registry, 'parley_dropped_pcm_frames_total', 'PCM frames dropped unsent from full speech-to-text queues', () => source.droppedFrames());
     totalCounter(registry, 'parley_opus_decoder_failures_total', 'Speakers who could not be captioned because their Opus decoder and its replacement failed', () => source.decoderFailures());
+    totalCounter(registry, 'parley_voice_recoveries_total', 'DAVE recovery steps run (passthrough, re-initialisation, rejoin)', () => voiceTotals.recoveries);
+    totalCounter(registry, 'parley_voice_undecryptable_frames_total', 'Voice frames that arrived but could not be decrypted, skipped', () => voiceTotals.undecryptableFrames);
+    totalCounter(registry, 'parley_voice_unencrypted_frames_total', 'Voice frames sent without DAVE in an encrypted call, passed on as Opus', () => voiceTotals.unencryptedFrames);
+    totalCounter(registry, 'parley_voice_contained_errors_total', "Voice library exceptions contained instead of ending the process", () => voiceTotals.containedErrors);
     totalCounter(registry, 'parley_llm_errors_total', 'LLM Gateway requests that failed after retries and fallbacks', () => source.llmErrors());
     const tokens = source.llmTokens?.bind(source);
     if (tokens !== undefined) {

@@ -16,8 +16,9 @@ import {
   type VoiceConnection,
   type VoiceConnectionState,
 } from '@discordjs/voice';
-import type { DAVESession } from '@discordjs/voice';
 import type { Logger } from '../log.ts';
+import { DaveGuard } from './dave-guard.ts';
+import type { DaveGuardOptions } from './dave-guard.ts';
 import { SpeakerReceiver } from './speaker-receiver.ts';
 
 /** Options for {@link VoiceLink.join}. */
@@ -31,6 +32,8 @@ export interface VoiceLinkOptions {
   onPacket: (userId: string, packet: Buffer) => void;
   /** How long to wait for the connection to become ready, ms. Default 20,000. */
   readyTimeoutMs?: number;
+  /** DAVE healing thresholds (tests shorten them); see {@link DaveGuardOptions}. */
+  dave?: Omit<DaveGuardOptions, 'logger'>;
 }
 
 /** Why the link ended. */
@@ -42,9 +45,19 @@ export interface VoiceLinkEvents {
   ended: [VoiceLinkEnd];
   /** A speaker's audio could not be recovered. */
   speakerLost: [userId: string];
-  /** A recovery step ran (re-subscribe, DAVE recovery or rejoin), for logs and metrics. */
+  /** A recovery step ran (re-subscribe, DAVE passthrough, re-initialisation or rejoin), for logs and metrics. */
   recovery: [userId: string, step: string];
+  /** Something members should know, in plain words (posted once per kind per meeting). */
+  notice: [text: string];
 }
+
+/** What Parley tells the channel when DAVE recovery needed a rejoin, and when even that did not help. */
+export const VOICE_NOTICES = {
+  rejoined:
+    "Parley lost the keys of this call's end-to-end encryption (Discord's DAVE) and reconnected to the voice channel to get them back. Some seconds of speech may be missing from the captions.",
+  gaveUp:
+    'Parley cannot decrypt the audio in this voice channel, even after reconnecting, so speech is not being captioned. Try switching the voice channel\'s region (Edit Channel → Region Override), or /end and /join again.',
+} as const;
 
 /** Thrown when the voice connection does not become ready. */
 export class VoiceJoinError extends Error {
@@ -56,14 +69,15 @@ export class VoiceLink extends EventEmitter<VoiceLinkEvents> {
   readonly connection: VoiceConnection;
   readonly receiver: SpeakerReceiver;
   readonly #logger: Logger;
+  readonly #guard: DaveGuard;
+  readonly #told = new Set<keyof typeof VOICE_NOTICES>();
   #leaving = false;
   #ended = false;
-  /** Recoveries run per member: the first tries DAVE recovery, later ones rejoin. */
-  readonly #recoveries = new Map<string, number>();
 
-  private constructor(connection: VoiceConnection, options: VoiceLinkOptions) {
+  private constructor(connection: VoiceConnection, guard: DaveGuard, options: VoiceLinkOptions) {
     super();
     this.connection = connection;
+    this.#guard = guard;
     this.#logger = options.logger;
     this.receiver = new SpeakerReceiver(connection.receiver, {
       logger: options.logger,
@@ -71,7 +85,14 @@ export class VoiceLink extends EventEmitter<VoiceLinkEvents> {
       onPacket: options.onPacket,
     });
     this.receiver.on('resubscribed', (userId, reason) => this.emit('recovery', userId, `re-subscribed (${reason})`));
-    this.receiver.on('repeatedFailure', (userId) => this.#recover(userId));
+    this.receiver.on('repeatedFailure', (userId) => this.#guard.recover(userId));
+    guard.on('recovery', (step, userId) => {
+      this.emit('recovery', userId ?? '', `DAVE ${step}`);
+      if (step !== 'rejoin') return;
+      this.receiver.resetLost();
+      this.#tell('rejoined');
+    });
+    guard.on('gaveUp', () => this.#tell('gaveUp'));
     this.receiver.on('speakerLost', (userId) => this.emit('speakerLost', userId));
     connection.on('stateChange', (oldState, newState) => void this.#onStateChange(oldState, newState));
     connection.on('error', (error) => this.#logger.warn({ err: error.message }, 'voice connection error'));
@@ -91,13 +112,16 @@ export class VoiceLink extends EventEmitter<VoiceLinkEvents> {
       selfMute: true,
       daveEncryption: true,
     });
+    // Guarded from the start: the DAVE session and its first messages arrive before the connection is ready.
+    const guard = new DaveGuard(connection, { logger: options.logger, ...options.dave });
     try {
       await entersState(connection, VoiceConnectionStatus.Ready, options.readyTimeoutMs ?? 20_000);
     } catch {
+      guard.stop();
       connection.destroy();
       throw new VoiceJoinError('Could not connect to the voice channel in time. Check that Parley can see and connect to it, then try /join again.');
     }
-    return new VoiceLink(connection, options);
+    return new VoiceLink(connection, guard, options);
   }
 
   /** Leaves the voice channel. Idempotent. */
@@ -109,9 +133,16 @@ export class VoiceLink extends EventEmitter<VoiceLinkEvents> {
     this.#end('left');
   }
 
+  #tell(kind: keyof typeof VOICE_NOTICES): void {
+    if (this.#told.has(kind)) return;
+    this.#told.add(kind);
+    this.emit('notice', VOICE_NOTICES[kind]);
+  }
+
   #end(reason: VoiceLinkEnd): void {
     if (this.#ended) return;
     this.#ended = true;
+    this.#guard.stop();
     this.receiver.stop();
     this.emit('ended', reason);
   }
@@ -135,26 +166,5 @@ export class VoiceLink extends EventEmitter<VoiceLinkEvents> {
       if (this.connection.state.status !== VoiceConnectionStatus.Destroyed) this.connection.destroy();
       this.#end('disconnected');
     }
-  }
-
-  /**
-   * Recovers a speaker whose stream keeps dying: first the DAVE session's own recovery from an invalid transition
-   * (what @discordjs/voice does itself after too many decrypt failures), then a rejoin of the voice channel.
-   */
-  #recover(userId: string): void {
-    const attempt = (this.#recoveries.get(userId) ?? 0) + 1;
-    this.#recoveries.set(userId, attempt);
-    const networking = Reflect.get(this.connection.state, 'networking') as { state?: { dave?: DAVESession } } | undefined;
-    const dave = networking?.state?.dave;
-    if (attempt % 2 === 1 && dave?.lastTransitionId !== undefined) {
-      dave.recoverFromInvalidTransition(dave.lastTransitionId);
-      this.#logger.warn({ userId }, 'recovering the DAVE session');
-      this.emit('recovery', userId, 'DAVE session recovery');
-      return;
-    }
-    this.#logger.warn({ userId }, 'rejoining the voice channel to recover a speaker');
-    this.receiver.resetLost();
-    this.connection.rejoin();
-    this.emit('recovery', userId, 'rejoin');
   }
 }

@@ -3,6 +3,7 @@
  * "Meeting", a text channel "captions", the bot and two humans, "Katie" (the owner) and "Steve", both in
  * the voice channel.
  */
+import type { DaveCallOptions } from './dave-call.ts';
 import { ChannelType, PermissionFlagsBits as P } from 'discord-api-types/v10';
 
 /** A user. `globalName` is the display name (discord-api-docs "User Object": global_name). */
@@ -80,6 +81,13 @@ export interface StandInOptions {
   gatewayHeartbeatIntervalMs?: number;
   /** Close voice IDENTIFYs with `max_dave_protocol_version` < 1 with 4017, as Discord does since 2026-03-01. */
   requireDave?: boolean;
+  /**
+   * The DAVE protocol version the voice gateway runs (0: transport encryption only, the default; 1: end-to-end
+   * encryption over MLS, what every Discord call runs since 2026-03-01; see dave-call.ts).
+   */
+  daveProtocolVersion?: 0 | 1;
+  /** Options of DAVE v1 calls. */
+  dave?: DaveCallOptions;
 }
 
 /** Fixed ids of the default world. */

@@ -27,6 +27,7 @@ import { coreRoutes } from './rest-routes.ts';
 import type { StandInOptions } from './specs.ts';
 import { VoiceGatewayServer } from './voice-gateway.ts';
 import type { VoiceReceived, VoiceSession } from './voice-gateway.ts';
+import type { DaveCall } from './dave-call.ts';
 import { VoiceUdpServer } from './voice-udp.ts';
 import type { SpeakOptions, TimedOpusPacket, UdpReceived } from './voice-udp.ts';
 
@@ -36,6 +37,7 @@ export type { RateLimitOptions, RecordedFile, RecordedRequest, RouteMatcher } fr
 export type { CommandInteractionInit } from './payloads.ts';
 export type { SpeakOptions, TimedOpusPacket } from './voice-udp.ts';
 export { SILENCE_FRAME } from './rtp.ts';
+export type { DaveCall, DaveEvent, DaveFault, MemberMediaStats } from './dave-call.ts';
 
 /** Starts every part of the stand-in on 127.0.0.1 (free ports). Call {@link DiscordStandIn.close} when done. */
 export async function startDiscordStandIn(options: StandInOptions = {}): Promise<DiscordStandIn> {
@@ -61,6 +63,8 @@ export async function startDiscordStandIn(options: StandInOptions = {}): Promise
     allocateSsrc: () => nextSsrc++,
     ...(options.voiceHeartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs: options.voiceHeartbeatIntervalMs }),
     ...(options.requireDave === undefined ? {} : { requireDave: options.requireDave }),
+    ...(options.daveProtocolVersion === undefined ? {} : { daveProtocolVersion: options.daveProtocolVersion }),
+    ...(options.dave === undefined ? {} : { dave: options.dave }),
   });
   return new DiscordStandIn(world, certificate, rest, gateway, voice, udp, () => nextSsrc++);
 }
@@ -222,12 +226,16 @@ export class DiscordStandIn {
     }
     this.#dispatchVoiceState(guild, userId);
     const session = this.#voice.sessionFor(guild.id);
-    if (!session) return;
-    if (channelId === session.grant.channelId && previous?.channelId !== channelId) {
+    if (session && channelId === session.grant.channelId && previous?.channelId !== channelId) {
       session.send(11, { user_ids: [userId] });
-    } else if (previous?.channelId === session.grant.channelId && channelId !== previous.channelId) {
+    } else if (session && previous?.channelId === session.grant.channelId && channelId !== previous.channelId) {
       session.send(13, { user_id: userId });
       session.streams.delete(userId);
+    }
+    // After op 11: clients refuse Add proposals for users not announced as connected (protocol.md "Member Add").
+    if (previous?.channelId !== channelId) {
+      if (previous) this.#voice.daveCalls.get(previous.channelId)?.leaves(userId);
+      if (channelId !== null) this.#voice.daveCalls.get(channelId)?.memberJoins(userId);
     }
   }
 
@@ -253,6 +261,14 @@ export class DiscordStandIn {
   /** Resolves once the bot's voice session in the guild got its Session Description. */
   async waitForVoiceReady(guildId?: string, options?: WaitOptions): Promise<void> {
     await this.#voice.waitForReady(this.world.guild(guildId).id, options);
+  }
+  /**
+   * The DAVE v1 call in a voice channel (default: the bot's current one), with its faults and per-member media
+   * counts; undefined when the stand-in runs DAVE version 0 or nobody has joined with DAVE v1 there yet.
+   */
+  daveCall(channelId?: string): DaveCall | undefined {
+    const id = channelId ?? this.#voice.sessionFor(this.world.guild().id)?.grant.channelId;
+    return id === undefined ? undefined : this.#voice.daveCalls.get(id);
   }
   /** The SSRC the stand-in uses for `userId`'s audio (stable for the stand-in's lifetime). */
   ssrcOf(userId: string): number {
@@ -286,7 +302,9 @@ export class DiscordStandIn {
       session.send(5, { user_id: userId, ssrc: stream.ssrc, speaking: 1 });
       await session.flush();
     }
-    return { sent: await this.#udp.sendStream(session, stream, packets, options) };
+    const call = session.daveProtocolVersion > 0 ? this.#voice.daveCalls.get(session.grant.channelId) : undefined;
+    const encode = call ? (opus: Buffer) => call.encode(userId, opus) : undefined;
+    return { sent: await this.#udp.sendStream(session, stream, packets, { ...options, ...(encode ? { encode } : {}) }) };
   }
 
   /** Sends raw bytes from the voice server to the bot's media address (corrupt-packet tests). */

@@ -5,7 +5,10 @@
  * SELECT_PROTOCOL.
  *
  * Every message except HELLO, HEARTBEAT_ACK and RESUMED carries `seq` ("Buffered Resume"), and RESUME replays the
- * ones after `seq_ack`. DAVE is offered at protocol version 0 (transport encryption only): no MLS messages follow.
+ * ones after `seq_ack`. DAVE is offered at protocol version 0 (transport encryption only), or with
+ * `daveProtocolVersion: 1` at version 1 to clients that support it: the channel's {@link DaveCall} then runs the
+ * MLS group (binary messages server→client `[seq u16][op u8][payload]`, client→server `[op u8][payload]`;
+ * discord/dave-protocol `protocol.md` "Voice Gateway Opcodes"). Op 16 (voice backend version) is answered.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:https';
@@ -18,6 +21,8 @@ import { randomHex } from './model.ts';
 import { RecordLog } from './record-log.ts';
 import type { WaitOptions } from './record-log.ts';
 import { AES_GCM_RTPSIZE } from './rtp.ts';
+import { DaveCall } from './dave-call.ts';
+import type { DaveCallOptions } from './dave-call.ts';
 
 /** What the main gateway granted in VOICE_SERVER_UPDATE / VOICE_STATE_UPDATE. */
 export interface VoiceGrant {
@@ -50,6 +55,8 @@ export class VoiceSession {
   socket: WebSocket | undefined;
   status: 'identified' | 'ready' | 'closed' = 'identified';
   maxDaveProtocolVersion = 0;
+  /** The DAVE protocol version given in the Session Description. */
+  daveProtocolVersion = 0;
   mode: string | undefined;
   secretKey: Buffer | undefined;
   /** Where the bot asked for media (SELECT_PROTOCOL address/port). */
@@ -57,7 +64,7 @@ export class VoiceSession {
   readonly streams = new Map<string, MemberStream>();
   #seq = 0;
   #nonce = 0;
-  readonly #buffer: Array<{ seq: number; text: string }> = [];
+  readonly #buffer: Array<{ seq: number; text: string | Buffer }> = [];
   #pingId = 0;
 
   constructor(grant: VoiceGrant, ssrc: number) {
@@ -73,6 +80,19 @@ export class VoiceSession {
     if (this.#buffer.length > 256) this.#buffer.shift();
     const socket = this.socket;
     if (socket && socket.readyState === socket.OPEN) socket.send(text);
+  }
+
+  /** Sends a sequenced binary DAVE message: `[seq u16][op u8][payload]` (buffered for RESUME). */
+  sendBinary(op: number, payload: Buffer): void {
+    this.#seq = (this.#seq + 1) & 0xffff || 1;
+    const head = Buffer.alloc(3);
+    head.writeUInt16BE(this.#seq, 0);
+    head.writeUInt8(op, 2);
+    const frame = Buffer.concat([head, payload]);
+    this.#buffer.push({ seq: this.#seq, text: frame });
+    if (this.#buffer.length > 256) this.#buffer.shift();
+    const socket = this.socket;
+    if (socket && socket.readyState === socket.OPEN) socket.send(frame);
   }
 
   /** Replays buffered messages after `seqAck` on the current socket. */
@@ -121,6 +141,8 @@ export class VoiceGatewayServer {
   readonly readySessions = new RecordLog<VoiceSession>('ready voice session', (s) => `guild ${s.grant.guildId} channel ${s.grant.channelId}`);
   /** Other members in the channel, for CLIENTS_CONNECT after READY. */
   membersInChannel: (grant: VoiceGrant) => string[] = () => [];
+  /** DAVE v1 calls by voice channel id (only with `daveProtocolVersion: 1`). */
+  readonly daveCalls = new Map<string, DaveCall>();
   readonly #https: Server;
   readonly #wss: WebSocketServer;
   readonly #grants = new Map<string, VoiceGrant>();
@@ -129,6 +151,8 @@ export class VoiceGatewayServer {
   readonly #allocateSsrc: () => number;
   readonly #heartbeatIntervalMs: number;
   readonly #requireDave: boolean;
+  readonly #daveVersion: number;
+  readonly #daveOptions: DaveCallOptions;
 
   private constructor(https: Server, options: VoiceGatewayOptions) {
     this.#https = https;
@@ -136,6 +160,8 @@ export class VoiceGatewayServer {
     this.#allocateSsrc = options.allocateSsrc;
     this.#heartbeatIntervalMs = options.heartbeatIntervalMs ?? 13_750;
     this.#requireDave = options.requireDave ?? false;
+    this.#daveVersion = options.daveProtocolVersion ?? 0;
+    this.#daveOptions = options.dave ?? {};
     this.#wss = new WebSocketServer({ server: https });
     this.#wss.on('connection', (socket, request) => this.#accept(socket, new URL(request.url ?? '/', 'wss://127.0.0.1')));
   }
@@ -176,12 +202,25 @@ export class VoiceGatewayServer {
     for (const session of this.#sessions.values()) {
       if (session.grant.guildId !== guildId || session.status === 'closed') continue;
       session.status = 'closed';
+      this.daveCalls.get(session.grant.channelId)?.leaves(session.grant.userId);
       session.socket?.close(code, 'Disconnected');
     }
   }
 
+  /** The DAVE v1 call of a voice channel, created on first use (null when the stand-in offers DAVE version 0). */
+  daveCall(channelId: string): DaveCall | null {
+    if (this.#daveVersion < 1) return null;
+    let call = this.daveCalls.get(channelId);
+    if (!call) {
+      call = new DaveCall(channelId, this.#daveOptions);
+      this.daveCalls.set(channelId, call);
+    }
+    return call;
+  }
+
   /** Terminates connections and stops listening. */
   async close(): Promise<void> {
+    for (const call of this.daveCalls.values()) call.close();
     this.received.rejectAll('stand-in closed');
     this.readySessions.rejectAll('stand-in closed');
     for (const client of this.#wss.clients) client.terminate();
@@ -197,6 +236,9 @@ export class VoiceGatewayServer {
       if (isBinary) {
         const buffer = Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer);
         this.received.push({ op: buffer.readUInt8(0), d: null, token: session?.grant.token });
+        if (session && session.daveProtocolVersion > 0) {
+          this.daveCalls.get(session.grant.channelId)?.fromBot(session.grant.userId, buffer.readUInt8(0), buffer.subarray(1));
+        }
         return;
       }
       let payload: { op?: unknown; d?: unknown };
@@ -223,9 +265,14 @@ export class VoiceGatewayServer {
         case VoiceOpcodes.SelectProtocol:
           return this.#selectProtocol(session, d);
         case VoiceOpcodes.Speaking:
+          return;
         case VoiceOpcodes.DaveTransitionReady:
         case VoiceOpcodes.DaveMlsInvalidCommitWelcome:
+          if (session.daveProtocolVersion > 0) this.daveCalls.get(session.grant.channelId)?.fromBot(session.grant.userId, op, d);
           return;
+        case 16:
+          // Voice backend version (discord-api-docs Voice opcodes): what Craig logs at each connection.
+          return session.send(16, { voice: '0.9.1', rtc_worker: '0.4.11' });
         default:
           return socket.close(4001, 'Unknown opcode');
       }
@@ -248,7 +295,11 @@ export class VoiceGatewayServer {
       return undefined;
     }
     // A new IDENTIFY replaces the bot's earlier sessions in this guild (one voice connection per guild).
-    for (const previous of this.#sessions.values()) if (previous.grant.guildId === grant.guildId) previous.status = 'closed';
+    for (const previous of this.#sessions.values()) {
+      if (previous.grant.guildId !== grant.guildId || previous.status === 'closed') continue;
+      previous.status = 'closed';
+      this.daveCalls.get(previous.grant.channelId)?.leaves(previous.grant.userId);
+    }
     const session = new VoiceSession(grant, this.#allocateSsrc());
     session.socket = socket;
     session.maxDaveProtocolVersion = maxDave;
@@ -267,14 +318,24 @@ export class VoiceGatewayServer {
     session.remote = { address: String(data.address), port: Number(data.port) };
     session.mode = data.mode;
     session.secretKey = randomBytes(32);
+    const call = session.maxDaveProtocolVersion >= 1 ? this.daveCall(session.grant.channelId) : null;
+    session.daveProtocolVersion = call ? 1 : 0;
+    if (call) for (const userId of this.membersInChannel(session.grant)) call.memberJoins(userId, { settled: true });
     session.send(VoiceOpcodes.SessionDescription, {
       audio_codec: 'opus',
       video_codec: 'H264',
       media_session_id: randomHex(16),
       mode: session.mode,
       secret_key: [...session.secretKey],
-      dave_protocol_version: 0,
+      dave_protocol_version: session.daveProtocolVersion,
     });
+    if (call) {
+      call.botJoins({
+        userId: session.grant.userId,
+        sendJson: (op, d) => session.send(op, d),
+        sendBinary: (op, payload) => session.sendBinary(op, payload),
+      });
+    }
     session.status = 'ready';
     this.readySessions.push(session);
   }
@@ -301,4 +362,8 @@ export interface VoiceGatewayOptions {
   allocateSsrc: () => number;
   heartbeatIntervalMs?: number;
   requireDave?: boolean;
+  /** The highest DAVE protocol version offered (0 or 1); default 0. */
+  daveProtocolVersion?: number;
+  /** Options of each channel's DAVE call. */
+  dave?: DaveCallOptions;
 }

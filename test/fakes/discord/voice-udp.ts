@@ -30,6 +30,8 @@ export interface SpeakOptions {
   paced?: boolean;
   /** Attach an RTP header extension, as Discord clients do (default true). */
   headerExtension?: boolean;
+  /** Turns each Opus packet into the frame the member's client sends (DAVE v1: end-to-end encrypted), at send time. */
+  encode?: (opus: Buffer) => Buffer;
 }
 
 /** The UDP half of the voice stand-in. */
@@ -92,8 +94,9 @@ export class VoiceUdpServer {
       if (session.status !== 'ready' || !key || !remote) break;
       stream.sequence = (stream.sequence + 1) & 0xffff;
       const timestamp = (stream.timestampBase + Math.round((offsetMs + atMs) * 48)) >>> 0;
+      const payload = options.encode ? options.encode(packet) : packet;
       const datagram = encryptRtpPacket(
-        { ssrc: stream.ssrc, sequence: stream.sequence, timestamp, marker: index === 0, payload: packet, ...(extension ? { extension } : {}) },
+        { ssrc: stream.ssrc, sequence: stream.sequence, timestamp, marker: index === 0, payload, ...(extension ? { extension } : {}) },
         key,
         session.nextNonce(),
       );
