@@ -7,6 +7,7 @@
  * `entersState(Signalling, 5 s)` against `entersState(Connecting, 5 s)`; if neither happens, the bot was kicked
  * or the channel is gone, so destroy the connection.
  */
+import { enlargeVoiceReceiveBuffer } from './receive-buffer.ts';
 import { EventEmitter } from 'node:events';
 import {
   VoiceConnectionStatus,
@@ -121,6 +122,7 @@ export class VoiceLink extends EventEmitter<VoiceLinkEvents> {
       connection.destroy();
       throw new VoiceJoinError('Could not connect to the voice channel in time. Check that Parley can see and connect to it, then try /join again.');
     }
+    enlargeVoiceReceiveBuffer(connection, options.logger);
     return new VoiceLink(connection, guard, options);
   }
 
@@ -154,6 +156,8 @@ export class VoiceLink extends EventEmitter<VoiceLinkEvents> {
       this.#end(this.#leaving ? 'left' : 'destroyed');
       return;
     }
+    // A reconnect brings a new UDP socket with the default buffer.
+    if (newState.status === VoiceConnectionStatus.Ready) enlargeVoiceReceiveBuffer(this.connection, this.#logger);
     if (newState.status !== VoiceConnectionStatus.Disconnected || this.#leaving) return;
     try {
       await Promise.race([
