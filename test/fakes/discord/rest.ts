@@ -6,6 +6,7 @@
  * node_modules/@discordjs/rest/dist/index.js), so with `rest: { api: standIn.restApiUrl }` (= `http://127.0.0.1:PORT/api`)
  * the client requests `/api/v10/...`.
  */
+import type { RateLimitData } from 'discord.js';
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -60,8 +61,8 @@ export interface RateLimitOptions {
   global?: boolean;
   /** How many matching requests to answer with 429 (default 1). */
   count?: number;
-  /** `X-RateLimit-Scope` of a non-global limit (default `user`). */
-  scope?: 'user' | 'shared';
+  /** `X-RateLimit-Scope` of a non-global limit (default `user`), as discord.js's REST reads it. */
+  scope?: Exclude<RateLimitData['scope'], 'global'>;
 }
 
 /** A route of the stand-in. */
