@@ -22,6 +22,8 @@ import { RecapSettingsStore } from '../store/recap-settings.ts';
 import { MeetingStore } from '../store/meeting-store.ts';
 import { MeetingDeletion } from '../store/meeting-deletion.ts';
 import { RetentionSweep } from '../store/retention.ts';
+import { AutoJoinStore } from '../store/auto-join-store.ts';
+import { AutoJoinWatcher } from './auto-join.ts';
 import { createLlmClient } from '../llm/gateway-client.ts';
 import { checkModels } from '../llm/model-check.ts';
 import { Translator } from '../translation/translator.ts';
@@ -54,6 +56,8 @@ export class ParleyBot {
   readonly meetingStore: MeetingStore;
   readonly recapSettings: RecapSettingsStore;
   readonly meetingDeletion: MeetingDeletion;
+  readonly autoJoinRules: AutoJoinStore;
+  readonly #autoJoin: AutoJoinWatcher;
   readonly #options: ParleyBotOptions;
   /** The open SQLite connection the stores share (operations and tests read it; only the stores write). */
   readonly database: DatabaseSync;
@@ -80,6 +84,7 @@ export class ParleyBot {
     this.meetingStore = new MeetingStore(this.database);
     this.meetingDeletion = new MeetingDeletion(this.database);
     this.recapSettings = new RecapSettingsStore(this.database);
+    this.autoJoinRules = new AutoJoinStore(this.database);
     this.meetings = new MeetingRegistry(logger);
     this.client = createDiscordClient(discord);
     const provider = createAssemblyAIProvider(config.stt, logger);
@@ -117,16 +122,22 @@ export class ParleyBot {
     this.client.once(Events.ClientReady, (ready) => {
       logger.info({ user: ready.user.tag, guilds: ready.guilds.cache.size }, 'Parley is online');
       void this.#announceInterruptedMeetings(ready);
+      this.#autoJoin.evaluateAll(ready);
     });
     // Interactions only arrive once the client is ready, so the client in the context is a ready one.
-    const handle = createInteractionHandler(commands, this.#context(this.client as Client<true>, provider, clock));
+    const context = this.#context(this.client as Client<true>, provider, clock);
+    this.#autoJoin = new AutoJoinWatcher({ rules: this.autoJoinRules, meetings: this.meetings, services: context.services, cooldowns: context.cooldowns, logger });
+    const handle = createInteractionHandler(commands, { ...context, autoJoin: { rules: this.autoJoinRules, watcher: this.#autoJoin } });
     this.client.on(Events.InteractionCreate, (interaction) => void handle(interaction));
     this.client.on(Events.VoiceStateUpdate, (oldState, newState) => {
       const botUserId = this.client.user?.id;
       if (botUserId !== undefined) this.meetings.onVoiceStateUpdate(oldState, newState, botUserId);
+      this.#autoJoin.onVoiceStateUpdate(oldState, newState);
     });
     this.client.on(Events.ChannelDelete, (channel) => {
-      if (!channel.isDMBased()) this.meetings.onChannelDelete(channel.guildId, channel.id);
+      if (channel.isDMBased()) return;
+      this.meetings.onChannelDelete(channel.guildId, channel.id);
+      this.#autoJoin.onChannelDelete(channel.guildId, channel.id);
     });
     this.client.on(Events.Error, (error) => logger.error({ err: error.message }, 'discord client error'));
   }
@@ -230,7 +241,7 @@ export class ParleyBot {
     }
   }
 
-  #context(client: Client<true>, provider: BotContext['services']['provider'], clock: Clock): BotContext {
+  #context(client: Client<true>, provider: BotContext['services']['provider'], clock: Clock): Omit<BotContext, 'autoJoin'> {
     const { config, logger } = this.#options;
     return {
       client,
