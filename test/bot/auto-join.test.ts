@@ -20,6 +20,7 @@ interface AutoGuildIds {
   textChannelId: string;
   lockedVoiceId: string;
   categoryId: string;
+  sideVoiceId: string;
   ownerId: string;
   annaId: string;
   benId: string;
@@ -39,6 +40,7 @@ function autoGuild(n: number, options: { userLimit?: number } = {}): GuildSpec &
     benId: `${base}6`,
     helperId: `${base}7`,
     categoryId: `${base}9`,
+    sideVoiceId: `${base.slice(0, -1)}99`,
   };
   const botRoleId = `${base}8`;
   return {
@@ -54,6 +56,7 @@ function autoGuild(n: number, options: { userLimit?: number } = {}): GuildSpec &
       { id: ids.textChannelId, name: 'captions', type: ChannelType.GuildText },
       { id: ids.lockedVoiceId, name: 'Locked', type: ChannelType.GuildVoice, permissionOverwrites: [{ id: botRoleId, type: 'role', deny: P.Connect }] },
       { id: ids.categoryId, name: 'Rooms', type: ChannelType.GuildCategory },
+      { id: ids.sideVoiceId, name: 'Side', type: ChannelType.GuildVoice },
     ],
     members: [
       { id: ids.ownerId, username: `owner${n}`, globalName: `Owner ${n}` },
@@ -220,6 +223,25 @@ describe('/autojoin', () => {
     expect((await autojoin(standIn, o, 'clear')).content).toContain('Removed 1 auto-join channel');
   });
 
+  it('does not start while the server has a meeting in another channel', async () => {
+    const { standIn } = world;
+    const o = OTHER.ids;
+    const init = { guildId: o.guildId, userId: o.ownerId };
+    const joined = await runCommand(standIn, { commandName: 'join', ...init, channelId: o.textChannelId, ...channelOptions(standIn, init, { voice_channel: o.sideVoiceId }) });
+    expect(joined.content).toContain(`Captioning <#${o.sideVoiceId}>`);
+    await autojoinSet(standIn, o, o.voiceChannelId, o.textChannelId, 1);
+    const gatewayFrom = standIn.gatewayPayloads.entries.length;
+    const mark = bot.logs.lines.length;
+    standIn.setVoiceState(o.annaId, o.voiceChannelId, { guildId: o.guildId });
+    const evaluated = await bot.logs.waitFor((l) => bot.logs.lines.indexOf(l) >= mark && l.msg === 'auto-join evaluated' && l['guildId'] === o.guildId && l['members'] === 1);
+    expect(evaluated['outcome']).toBe('a meeting runs in this server');
+    expect(voiceJoins(standIn, o.guildId, gatewayFrom)).toEqual([]);
+    expect(bot.bot.meetings.get(o.guildId)?.voiceChannelId).toBe(o.sideVoiceId);
+    await runCommand(standIn, { commandName: 'end', ...init, channelId: o.textChannelId });
+    await autojoin(standIn, o, 'clear');
+    standIn.setVoiceState(o.annaId, null, { guildId: o.guildId });
+  });
+
   it('a start that fails tells the caption channel once and cools off instead of retrying on every change', async () => {
     const { standIn } = world;
     const f = FULL.ids;
@@ -232,9 +254,11 @@ describe('/autojoin', () => {
     const told = await waitForChannelPost(standIn, f.textChannelId, from, (c) => c.startsWith('⚠️ Parley could not start captioning'));
     expect(contentOf(told)).toContain('is full');
     // More changes in the channel: each is evaluated and refused while cooling off, with no second attempt or notice.
+    const mark = bot.logs.lines.length;
     standIn.setVoiceState(f.annaId, null, { guildId: f.guildId });
     standIn.setVoiceState(f.annaId, f.voiceChannelId, { guildId: f.guildId });
-    await bot.logs.waitFor((l) => l.msg === 'auto-join evaluated' && l['guildId'] === f.guildId && l['outcome'] === 'cooling off after a failure');
+    const rejoined = await bot.logs.waitFor((l) => bot.logs.lines.indexOf(l) >= mark && l.msg === 'auto-join evaluated' && l['guildId'] === f.guildId && l['members'] === 2);
+    expect(rejoined['outcome']).toBe('cooling off after a failure');
     await autojoin(standIn, f, 'list');
     expect(bot.logs.lines.filter((l) => l.msg === 'auto-join could not start' && l['guildId'] === f.guildId)).toHaveLength(1);
     expect(standIn.requests.slice(from).filter((r) => r.method === 'POST' && r.route === `/channels/${f.textChannelId}/messages`)).toHaveLength(1);
