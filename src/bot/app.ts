@@ -13,6 +13,7 @@ import type { Config, DiscordConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { MeetingRegistry } from '../meeting/registry.ts';
 import { SttBudget } from '../meeting/stt-budget.ts';
+import { LlmBudget } from '../meeting/llm-budget.ts';
 import { untilAborted } from '../meeting/deadline.ts';
 import type { MeetingEndReason } from '../meeting/meeting.ts';
 import { createAssemblyAIProvider } from '../stt/provider.ts';
@@ -268,6 +269,7 @@ export class ParleyBot {
         },
         limits: config.limits,
         sttBudget: config.limits.dailySttMsPerGuild === undefined ? undefined : new SttBudget(config.limits.dailySttMsPerGuild),
+        llmBudget: config.limits.dailyLlmRequestsPerGuild === undefined ? undefined : new LlmBudget(config.limits.dailyLlmRequestsPerGuild),
         onStoreWriteFailed: () => {
           this.#storeWriteFailures++;
         },
