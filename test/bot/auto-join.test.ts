@@ -264,4 +264,50 @@ describe('/autojoin', () => {
     expect(standIn.requests.slice(from).filter((r) => r.method === 'POST' && r.route === `/channels/${f.textChannelId}/messages`)).toHaveLength(1);
     expect(voiceJoins(standIn, f.guildId, gatewayFrom)).toEqual([]);
   });
+
+  it('a deleted voice channel takes its rule with it', async () => {
+    const { standIn } = world;
+    const o = OTHER.ids;
+    await autojoinSet(standIn, o, o.sideVoiceId, o.textChannelId, 3);
+    await autojoinSet(standIn, o, o.voiceChannelId, o.textChannelId, 3);
+    const guild = standIn.world.guild(o.guildId);
+    const side = guild.channels.get(o.sideVoiceId)!;
+    guild.channels.delete(o.sideVoiceId);
+    standIn.dispatch('CHANNEL_DELETE', { ...side, guild_id: o.guildId });
+    // The bot handles the deletion before the command that follows it.
+    const listed = await autojoin(standIn, o, 'list');
+    expect(listed.content).not.toContain(o.sideVoiceId);
+    expect(listed.content).toContain(`<#${o.voiceChannelId}>`);
+    expect(bot.bot.autoJoinRules.list(o.guildId).map((r) => r.voiceChannelId)).toEqual([o.voiceChannelId]);
+  });
+});
+
+describe('/autojoin at start-up', () => {
+  let world: World;
+
+  beforeAll(async () => {
+    world = await startWorld({ standIn: { guilds: [MAIN] } });
+  });
+
+  afterAll(async () => {
+    await world?.close();
+  });
+
+  it('joins a channel where enough members already are when Parley comes online', async () => {
+    const { standIn } = world;
+    const g = MAIN.ids;
+    const first = await startInProcessBot(world);
+    await autojoinSet(standIn, g, g.voiceChannelId, g.textChannelId, 1);
+    await first.stop();
+    standIn.setVoiceState(g.annaId, g.voiceChannelId, { guildId: g.guildId });
+    const from = standIn.requests.length;
+    const second = await startInProcessBot(world);
+    try {
+      const notice = await waitForChannelPost(standIn, g.textChannelId, from, (c) => c.startsWith('ℹ️'));
+      expect(contentOf(notice)).toContain(`Captioning <#${g.voiceChannelId}>`);
+      expect(second.bot.meetings.get(g.guildId)?.voiceChannelId).toBe(g.voiceChannelId);
+    } finally {
+      await second.stop();
+    }
+  });
 });
