@@ -33,6 +33,17 @@ export const AUTO_JOIN_RETRY_BASE_MS = 60_000;
 /** Longest cool-off, ms. */
 export const AUTO_JOIN_RETRY_CAP_MS = 30 * 60_000;
 
+/**
+ * The cool-off after the `failures`-th failed start in a row, ms: `min(cap, base × 2^(failures − 1))` with equal
+ * jitter (the upper half is random), so it lies in [delay / 2, delay] and never exceeds {@link AUTO_JOIN_RETRY_CAP_MS}.
+ *
+ * @param random in [0, 1).
+ */
+export function autoJoinCoolOffMs(failures: number, random: number): number {
+  const delayMs = Math.min(AUTO_JOIN_RETRY_CAP_MS, AUTO_JOIN_RETRY_BASE_MS * 2 ** Math.min(Math.max(failures, 1) - 1, 16));
+  return Math.round(delayMs / 2 + (random * delayMs) / 2);
+}
+
 /** Options for {@link AutoJoinWatcher}. */
 export interface AutoJoinWatcherOptions {
   rules: AutoJoinStore;
@@ -192,8 +203,7 @@ export class AutoJoinWatcher {
   /** Starts (or lengthens) the cool-off and tells the caption channel once per run of failures. */
   async #failed(guild: Guild, rule: AutoJoinRule, state: ChannelState, reason: string): Promise<void> {
     state.failures += 1;
-    const delayMs = Math.min(AUTO_JOIN_RETRY_CAP_MS, AUTO_JOIN_RETRY_BASE_MS * 2 ** Math.min(state.failures - 1, 16));
-    const coolOffMs = Math.round(delayMs / 2 + (this.#random() * delayMs) / 2);
+    const coolOffMs = autoJoinCoolOffMs(state.failures, this.#random());
     state.retryAtMs = this.#now() + coolOffMs;
     state.armed = true;
     this.#o.logger.warn({ guildId: guild.id, voiceChannelId: rule.voiceChannelId, failures: state.failures, coolOffMs, reason }, 'auto-join could not start');
