@@ -94,15 +94,21 @@ export function budgetedRecap(recap: RecapSettings | undefined, budget: LlmBudge
 /**
  * A meeting's translator under its guild's LLM budget: a turn refused by the budget (`kind: 'budget'`) resolves
  * with no translations, so the caption is marked as not translated like any failed language, and `onSpent` is
- * called (the meeting tells the channel once) instead of the translation sink's "unavailable" notice.
+ * called (the meeting tells the channel once) instead of the translation sink's "unavailable" notice. While
+ * `spent()` says the budget is used, turns are not even queued: they never take a slot of the shared rate limiter.
  */
-export function budgetedTranslator(inner: TurnTranslator, onSpent: () => void): TurnTranslator {
+export function budgetedTranslator(inner: TurnTranslator, onSpent: () => void, spent: () => boolean = () => false): TurnTranslator {
   return {
-    translate: (turn, languages) =>
-      inner.translate(turn, languages).catch((error: unknown) => {
+    translate: (turn, languages) => {
+      if (spent()) {
+        onSpent();
+        return Promise.resolve({});
+      }
+      return inner.translate(turn, languages).catch((error: unknown) => {
         if (!(error instanceof LlmError) || error.kind !== 'budget') throw error;
         onSpent();
         return {};
-      }),
+      });
+    },
   };
 }

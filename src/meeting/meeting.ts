@@ -192,7 +192,11 @@ export class Meeting {
         ? undefined
         : new TranslationSink({
             // The meeting's own queue: its turns never share a prompt with another meeting's.
-            translator: budgetedTranslator(translator.forMeeting(services.llmBudget?.gate(guild.id)), () => this.#llmBudgetSpent()),
+            translator: budgetedTranslator(
+              translator.forMeeting(services.llmBudget?.gate(guild.id)),
+              () => this.#llmBudgetSpent(),
+              () => services.llmBudget?.spent(guild.id) === true,
+            ),
             languages: () => services.settings.languages(guild.id),
             logger,
             onTranslated: (result) => {

@@ -46,6 +46,7 @@ describe('translations and recaps under the budget, against the fake gateway', (
     const budget = new LlmBudget(2);
     const spent: string[] = [];
     const guildA = budgetedTranslator(translator.forMeeting(budget.gate('a')), () => spent.push('a'));
+    const queuedA = budgetedTranslator(translator.forMeeting(budget.gate('a')), () => spent.push('a'), () => budget.spent('a'));
     const guildB = budgetedTranslator(translator.forMeeting(budget.gate('b')), () => spent.push('b'));
 
     // Request 1 carries turn 1; turns 2 and 3 arrive while it is held, so request 2 carries both.
@@ -63,6 +64,11 @@ describe('translations and recaps under the budget, against the fake gateway', (
     // Guild a's budget is used: no translation, no request, told once (by the meeting) per refusal.
     expect(await guildA.translate(turn(4), ['es'])).toEqual({});
     expect(spent).toEqual(['a']);
+    // Known to be spent: not queued at all.
+    const waitingBefore = translator.stats();
+    expect(await queuedA.translate(turn(6), ['es'])).toEqual({});
+    expect(translator.stats()).toEqual(waitingBefore);
+    expect(spent).toEqual(['a', 'a']);
     // Guild b still has its own.
     expect(await guildB.translate(turn(5), ['es'])).toEqual({ es: '[es] caption number 5' });
     expect(server.requests).toHaveLength(3);
