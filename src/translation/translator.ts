@@ -170,7 +170,11 @@ export class Translator implements TurnTranslator {
     this.#limiter = new Bottleneck({ maxConcurrent: Math.floor(maxConcurrent), minTime: minIntervalMs(maxRequestsPerMinute) });
   }
 
-  /** A queue of its own for one meeting: its turns are only ever batched with each other. */
+  /**
+   * A queue of its own for one meeting: its turns are only ever batched with each other.
+   *
+   * @param gate asked once per request of this meeting, just before it is sent (the guild's daily LLM budget).
+   */
   forMeeting(gate?: RequestGate): MeetingTranslator {
     const key = `meeting-${++this.#meetings}`;
     let closed = false;
