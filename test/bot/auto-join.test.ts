@@ -311,3 +311,34 @@ describe('/autojoin at start-up', () => {
     }
   });
 });
+
+describe('/autojoin under the /join cooldown', () => {
+  let world: World;
+  let bot: InProcessBot;
+
+  beforeAll(async () => {
+    world = await startWorld({ standIn: { guilds: [MAIN] } });
+    bot = await startInProcessBot(world, { COOLDOWN_GUILD_S: '60' });
+  });
+
+  afterAll(async () => {
+    await bot?.stop();
+    await world?.close();
+  });
+
+  it('waits out the server cooldown of /join rather than starting at once after one', async () => {
+    const { standIn } = world;
+    const g = MAIN.ids;
+    const init = { guildId: g.guildId, userId: g.ownerId };
+    expect((await runCommand(standIn, { commandName: 'join', ...init, channelId: g.textChannelId, ...channelOptions(standIn, init, { voice_channel: g.voiceChannelId }) })).content).toContain('Captioning');
+    await runCommand(standIn, { commandName: 'end', ...init, channelId: g.textChannelId });
+    await bot.logs.waitFor((l) => l.msg === 'meeting ended');
+    await autojoinSet(standIn, g, g.voiceChannelId, g.textChannelId, 1);
+    const gatewayFrom = standIn.gatewayPayloads.entries.length;
+    standIn.setVoiceState(g.annaId, g.voiceChannelId, { guildId: g.guildId });
+    const outcome = await bot.logs.waitFor((l) => (l.msg === 'auto-join waits for the /join cooldown' || l.msg === 'auto-joined a voice channel') && l['guildId'] === g.guildId);
+    expect(outcome.msg).toBe('auto-join waits for the /join cooldown');
+    expect(voiceJoins(standIn, g.guildId, gatewayFrom)).toEqual([]);
+    expect(bot.bot.meetings.get(g.guildId)).toBeUndefined();
+  });
+});
