@@ -1,5 +1,6 @@
 /** Every slash command, for the bot and for the registration script. */
 import type { Command } from '../src/bot/command.ts';
+import { autojoin } from './autojoin.ts';
 import { captions } from './captions.ts';
 import { end } from './end.ts';
 import { forget } from './forget.ts';
@@ -13,4 +14,4 @@ import { recapTemplateCommand } from './recap-template.ts';
 import { spokenLanguages } from './spoken-languages.ts';
 import { status } from './status.ts';
 
-export const commands: readonly Command[] = [join, end, status, keyterms, languages, spokenLanguages, recap, recapTemplateCommand, optout, optin, forget, captions];
+export const commands: readonly Command[] = [join, end, status, keyterms, languages, spokenLanguages, recap, recapTemplateCommand, optout, optin, forget, captions, autojoin];

@@ -3,7 +3,8 @@
  */
 import { ChannelType, MessageFlags, PermissionFlagsBits, SlashCommandBuilder, type GuildBasedChannel } from 'discord.js';
 import { CommandError, type Command } from '../src/bot/command.ts';
-import { CALLER_CAPTION_PERMISSIONS, CAPTION_PERMISSIONS, THREAD_PERMISSIONS, VOICE_PERMISSIONS, missingPermissions } from '../src/bot/permissions.ts';
+import { CALLER_CAPTION_PERMISSIONS, VOICE_PERMISSIONS, missingPermissions } from '../src/bot/permissions.ts';
+import { botStartProblem } from '../src/bot/start-checks.ts';
 import { parseLanguageList } from '../src/translation/languages.ts';
 import { VoiceJoinError } from '../src/voice/voice-link.ts';
 
@@ -80,28 +81,8 @@ export const join: Command = {
         `You don't have ${list(callerCaptionMissing)} in <#${captionChannel.id}>, so you can't send captions there. Pick a channel you can post in with the \`caption_channel\` option.`,
       );
     }
-    const voiceMissing = missingPermissions(voiceChannel, me, VOICE_PERMISSIONS);
-    const captionMissing = missingPermissions(captionChannel, me, languages.length > 0 ? [...CAPTION_PERMISSIONS, ...THREAD_PERMISSIONS] : CAPTION_PERMISSIONS);
-    if (voiceMissing.length > 0 || captionMissing.length > 0) {
-      const parts: string[] = [];
-      if (voiceMissing.length > 0) parts.push(`in <#${voiceChannel.id}>: ${list(voiceMissing)}`);
-      if (captionMissing.length > 0) parts.push(`in <#${captionChannel.id}>: ${list(captionMissing)}`);
-      throw new CommandError(`Parley is missing permissions ${parts.join('; ')}. Ask a server admin to grant them, then run /join again.`);
-    }
-    // Discord silently ignores a join of a full channel (without Move Members): say so now rather than time out.
-    if (voiceChannel.full && !voiceChannel.permissionsFor(me).has(PermissionFlagsBits.MoveMembers)) {
-      throw new CommandError(
-        `<#${voiceChannel.id}> is full (its user limit is ${voiceChannel.userLimit}), so Parley cannot join it. Raise its user limit or give Parley **Move Members**, then run /join again.`,
-      );
-    }
-    if (context.services.sttBudget?.spent(guild.id) === true) {
-      throw new CommandError('This server has used its speech-to-text time for today. Captioning can start again after midnight UTC.');
-    }
-    const running = context.meetings.get(guild.id);
-    if (running !== undefined || context.meetings.busy(guild.id)) {
-      const where = running === undefined ? 'another channel' : `<#${running.voiceChannelId}>`;
-      throw new CommandError(`Parley is already captioning ${where} in this server. Use /end there first.`);
-    }
+    const problem = botStartProblem({ me, voiceChannel, captionChannel, languages, services: context.services, meetings: context.meetings, retry: 'run /join again' });
+    if (problem !== undefined) throw new CommandError(problem.message);
     if (languagesOption !== null) {
       context.settings.setLanguages(guild.id, languages);
     }

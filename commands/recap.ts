@@ -14,6 +14,7 @@ import { MessageFlags, SlashCommandBuilder } from 'discord.js';
 import { CommandError, type Command } from '../src/bot/command.ts';
 import { canSeeMeeting } from '../src/bot/permissions.ts';
 import { buildMeetingReport, postMeetingReport } from '../src/meeting/meeting-report.ts';
+import { budgetedRecap } from '../src/meeting/llm-budget.ts';
 import { privateReportTarget } from '../src/bot/report-target.ts';
 import type { MeetingRecord } from '../src/store/meeting-store.ts';
 import { parseStoredRecap } from '../src/recap/recap.ts';
@@ -74,12 +75,15 @@ export const recap: Command = {
     const style = template === null ? guildStyle : { ...guildStyle, template };
     const stored = record.recap === undefined || template !== null ? undefined : parseStoredRecap(record.recap);
     const endedAtMs = record.endedAtMs ?? Date.now();
+    // A stored recap needs no LLM request; a new one counts against the server's daily budget.
+    const budgeted = stored === undefined ? budgetedRecap(context.services.recap, context.services.llmBudget, guildId) : { recap: context.services.recap };
+    const refusal = budgeted.refusal !== undefined && transcript.turns.length > 0 ? ` ${budgeted.refusal}` : '';
     const report = await buildMeetingReport({
       title: `Meeting #${record.id}, ${new Date(record.startedAtMs).toISOString().slice(0, 16).replace('T', ' ')} UTC`,
       transcript,
       durationMs: endedAtMs - record.startedAtMs,
-      headline: `📝 Recap of meeting #${record.id}.`,
-      recap: context.services.recap,
+      headline: `📝 Recap of meeting #${record.id}.${refusal}`,
+      recap: budgeted.recap,
       ...(stored === undefined ? {} : { existingRecap: stored }),
       recapStyle: style,
       logger: context.logger,

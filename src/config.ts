@@ -88,6 +88,7 @@ const limitsSchema = z.object({
   MAX_MEETING_WARNING_MINUTES: minutes(1_440).default(10),
   EMPTY_CHANNEL_LEAVE_MINUTES: minutes(1_440).default(3),
   DAILY_STT_MINUTES_PER_GUILD: minutes(1_440).optional(),
+  DAILY_LLM_REQUESTS_PER_GUILD: z.coerce.number({ error: 'must be a whole number of requests' }).int({ error: 'must be a whole number of requests' }).min(0, { error: 'must be 0 (off) or more requests' }).max(1_000_000, { error: 'must be at most 1000000 requests' }).optional(),
   DATA_RETENTION_DAYS: positiveWhole('days').optional(),
 });
 
@@ -177,6 +178,8 @@ export interface LimitsConfig {
   emptyChannelLeaveMs: number;
   /** Speech-to-text session time a guild may use per UTC day, ms (what AssemblyAI bills); undefined: no budget. */
   dailySttMsPerGuild: number | undefined;
+  /** LLM requests (translations and recaps) a guild may cause per UTC day; undefined (or 0 in the environment): no budget. */
+  dailyLlmRequestsPerGuild: number | undefined;
   /** Meetings that ended more than this many days ago are deleted; undefined: kept until deleted by hand. */
   dataRetentionDays: number | undefined;
 }
@@ -255,6 +258,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       maxMeetingWarningMs: Math.round(Math.min(m.MAX_MEETING_WARNING_MINUTES, m.MAX_MEETING_MINUTES / 2) * minute),
       emptyChannelLeaveMs: Math.round(m.EMPTY_CHANNEL_LEAVE_MINUTES * minute),
       dailySttMsPerGuild: m.DAILY_STT_MINUTES_PER_GUILD === undefined ? undefined : Math.round(m.DAILY_STT_MINUTES_PER_GUILD * minute),
+      dailyLlmRequestsPerGuild: m.DAILY_LLM_REQUESTS_PER_GUILD === undefined || m.DAILY_LLM_REQUESTS_PER_GUILD === 0 ? undefined : m.DAILY_LLM_REQUESTS_PER_GUILD,
       dataRetentionDays: m.DATA_RETENTION_DAYS,
     },
     llm: {

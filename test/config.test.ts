@@ -16,6 +16,14 @@ describe('config', () => {
     expect(discord).toMatchObject({ guildId: undefined, restApiUrl: undefined, metricsPort: undefined });
   });
 
+  it('reads the daily LLM request budget: empty or 0 is off, a whole number of requests otherwise', () => {
+    expect(loadConfig({ ...example, ASSEMBLYAI_API_KEY: 'k' }).limits.dailyLlmRequestsPerGuild).toBeUndefined();
+    expect(loadConfig({ ASSEMBLYAI_API_KEY: 'k', DAILY_LLM_REQUESTS_PER_GUILD: '0' }).limits.dailyLlmRequestsPerGuild).toBeUndefined();
+    expect(loadConfig({ ASSEMBLYAI_API_KEY: 'k', DAILY_LLM_REQUESTS_PER_GUILD: '500' }).limits.dailyLlmRequestsPerGuild).toBe(500);
+    expect(() => loadConfig({ ASSEMBLYAI_API_KEY: 'k', DAILY_LLM_REQUESTS_PER_GUILD: '2.5' })).toThrow(/^Invalid configuration: DAILY_LLM_REQUESTS_PER_GUILD must be a whole number of requests$/);
+    expect(() => loadConfig({ ASSEMBLYAI_API_KEY: 'k', DAILY_LLM_REQUESTS_PER_GUILD: '-1' })).toThrow(/^Invalid configuration: DAILY_LLM_REQUESTS_PER_GUILD must be 0 \(off\) or more requests$/);
+  });
+
   it('names the variable that is wrong, in one line, without echoing secrets', () => {
     const cases: Array<[Record<string, string>, RegExp]> = [
       [{}, /^Invalid configuration: ASSEMBLYAI_API_KEY is required/],

@@ -13,6 +13,7 @@ import type { Config, DiscordConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { MeetingRegistry } from '../meeting/registry.ts';
 import { SttBudget } from '../meeting/stt-budget.ts';
+import { LlmBudget } from '../meeting/llm-budget.ts';
 import { untilAborted } from '../meeting/deadline.ts';
 import type { MeetingEndReason } from '../meeting/meeting.ts';
 import { createAssemblyAIProvider } from '../stt/provider.ts';
@@ -22,6 +23,8 @@ import { RecapSettingsStore } from '../store/recap-settings.ts';
 import { MeetingStore } from '../store/meeting-store.ts';
 import { MeetingDeletion } from '../store/meeting-deletion.ts';
 import { RetentionSweep } from '../store/retention.ts';
+import { AutoJoinStore } from '../store/auto-join-store.ts';
+import { AutoJoinWatcher } from './auto-join.ts';
 import { createLlmClient } from '../llm/gateway-client.ts';
 import { checkModels } from '../llm/model-check.ts';
 import { Translator } from '../translation/translator.ts';
@@ -54,6 +57,8 @@ export class ParleyBot {
   readonly meetingStore: MeetingStore;
   readonly recapSettings: RecapSettingsStore;
   readonly meetingDeletion: MeetingDeletion;
+  readonly autoJoinRules: AutoJoinStore;
+  readonly #autoJoin: AutoJoinWatcher;
   readonly #options: ParleyBotOptions;
   /** The open SQLite connection the stores share (operations and tests read it; only the stores write). */
   readonly database: DatabaseSync;
@@ -80,6 +85,7 @@ export class ParleyBot {
     this.meetingStore = new MeetingStore(this.database);
     this.meetingDeletion = new MeetingDeletion(this.database);
     this.recapSettings = new RecapSettingsStore(this.database);
+    this.autoJoinRules = new AutoJoinStore(this.database);
     this.meetings = new MeetingRegistry(logger);
     this.client = createDiscordClient(discord);
     const provider = createAssemblyAIProvider(config.stt, logger);
@@ -117,16 +123,22 @@ export class ParleyBot {
     this.client.once(Events.ClientReady, (ready) => {
       logger.info({ user: ready.user.tag, guilds: ready.guilds.cache.size }, 'Parley is online');
       void this.#announceInterruptedMeetings(ready);
+      this.#autoJoin.evaluateAll(ready);
     });
     // Interactions only arrive once the client is ready, so the client in the context is a ready one.
-    const handle = createInteractionHandler(commands, this.#context(this.client as Client<true>, provider, clock));
+    const context = this.#context(this.client as Client<true>, provider, clock);
+    this.#autoJoin = new AutoJoinWatcher({ rules: this.autoJoinRules, meetings: this.meetings, services: context.services, cooldowns: context.cooldowns, logger });
+    const handle = createInteractionHandler(commands, { ...context, autoJoin: { rules: this.autoJoinRules, watcher: this.#autoJoin } });
     this.client.on(Events.InteractionCreate, (interaction) => void handle(interaction));
     this.client.on(Events.VoiceStateUpdate, (oldState, newState) => {
       const botUserId = this.client.user?.id;
       if (botUserId !== undefined) this.meetings.onVoiceStateUpdate(oldState, newState, botUserId);
+      this.#autoJoin.onVoiceStateUpdate(oldState, newState);
     });
     this.client.on(Events.ChannelDelete, (channel) => {
-      if (!channel.isDMBased()) this.meetings.onChannelDelete(channel.guildId, channel.id);
+      if (channel.isDMBased()) return;
+      this.meetings.onChannelDelete(channel.guildId, channel.id);
+      this.#autoJoin.onChannelDelete(channel.guildId, channel.id);
     });
     this.client.on(Events.Error, (error) => logger.error({ err: error.message }, 'discord client error'));
   }
@@ -230,7 +242,7 @@ export class ParleyBot {
     }
   }
 
-  #context(client: Client<true>, provider: BotContext['services']['provider'], clock: Clock): BotContext {
+  #context(client: Client<true>, provider: BotContext['services']['provider'], clock: Clock): Omit<BotContext, 'autoJoin'> {
     const { config, logger } = this.#options;
     return {
       client,
@@ -257,6 +269,7 @@ export class ParleyBot {
         },
         limits: config.limits,
         sttBudget: config.limits.dailySttMsPerGuild === undefined ? undefined : new SttBudget(config.limits.dailySttMsPerGuild),
+        llmBudget: config.limits.dailyLlmRequestsPerGuild === undefined ? undefined : new LlmBudget(config.limits.dailyLlmRequestsPerGuild),
         onStoreWriteFailed: () => {
           this.#storeWriteFailures++;
         },

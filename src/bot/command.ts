@@ -12,6 +12,8 @@ import type { MeetingRegistry } from '../meeting/registry.ts';
 import type { MeetingServices } from '../meeting/meeting.ts';
 import type { CommandCooldowns } from './cooldowns.ts';
 import type { CaptionLinks } from '../web/links.ts';
+import type { AutoJoinStore } from '../store/auto-join-store.ts';
+import type { AutoJoinWatcher } from './auto-join.ts';
 
 /** What every command's `execute` receives besides the interaction. */
 export interface BotContext {
@@ -29,6 +31,8 @@ export interface BotContext {
   cooldowns: CommandCooldowns;
   /** Issues caption-page links; undefined when the page is off (`WEB_PORT` unset). */
   captionLinks?: CaptionLinks | undefined;
+  /** `/autojoin` rules and the watcher that acts on them. */
+  autoJoin: { rules: AutoJoinStore; watcher: AutoJoinWatcher };
 }
 
 /** A slash command module: its registration data and its handler. */

@@ -17,8 +17,9 @@
  *   model's answer does not match the JSON schema.
  * - `cancelled`: the translator was closed before the request was sent.
  * - `skipped`: the translator never sent the turn: its meeting's backlog was full, or it waited longer than allowed.
+ * - `budget`: never sent: the guild has used its daily budget of LLM requests (`DAILY_LLM_REQUESTS_PER_GUILD`).
  */
-export type LlmErrorKind = 'rate_limited' | 'server_error' | 'model_unavailable' | 'rejected' | 'timeout' | 'network' | 'malformed' | 'cancelled' | 'skipped';
+export type LlmErrorKind = 'rate_limited' | 'server_error' | 'model_unavailable' | 'rejected' | 'timeout' | 'network' | 'malformed' | 'cancelled' | 'skipped' | 'budget';
 
 /** Fields of an {@link LlmError}; see the class for their meaning. */
 export interface LlmErrorDetails {

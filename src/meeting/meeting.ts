@@ -25,6 +25,7 @@ import { VoiceLink } from '../voice/voice-link.ts';
 import { untilAborted } from './deadline.ts';
 import { MeetingLimits, type MeetingLimitSettings } from './meeting-limits.ts';
 import type { SttBudget } from './stt-budget.ts';
+import { budgetedRecap, budgetedTranslator, type LlmBudget } from './llm-budget.ts';
 import type { CaptionFeed } from '../web/caption-feed.ts';
 import type { CaptionFeeds } from '../web/feeds.ts';
 
@@ -52,6 +53,8 @@ export interface MeetingServices {
   limits?: MeetingLimitSettings | undefined;
   /** Daily speech-to-text budget per guild; undefined: none. */
   sttBudget?: SttBudget | undefined;
+  /** Daily LLM request budget per guild (translations and recaps); undefined: none. */
+  llmBudget?: LlmBudget | undefined;
   /** The caption page's feeds; undefined when the page is off. */
   captionFeeds?: CaptionFeeds | undefined;
 }
@@ -156,6 +159,7 @@ export class Meeting {
   /** Session time already added to the guild's budget, ms. */
   #budgetedMs = 0;
   #budgetTimer: TimerHandle | null = null;
+  #llmBudgetTold = false;
 
   private constructor(options: MeetingStartOptions) {
     const { guild, services } = options;
@@ -188,7 +192,11 @@ export class Meeting {
         ? undefined
         : new TranslationSink({
             // The meeting's own queue: its turns never share a prompt with another meeting's.
-            translator: translator.forMeeting(),
+            translator: budgetedTranslator(
+              translator.forMeeting(services.llmBudget?.gate(guild.id)),
+              () => this.#llmBudgetSpent(),
+              () => services.llmBudget?.spent(guild.id) === true,
+            ),
             languages: () => services.settings.languages(guild.id),
             logger,
             onTranslated: (result) => {
@@ -401,14 +409,16 @@ export class Meeting {
 
   async #postReport(reason: MeetingEndReason, transcript: Transcript, signal: AbortSignal | undefined): Promise<void> {
     const logger = this.#services.logger;
+    // Shutdown must finish within its deadline and a recap takes an LLM longer: post the transcript now; /recap makes it later.
+    const budgeted = signal !== undefined || reason === 'shutdown' ? { recap: undefined } : budgetedRecap(this.#services.recap, this.#services.llmBudget, this.guildId);
+    const refusal = budgeted.refusal !== undefined && transcript.turns.length > 0 ? ` ${budgeted.refusal}` : '';
     try {
       const report = await buildMeetingReport({
         title: `Meeting in #${'name' in this.#channel ? String(this.#channel.name) : 'captions'}, ${new Date(this.startedAtMs).toISOString().slice(0, 16).replace('T', ' ')} UTC`,
         transcript,
         durationMs: this.elapsedMs,
-        headline: `⏹️ ${END_TEXT[reason]}`,
-        // Shutdown must finish within its deadline and a recap takes an LLM longer: post the transcript now; /recap makes it later.
-        recap: signal !== undefined || reason === 'shutdown' ? undefined : this.#services.recap,
+        headline: `⏹️ ${END_TEXT[reason]}${refusal}`,
+        recap: budgeted.recap,
         recapStyle: this.#services.recapSettings.recapStyle(this.guildId),
         logger,
       });
@@ -441,6 +451,14 @@ export class Meeting {
     }
     if (this.#budgetTimer !== null) this.#services.clock.clearTimeout(this.#budgetTimer);
     this.#budgetTimer = this.#services.clock.setTimeout(() => this.#chargeBudget(), BUDGET_CHECK_MS);
+  }
+
+  /** The guild's LLM budget refused a translation: the channel is told once per meeting; captions go on. */
+  #llmBudgetSpent(): void {
+    const budget = this.#services.llmBudget;
+    if (this.#llmBudgetTold || budget === undefined) return;
+    this.#llmBudgetTold = true;
+    this.#sink.notice({ level: 'warning', text: `${budget.refusal()} Captions go on in the original language; untranslated ones are marked.` });
   }
 
   /**

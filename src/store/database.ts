@@ -19,6 +19,22 @@ export const DATABASE_FILE = 'parley.db';
 export const BUSY_TIMEOUT_MS = 5_000;
 
 /**
+ * Auto-join rules (`/autojoin`): one row per voice channel a guild asked Parley to join by itself once
+ * `min_members` members (bots not counted) are in it, with the text channel its captions go to.
+ */
+const AUTO_JOIN_MIGRATION = `
+  CREATE TABLE guild_auto_join (
+    guild_id TEXT NOT NULL,
+    voice_channel_id TEXT NOT NULL,
+    caption_channel_id TEXT NOT NULL,
+    min_members INTEGER NOT NULL,
+    set_by TEXT NOT NULL,
+    set_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (guild_id, voice_channel_id)
+  ) WITHOUT ROWID;
+  `;
+
+/**
  * Schema migrations, applied in order. Migration `i` brings the database from `PRAGMA user_version` `i` to
  * `i + 1`. Never edit a migration that has shipped: append a new one (databases in the field already ran it).
  */
@@ -115,6 +131,8 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (guild_id, position)
   ) WITHOUT ROWID;
   `,
+  // 4 on this branch; 5 once the recording setting (migration 4) is merged before it.
+  AUTO_JOIN_MIGRATION,
 ];
 
 /** The schema version this code writes: `PRAGMA user_version` after {@link openDatabase}. */

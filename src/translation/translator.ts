@@ -47,6 +47,12 @@ export interface TurnTranslator {
   translate(turn: TranslationTurn, languages: string[]): Promise<Record<string, string>>;
 }
 
+/**
+ * Asked before each request of a meeting is sent (a guild's daily LLM budget): `undefined` admits (and counts) it,
+ * a string refuses it and says why; the meeting's waiting turns then reject with `kind: 'budget'`.
+ */
+export type RequestGate = () => string | undefined;
+
 /** One meeting's queue in a shared {@link Translator}. */
 export interface MeetingTranslator extends TurnTranslator {
   /** Rejects this meeting's turns not yet sent with `kind: 'cancelled'`, and every later turn likewise. */
@@ -104,6 +110,7 @@ interface MeetingQueue {
   inFlight: boolean;
   /** When it was last served, in serves since construction; 0 for never (served before any other). */
   servedAt: number;
+  gate?: RequestGate | undefined;
 }
 
 
@@ -163,12 +170,16 @@ export class Translator implements TurnTranslator {
     this.#limiter = new Bottleneck({ maxConcurrent: Math.floor(maxConcurrent), minTime: minIntervalMs(maxRequestsPerMinute) });
   }
 
-  /** A queue of its own for one meeting: its turns are only ever batched with each other. */
-  forMeeting(): MeetingTranslator {
+  /**
+   * A queue of its own for one meeting: its turns are only ever batched with each other.
+   *
+   * @param gate asked once per request of this meeting, just before it is sent (the guild's daily LLM budget).
+   */
+  forMeeting(gate?: RequestGate): MeetingTranslator {
     const key = `meeting-${++this.#meetings}`;
     let closed = false;
     return {
-      translate: (turn, languages) => (closed ? this.#rejectCancelled() : this.#enqueue(key, turn, languages)),
+      translate: (turn, languages) => (closed ? this.#rejectCancelled() : this.#enqueue(key, turn, languages, gate)),
       close: () => {
         closed = true;
         const queue = this.#queues.get(key);
@@ -225,14 +236,14 @@ export class Translator implements TurnTranslator {
     await Promise.allSettled([...this.#running]);
   }
 
-  #enqueue(key: string, turn: TranslationTurn, languages: string[]): Promise<Record<string, string>> {
+  #enqueue(key: string, turn: TranslationTurn, languages: string[], gate?: RequestGate): Promise<Record<string, string>> {
     const targets = [...new Set(languages)];
     if (this.#closed) return this.#rejectCancelled();
     if (targets.length === 0) return Promise.resolve({});
     if (turn.text.trim() === '') return Promise.resolve(Object.fromEntries(targets.map((language) => [language, ''])));
     let queue = this.#queues.get(key);
     if (queue === undefined) {
-      queue = { pending: [], inFlight: false, servedAt: 0 };
+      queue = { pending: [], inFlight: false, servedAt: 0, gate };
       this.#queues.set(key, queue);
     }
     if (queue.pending.length >= this.#maxBacklog) {
@@ -282,6 +293,14 @@ export class Translator implements TurnTranslator {
       const [key, queue] = next;
       this.#expire(queue);
       if (queue.pending.length === 0) {
+        this.#queues.delete(key);
+        continue;
+      }
+      const refusal = queue.gate?.();
+      if (refusal !== undefined) {
+        const refused = queue.pending.splice(0);
+        for (const pending of refused) pending.reject(new LlmError(refusal, { kind: 'budget', retryable: true, model: this.#model }));
+        this.#stats.failures += refused.length;
         this.#queues.delete(key);
         continue;
       }
