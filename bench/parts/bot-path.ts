@@ -263,15 +263,51 @@ export function figuresOf(run: BotPathRun): Record<string, number> {
   };
 }
 
-/** Runs part 10. */
+/** The profile's groups as shares of the bot's CPU, with the bench's keys. */
+export function profileFigures(profile: ProfileSummary): Record<string, number> {
+  const share = (test: (name: string) => boolean) => round(profile.groups.filter((g) => test(g.name)).reduce((sum, g) => sum + g.share, 0), 3);
+  return {
+    bot_parley_own_share: share((name) => name.startsWith('Parley ')),
+    bot_share_libopus_decode: share((name) => name.startsWith('libopus decode')),
+    bot_share_transport_decrypt: share((name) => name.startsWith('transport')),
+    bot_share_dave_decrypt: share((name) => name.startsWith('DAVE decrypt')),
+    bot_share_ws_tls: share((name) => name.startsWith('ws + TLS')),
+    bot_share_gc: share((name) => name === 'GC'),
+  };
+}
+
+/** Runs part 10: a measured run, then the same meeting under `node --cpu-prof` for where the CPU goes. */
 export async function run(options: PartOptions): Promise<PartResult> {
   const setup: BotPathOptions = options.quick ? { speakers: 2, durationMs: 9_000, warmupMs: 2_000 } : { speakers: 15, durationMs: 30_000, warmupMs: 5_000 };
   const result = await measureBotPath(setup);
   checkRun(result);
-  const { profile: _profile, ...details } = result;
+  // Profiled separately: the sampler thread's own CPU would count in the measured run.
+  const profileDir = await mkdtemp(join(tmpdir(), 'parley-bench-prof-'));
+  let profiled: BotPathRun;
+  try {
+    profiled = await measureBotPath({ ...setup, profileDir });
+  } finally {
+    await rm(profileDir, { recursive: true, force: true });
+  }
+  checkRun(profiled);
+  const profile = profiled.profile;
+  if (profile === undefined) throw new Error('bench: the profiled run has no profile');
+  const { profile: _none, ...details } = result;
   return {
-    figures: figuresOf(result),
-    details: { ...details, windowMs: round(result.windowMs, 0), botCpuMs: round(result.botCpuMs, 0), deliveredShare: round(result.deliveredShare, 4), decodeRounds: result.decodeRounds.map((x) => round(x, 2)) },
+    figures: { ...figuresOf(result), ...profileFigures(profile) },
+    details: {
+      ...details,
+      windowMs: round(result.windowMs, 0),
+      botCpuMs: round(result.botCpuMs, 0),
+      deliveredShare: round(result.deliveredShare, 4),
+      decodeRounds: result.decodeRounds.map((x) => round(x, 2)),
+      profile: {
+        botCpuMsPerSpeakerSecond: round(profiled.botCpuMsPerSpeakerSecond, 2),
+        busySamples: profile.busySamples,
+        groups: profile.groups.map((g) => ({ group: g.name, share: round(g.share, 4) })),
+        top: profile.functions.slice(0, 15).map((f) => ({ function: f.name, group: f.group, share: round(f.share, 4) })),
+      },
+    },
     notes: [],
   };
 }
