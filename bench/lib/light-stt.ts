@@ -39,6 +39,8 @@ export interface LightSttStats {
   openSessions: number;
   binaryFrames: number;
   audioBytes: number;
+  /** Samples of the received audio that are not 0: the decoded speech, whatever silence was filled in around it. */
+  nonZeroSamples: number;
   /** Binary frames outside 50–1000 ms (1,600–32,000 bytes): a protocol breach. */
   badFrames: number;
   partials: number;
@@ -76,7 +78,7 @@ function wordsFor(turn: OpenTurn, endMs: number): RecognizedWord[] {
 
 /** Starts the server on 127.0.0.1 (OS-assigned port). */
 export async function startLightStt(options: LightSttOptions): Promise<LightStt> {
-  const stats: LightSttStats = { sessions: 0, openSessions: 0, binaryFrames: 0, audioBytes: 0, badFrames: 0, partials: 0, finals: 0, terminates: 0, forceEndpoints: 0, closedWithoutTerminate: 0 };
+  const stats: LightSttStats = { sessions: 0, openSessions: 0, binaryFrames: 0, audioBytes: 0, nonZeroSamples: 0, badFrames: 0, partials: 0, finals: 0, terminates: 0, forceEndpoints: 0, closedWithoutTerminate: 0 };
   const sockets = new Set<WebSocket>();
   const notFound = (_request: unknown, response: { writeHead(status: number): { end(): void } }) => response.writeHead(404).end();
   const server = options.tls === undefined ? createServer(notFound) : createTlsServer({ cert: options.tls.certPem, key: options.tls.keyPem }, notFound);
@@ -128,6 +130,7 @@ export async function startLightStt(options: LightSttOptions): Promise<LightStt>
       if (isBinary) {
         stats.binaryFrames++;
         stats.audioBytes += buffer.length;
+        for (let i = 0; i + 1 < buffer.length; i += 2) if (buffer[i] !== 0 || buffer[i + 1] !== 0) stats.nonZeroSamples++;
         bytes += buffer.length;
         if (buffer.length < 1600 || buffer.length > 32_000 || buffer.length % 2 !== 0) stats.badFrames++;
         if (detector !== undefined) {

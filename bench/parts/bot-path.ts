@@ -20,8 +20,9 @@
  * `bot_path_vs_decode_ratio` = bot ÷ decode-only (1 would mean the bot costs no more than the decode).
  *
  * Checks that make a run count: every member's packets left the stand-in DAVE-encrypted with the bot in step, and
- * the STT stand-in received at least 98 % of the PCM those packets carry (a packet lost anywhere on the path takes
- * 640 bytes away). A run that fails them throws.
+ * the STT stand-in received the members' decoded speech whole: its count of non-zero samples is within 1 % of a
+ * reference decode of every packet sent (each packet lost anywhere on the path takes about 320 away, while the
+ * silence Parley fills in is zeros). A run that fails them throws.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -43,10 +44,8 @@ import type { PartOptions, PartResult } from '../lib/part.ts';
 
 /** The bot token the stand-in accepts. */
 const BOT_TOKEN = 'parley-bench-bot-token.0123456789';
-/** PCM bytes one 20 ms packet carries at 16 kHz s16le mono. */
-const PCM_BYTES_PER_PACKET = 640;
-/** Share of the sent packets' PCM the STT stand-in must receive for the run to count. */
-export const MIN_DELIVERED_SHARE = 0.98;
+/** How far the non-zero samples the STT stand-in received may be from the reference decode's, as a share. */
+export const SPEECH_TOLERANCE = 0.01;
 
 /** How one run is set up. */
 export interface BotPathOptions {
@@ -74,7 +73,8 @@ export interface BotPathRun {
   packetsSent: number;
   packetsInWindow: number;
   pcmBytesReceived: number;
-  deliveredShare: number;
+  /** Non-zero samples the STT stand-in received ÷ those of a reference decode of every packet sent. */
+  speechDeliveredShare: number;
   sttSessions: number;
   finals: number;
   partials: number;
@@ -87,6 +87,24 @@ const memberId = (i: number) => `13095000000000${String(1000 + i).padStart(5, '0
 /** Each member's talkspurts (split where they paused ≥ 100 ms), timed from the meeting's start. */
 function memberSpurts(schedule: readonly TimedOpusPacket[]): Array<{ atMs: number; packets: TimedOpusPacket[] }> {
   return splitAtGaps(schedule, 100).map((spurt) => ({ atMs: (spurt[0]?.atMs ?? PACKET_MS) - PACKET_MS, packets: rebase(spurt) }));
+}
+
+/** Non-zero samples of every speaker's packets decoded in order, a decoder each, as the bot decodes them. */
+async function referenceNonZeroSamples(perSpeaker: ReadonlyArray<readonly Buffer[]>): Promise<number> {
+  let count = 0;
+  for (const packets of perSpeaker) {
+    const decoder = createLibopusDecoder();
+    await decoder.ready;
+    for (const packet of packets) {
+      const decoded = decoder.decodeFrame(packet);
+      const channel = decoded.channelData[0];
+      if (decoded.errors.length > 0 || channel === undefined) continue;
+      const pcm = floatToS16le(channel.subarray(0, decoded.samplesDecoded));
+      for (let i = 0; i + 1 < pcm.length; i += 2) if (pcm[i] !== 0 || pcm[i + 1] !== 0) count++;
+    }
+    decoder.free();
+  }
+  return count;
 }
 
 /** Bare decode of each speaker's packets with a decoder of their own, CPU ms. */
@@ -204,7 +222,9 @@ export async function measureBotPath(options: BotPathOptions): Promise<BotPathRu
     await decodeCpuMs(inWindow);
     const decodeRounds: number[] = [];
     for (let r = 0; r < 5; r++) decodeRounds.push((await decodeCpuMs(inWindow)) / decodeSpeakerSeconds);
-    const deliveredShare = sttStats.audioBytes / (packetsSent * PCM_BYTES_PER_PACKET);
+    const scheduled = schedules.reduce((sum, sch) => sum + sch.length, 0);
+    if (packetsSent !== scheduled) throw new Error(`bench: the stand-in sent ${packetsSent} of ${scheduled} packets (the voice session closed?)`);
+    const speechDeliveredShare = sttStats.nonZeroSamples / (await referenceNonZeroSamples(schedules.map((sch) => sch.map((p) => p.packet))));
 
     const result: BotPathRun = {
       speakers: options.speakers,
@@ -219,7 +239,7 @@ export async function measureBotPath(options: BotPathOptions): Promise<BotPathRu
       packetsSent,
       packetsInWindow,
       pcmBytesReceived: sttStats.audioBytes,
-      deliveredShare,
+      speechDeliveredShare,
       sttSessions: sttStats.sessions,
       finals: sttStats.finals,
       partials: sttStats.partials,
@@ -239,13 +259,15 @@ export async function measureBotPath(options: BotPathOptions): Promise<BotPathRu
   }
 }
 
-/** Whether a run counts: every packet DAVE-encrypted with the bot in step, and the PCM delivered. Throws if not. */
+/** Whether a run counts: every packet DAVE-encrypted with the bot in step, and the speech delivered whole. Throws if not. */
 export function checkRun(run: BotPathRun): void {
   const problems: string[] = [];
   if (run.packetsSent === 0) problems.push('no packets were sent');
   if (run.dave.sent < run.packetsSent) problems.push(`DAVE encoded ${run.dave.sent} of ${run.packetsSent} packets`);
   if (run.dave.outOfStep > 0 || run.dave.unencrypted > 0) problems.push(`DAVE: ${run.dave.outOfStep} packets out of step, ${run.dave.unencrypted} unencrypted`);
-  if (!(run.deliveredShare >= MIN_DELIVERED_SHARE)) problems.push(`the STT stand-in received ${round(run.deliveredShare * 100, 1)} % of the sent packets' PCM (< ${MIN_DELIVERED_SHARE * 100} %)`);
+  if (!(Math.abs(run.speechDeliveredShare - 1) <= SPEECH_TOLERANCE)) {
+    problems.push(`the STT stand-in received ${round(run.speechDeliveredShare * 100, 2)} % of the members' decoded speech (allowed: 100 ± ${SPEECH_TOLERANCE * 100} %)`);
+  }
   if (run.sttSessions < run.speakers) problems.push(`${run.sttSessions} STT sessions for ${run.speakers} speakers`);
   if (!(run.botCpuMs > 0)) problems.push('no bot CPU time measured');
   if (problems.length > 0) throw new Error(`bench: the bot path run does not count: ${problems.join('; ')}`);
@@ -299,7 +321,7 @@ export async function run(options: PartOptions): Promise<PartResult> {
       ...details,
       windowMs: round(result.windowMs, 0),
       botCpuMs: round(result.botCpuMs, 0),
-      deliveredShare: round(result.deliveredShare, 4),
+      speechDeliveredShare: round(result.speechDeliveredShare, 4),
       decodeRounds: result.decodeRounds.map((x) => round(x, 2)),
       profile: {
         botCpuMsPerSpeakerSecond: round(profiled.botCpuMsPerSpeakerSecond, 2),
