@@ -335,22 +335,15 @@ function toError(error: unknown): Error {
 }
 
 /**
- * The global console object, read once: `console` is a lazy getter on the global object in Node, and reading it
- * twice per packet showed as about 1 % of the bot's CPU (bench/README.md, bot path profile).
- */
-const globalConsole = globalThis.console;
-const silent = (): void => {};
-
-/**
  * opus-decoder prints every libopus error with `console.error` as well as returning it. Parley counts corrupt
  * packets and logs decoder faults itself, so the print is silenced for the length of this synchronous call.
  */
 function decodeQuietly(backend: OpusBackend, packet: Buffer): DecodedOpus {
-  const print = globalConsole.error;
-  globalConsole.error = silent;
+  const print = console.error;
+  console.error = () => {};
   try {
     return backend.decodeFrame(packet);
   } finally {
-    globalConsole.error = print;
+    console.error = print;
   }
 }
