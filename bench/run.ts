@@ -1,7 +1,7 @@
 /**
  * `npm run bench` — Parley's performance figures, measured against local servers only, printed as a table.
  *
- *   npm run bench                    # everything (about 3 minutes on a 2-core machine)
+ *   npm run bench                    # everything (about 6 minutes on a 2-core machine)
  *   npm run bench -- --json out.json # also write the figures (same keys as the table)
  *   npm run bench -- --only live,billing
  *   npm run bench -- --quick         # tiny inputs, seconds: checks the bench runs; figures mean nothing
@@ -29,6 +29,7 @@ const LIMITS: Record<PartName, number> = {
   speakers: 120_000,
   web: 120_000,
   'replay-memory': 420_000,
+  'bot-path': 300_000,
 };
 
 const PART_TITLES: Record<PartName, string> = {
@@ -40,6 +41,7 @@ const PART_TITLES: Record<PartName, string> = {
   speakers: '7. concurrent speakers: memory and CPU per speaker',
   web: '8. caption page latency',
   'replay-memory': '9. replay of a 3-hour track: memory',
+  'bot-path': '10. speakers per core through the whole bot',
 };
 
 interface PartOutcome {
@@ -119,7 +121,7 @@ const record = (outcome: PartOutcome) => {
 };
 
 // CPU- and latency-sensitive parts run alone, one after the other.
-for (const name of ['audio-path', 'live', 'speakers', 'web'] as const) {
+for (const name of ['audio-path', 'live', 'speakers', 'web', 'bot-path'] as const) {
   if (!wanted(name)) continue;
   announce(name);
   record(await runChild(name, options));

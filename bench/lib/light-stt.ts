@@ -13,6 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { TurnDetector, type OpenTurn } from '../../test/fakes/assemblyai/vad.ts';
@@ -28,6 +29,8 @@ export interface LightSttOptions {
   partialEveryMs?: number;
   /** Speech window threshold, dBFS; default −45 (as the full fake). */
   speechThresholdDbfs?: number;
+  /** Serve `wss://` with this certificate and key (PEM), as the real service does; default plain `ws://`. */
+  tls?: { certPem: string; keyPem: string };
 }
 
 /** Counters of a {@link LightStt}. */
@@ -36,6 +39,8 @@ export interface LightSttStats {
   openSessions: number;
   binaryFrames: number;
   audioBytes: number;
+  /** Samples of the received audio that are not 0: the decoded speech, whatever silence was filled in around it. */
+  nonZeroSamples: number;
   /** Binary frames outside 50–1000 ms (1,600–32,000 bytes): a protocol breach. */
   badFrames: number;
   partials: number;
@@ -73,9 +78,10 @@ function wordsFor(turn: OpenTurn, endMs: number): RecognizedWord[] {
 
 /** Starts the server on 127.0.0.1 (OS-assigned port). */
 export async function startLightStt(options: LightSttOptions): Promise<LightStt> {
-  const stats: LightSttStats = { sessions: 0, openSessions: 0, binaryFrames: 0, audioBytes: 0, badFrames: 0, partials: 0, finals: 0, terminates: 0, forceEndpoints: 0, closedWithoutTerminate: 0 };
+  const stats: LightSttStats = { sessions: 0, openSessions: 0, binaryFrames: 0, audioBytes: 0, nonZeroSamples: 0, badFrames: 0, partials: 0, finals: 0, terminates: 0, forceEndpoints: 0, closedWithoutTerminate: 0 };
   const sockets = new Set<WebSocket>();
-  const server = createServer((_request, response) => response.writeHead(404).end());
+  const notFound = (_request: unknown, response: { writeHead(status: number): { end(): void } }) => response.writeHead(404).end();
+  const server = options.tls === undefined ? createServer(notFound) : createTlsServer({ cert: options.tls.certPem, key: options.tls.keyPem }, notFound);
   const wss = new WebSocketServer({ server, path: '/v3/ws' });
 
   wss.on('connection', (ws, request) => {
@@ -124,6 +130,7 @@ export async function startLightStt(options: LightSttOptions): Promise<LightStt>
       if (isBinary) {
         stats.binaryFrames++;
         stats.audioBytes += buffer.length;
+        for (let i = 0; i + 1 < buffer.length; i += 2) if (buffer[i] !== 0 || buffer[i + 1] !== 0) stats.nonZeroSamples++;
         bytes += buffer.length;
         if (buffer.length < 1600 || buffer.length > 32_000 || buffer.length % 2 !== 0) stats.badFrames++;
         if (detector !== undefined) {
@@ -161,7 +168,7 @@ export async function startLightStt(options: LightSttOptions): Promise<LightStt>
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `ws://127.0.0.1:${port}/v3/ws`,
+    url: `${options.tls === undefined ? 'ws' : 'wss'}://127.0.0.1:${port}/v3/ws`,
     stats: () => ({ ...stats }),
     async close() {
       for (const ws of sockets) ws.terminate();

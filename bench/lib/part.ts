@@ -28,6 +28,7 @@ export const PARTS = {
   speakers: () => import('../parts/speakers.ts'),
   web: () => import('../parts/web.ts'),
   'replay-memory': () => import('../parts/replay-memory.ts'),
+  'bot-path': () => import('../parts/bot-path.ts'),
 } as const;
 
 /** A part's name. */

@@ -109,6 +109,25 @@ export const ROWS: Row[] = [
   { key: 'replay_heap_drift_mb_15min_to_end', sub: true, unit: 'MB', target: { text: '≤ 5', check: (f) => at(f, 'replay_heap_drift_mb_15min_to_end') <= 5 }, note: 'heap used after GC, most change from the 15-min sample' },
   { key: 'replay_rss_drift_mb_15min_to_end', sub: true, unit: 'MB', note: 'RSS after GC, most change from the 15-min sample (rises in steps while heap stays flat)' },
   { key: 'replay_x_realtime', sub: true, unit: '×', note: 'track seconds per wall second (virtual clock, no pacing)' },
+  {
+    key: 'bot_speakers_per_core',
+    part: 'bot-path',
+    note: 'at 50 % of one core, the whole bot in its own process: DAVE + transport-encrypted UDP in, wss:// out; 15 speakers',
+  },
+  { key: 'bot_cpu_ms_per_speaker_second', sub: true, unit: 'ms', note: 'bot process CPU (process.cpuUsage) ÷ speaker-seconds, while all talk' },
+  { key: 'decode_speakers_per_core', sub: true, note: 'decode-only limit: bare opus-decoder decode of the same packets' },
+  { key: 'bot_path_vs_decode_ratio', sub: true, note: 'bot ÷ decode-only (1 = the bot costs no more than the decode)' },
+  {
+    key: 'bot_parley_own_share',
+    sub: true,
+    target: { text: '< 0.333', check: (f) => at(f, 'bot_parley_own_share') < 1 / 3 },
+    note: 'share of the bot’s CPU in Parley’s own src/** (self time, node --cpu-prof, second run); bench/README.md',
+  },
+  { key: 'bot_share_libopus_decode', sub: true, note: 'share in libopus (opus-decoder WebAssembly)' },
+  { key: 'bot_share_transport_decrypt', sub: true, note: 'share in RTP transport decryption (@discordjs/voice, node:crypto)' },
+  { key: 'bot_share_dave_decrypt', sub: true, note: 'share in DAVE decryption (@snazzah/davey)' },
+  { key: 'bot_share_ws_tls', sub: true, note: 'share in ws + TLS (frames to AssemblyAI, voice gateway)' },
+  { key: 'bot_share_gc', sub: true, note: 'share in garbage collection' },
 ];
 
 function formatValue(value: number | null | undefined, unit: string | undefined): string {

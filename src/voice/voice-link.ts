@@ -8,6 +8,7 @@
  * or the channel is gone, so destroy the connection.
  */
 import { enlargeVoiceReceiveBuffer } from './receive-buffer.ts';
+import { useKeyObjectForTransport } from './transport-key.ts';
 import { EventEmitter } from 'node:events';
 import {
   VoiceConnectionStatus,
@@ -123,6 +124,7 @@ export class VoiceLink extends EventEmitter<VoiceLinkEvents> {
       throw new VoiceJoinError('Could not connect to the voice channel in time. Check that Parley can see and connect to it, then try /join again.');
     }
     enlargeVoiceReceiveBuffer(connection, options.logger);
+    useKeyObjectForTransport(connection, options.logger);
     return new VoiceLink(connection, guard, options);
   }
 
@@ -156,8 +158,11 @@ export class VoiceLink extends EventEmitter<VoiceLinkEvents> {
       this.#end(this.#leaving ? 'left' : 'destroyed');
       return;
     }
-    // A reconnect brings a new UDP socket with the default buffer.
-    if (newState.status === VoiceConnectionStatus.Ready) enlargeVoiceReceiveBuffer(this.connection, this.#logger);
+    // A reconnect brings a new UDP socket with the default buffer, and a new Session Description raw key bytes.
+    if (newState.status === VoiceConnectionStatus.Ready) {
+      enlargeVoiceReceiveBuffer(this.connection, this.#logger);
+      useKeyObjectForTransport(this.connection, this.#logger);
+    }
     if (newState.status !== VoiceConnectionStatus.Disconnected || this.#leaving) return;
     try {
       await Promise.race([

@@ -4,6 +4,7 @@
  * Which member a session belongs to is decided from the audio it received. (Attribution of captions to Katie and
  * Steve speaking at once is asserted in captions.test.ts.)
  */
+import { KeyObject } from 'node:crypto';
 import { getVoiceConnection } from '@discordjs/voice';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_IDS, defaultGuildSpec } from '../fakes/discord/stand-in.ts';
@@ -126,6 +127,21 @@ describe('receiving members audio through @discordjs/voice', () => {
     expect(stt.sessions.slice(stt.sessions.indexOf(session))).toEqual([session]);
     expect(captionLines(standIn, ids.textChannelId, from).filter((line) => line.startsWith('**Katie:** ')).length).toBeGreaterThanOrEqual(2);
     expect(stt.violations).toEqual([]);
+  });
+
+  it('decrypts with the transport key as a KeyObject (no key rebuilt per packet), and the whole speech arrives', async () => {
+    const { standIn, stt } = world;
+    const { left } = await twoSpeakers();
+    const from = standIn.requests.length;
+    await runCommand(standIn, { commandName: 'join', userId: ids.katieId });
+    const receiver = getVoiceConnection(ids.guildId)?.receiver as unknown as { connectionData: { secretKey?: unknown } } | undefined;
+    expect(receiver?.connectionData.secretKey).toBeInstanceOf(KeyObject);
+    const opened = sessionFrom(stt, stt.sessions.length);
+    await standIn.memberSpeak(ids.katieId, left);
+    const session = await opened;
+    await waitForChannelPost(standIn, ids.textChannelId, from, (c) => c.startsWith('**Katie:** '));
+    await runCommand(standIn, { commandName: 'end', userId: ids.katieId });
+    expect(matchScores([session], left)[0]).toBeGreaterThan(0.8);
   });
 
   it('captions a member who joins the channel mid-meeting under her display name', async () => {

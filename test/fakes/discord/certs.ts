@@ -29,10 +29,14 @@ export interface StandInCertificate {
 /**
  * Generates a certificate valid for IP 127.0.0.1 and `localhost` (subjectAltName, as TLS hostname
  * checks require for IP addresses: RFC 6125 / Node's `tls.checkServerIdentity`) and writes it to a temp file.
+ *
+ * @param commonName the subject (and, self-signed, issuer) name. Two certificates trusted in one process need
+ *   different names: OpenSSL finds an issuer by its name, so a second certificate named like the first is checked
+ *   against the first one's key and fails as "self-signed certificate".
  */
-export async function createStandInCertificate(): Promise<StandInCertificate> {
+export async function createStandInCertificate(commonName = '127.0.0.1'): Promise<StandInCertificate> {
   const notBeforeDate = new Date(Date.now() - 60_000);
-  const pems = await generate([{ name: 'commonName', value: '127.0.0.1' }], {
+  const pems = await generate([{ name: 'commonName', value: commonName }], {
     keyType: 'ec',
     curve: 'P-256',
     algorithm: 'sha256',
