@@ -19,7 +19,12 @@ let discord: DiscordRest | undefined;
 let llm: FakeLlmServer | undefined;
 
 if (config.stt?.kind === 'light-count' || config.stt?.kind === 'light-turns') {
-  light = await startLightStt({ mode: config.stt.kind === 'light-count' ? 'count' : 'turns', apiKey: config.apiKey });
+  light = await startLightStt({
+    mode: config.stt.kind === 'light-count' ? 'count' : 'turns',
+    apiKey: config.apiKey,
+    ...(config.stt.beginDelayMs === undefined ? {} : { beginDelayMs: config.stt.beginDelayMs }),
+    ...(config.stt.terminationDelayMs === undefined ? {} : { terminationDelayMs: config.stt.terminationDelayMs }),
+  });
 } else if (config.stt?.kind === 'fake') {
   // Answers at once (no handshake delays): the bench measures the latency Parley adds, not the service's.
   fake = await startFakeAssemblyAI({

@@ -64,7 +64,7 @@ export interface SpeakerStreamEvents {
 export interface SpeakerStreamStats {
   sessionsOpened: number;
   reconnects: number;
-  /** Wall time sessions were open, ms: what AssemblyAI bills. */
+  /** Time sessions were open on the pipeline's clock, from each upgrade to its close (handshakes included), ms: what AssemblyAI bills. */
   sessionOpenMs: number;
   framesSent: number;
   framesResent: number;

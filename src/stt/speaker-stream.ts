@@ -99,7 +99,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     const live = this.#live;
     return {
       ...this.#stats,
-      sessionOpenMs: this.#stats.sessionOpenMs + (live === null ? 0 : this.#o.clock.now() - live.openedAt),
+      sessionOpenMs: this.#stats.sessionOpenMs + (live === null ? 0 : this.#o.clock.now() - live.dialedAt),
       framesNotKept: this.#stats.framesNotKept + (live === null ? 0 : live.timeline.discardedFrames),
     };
   }
@@ -220,6 +220,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
         return; // aborted while waiting for a slot
       }
       let session: StreamingSession;
+      const dialedAt = this.#o.clock.now();
       try {
         session = await this.#o.provider.open(this.#o.keyterms(), this.#o.languageCodes(), { speakerId: this.speaker.id });
       } catch (error) {
@@ -232,7 +233,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
         session.destroy();
         return;
       }
-      this.#attach(session);
+      this.#attach(session, dialedAt);
       return;
     }
   }
@@ -301,7 +302,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     });
   }
 
-  #attach(session: StreamingSession): void {
+  #attach(session: StreamingSession, dialedAt: number): void {
     this.#sessionSeq++;
     this.#stats.sessionsOpened++;
     if (this.#sessionSeq > 1) this.#stats.reconnects++;
@@ -310,6 +311,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
       speaker: this.speaker,
       sessionSeq: this.#sessionSeq,
       clock: this.#o.clock,
+      dialedAt,
       maxResendFrames: Math.ceil(this.#o.maxResendMs / PCM_FRAME_MS),
       awaitFormatted: !isU3Model(this.#o.provider.speechModel),
       maxAudioAheadMs: this.#o.maxAudioAheadMs,

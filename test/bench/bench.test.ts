@@ -129,7 +129,7 @@ describe('bench measurements on tiny inputs', () => {
 
   it('measures billed session time against speech for a tiny call', async () => {
     const schedule = tracks.flatMap((track, speaker) => track.packets.map((p) => ({ speaker, atMs: p.atMs, packet: p.packet }))).sort((a, b) => a.atMs - b.atMs);
-    const run = await measureBilling(turns.url, schedule, 2, 2_000);
+    const run = await measureBilling(turns.url, schedule, 2, { name: 'idle-2000', idleCloseMs: 2_000 });
     expect(run.sessionsOpened).toBe(2);
     expect(run.speechSeconds).toBeCloseTo(1, 5);
     expect(run.billedSeconds).toBeGreaterThan(0);
