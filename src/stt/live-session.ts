@@ -41,6 +41,8 @@ export interface LiveSessionOptions {
   watchdogMs: number;
   /** Rotate this long before `expires_at`. */
   rotateBeforeExpiryMs: number;
+  /** `Termination` not received this long after `Terminate`: the connection is dropped (see {@link LiveSession.terminate}). */
+  terminateTimeoutMs: number;
   onCaption: (event: CaptionEvent) => void;
   /** The session is due for rotation. */
   onRotate: () => void;
@@ -140,11 +142,15 @@ export class LiveSession {
     return { framesSent, done: true };
   }
 
-  /** Sends `Terminate`; resolves once the socket has closed. */
+  /**
+   * Sends `Terminate`; resolves once the socket has closed. Deadline: if the server has not closed it
+   * `terminateTimeoutMs` later (wall time: the handshake is the network's, and replay's virtual clock may run far
+   * ahead of it), the connection is dropped and `onClose` sees a 1006 close, not a clean one.
+   */
   terminate(): Promise<void> {
     this.#terminateSent = true;
     this.#clearWatchdog();
-    return this.session.terminate();
+    return this.session.terminate(this.#o.terminateTimeoutMs);
   }
 
   /** Flushes a held final, clears every timer, and says how the session ended. */
