@@ -30,6 +30,7 @@
  * sessions per minute per account: AssemblyAI docs, streaming "Concurrency").
  */
 import { VirtualClock } from '../../src/clock.ts';
+import { loadConfig } from '../../src/config.ts';
 import { silentLogger } from '../../src/log.ts';
 import { CaptionPipeline } from '../../src/pipeline/caption-pipeline.ts';
 import { createAssemblyAIProvider } from '../../src/stt/provider.ts';
@@ -73,7 +74,7 @@ export const DEFAULT_POLICY = 'default';
 
 /** The policies compared; figures of the others carry `_<name>` (dashes as underscores). */
 export const BILLING_POLICIES: BillingPolicy[] = [
-  { name: DEFAULT_POLICY, idleCloseMs: 750 },
+  { name: DEFAULT_POLICY, idleCloseMs: loadConfig({ ASSEMBLYAI_API_KEY: BENCH_API_KEY }).stt.idleCloseMs },
   { name: 'idle-2000', idleCloseMs: 2_000 },
   { name: 'idle-1000', idleCloseMs: 1_000 },
   { name: 'idle-500', idleCloseMs: 500 },
@@ -283,8 +284,8 @@ export async function run(options: PartOptions): Promise<PartResult> {
   const katiesteve = tracks.find((t) => t.name === 'katiesteve')?.packets ?? [];
   const schedules: Record<ConversationKey, { schedule: ScheduledPacket[]; speakers: number }> = {
     single: { schedule: katiesteve.map((p) => ({ speaker: 0, atMs: p.atMs, packet: p.packet })), speakers: 1 },
-    dialogue: { schedule: dialogueSchedule(katiesteve, options.quick ? 60_000 : 3 * 60_000), speakers: 2 },
-    mix: { schedule: [...conversationPackets({ speakers: 10, durationMs: options.quick ? 60_000 : 5 * 60_000, seed: 11, clips })], speakers: 10 },
+    dialogue: { schedule: dialogueSchedule(katiesteve, options.quick ? 60_000 : 2 * 60_000), speakers: 2 },
+    mix: { schedule: [...conversationPackets({ speakers: 10, durationMs: options.quick ? 60_000 : 4 * 60_000, seed: 11, clips })], speakers: 10 },
   };
   const policies: BillingPolicy[] = BILLING_POLICIES.filter((policy) => !options.quick || policy.name === DEFAULT_POLICY || policy.name === 'idle-2000');
   const host = await startServers({ stt: { kind: 'light-turns', beginDelayMs: DEFAULT_BEGIN_DELAY_MS, terminationDelayMs: DEFAULT_TERMINATION_DELAY_MS } });
