@@ -14,7 +14,7 @@ export interface HostConfig {
   apiKey: string;
   /**
    * `light-count`: counts bytes; `light-turns`: counts and detects turns; `fake`: the full fake from test/fakes.
-   * `beginDelayMs`/`terminationDelayMs`: the light server's handshake (default 0: it answers at once).
+   * `beginDelayMs`/`terminationDelayMs`: the STT server's handshake (default 0: it answers at once).
    */
   stt?: { kind: 'light-count' | 'light-turns' | 'fake'; maxAudioAheadMs?: number | null; beginDelayMs?: number; terminationDelayMs?: number };
   discord?: boolean;

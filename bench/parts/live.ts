@@ -3,8 +3,9 @@
  *
  * N speakers talk at real-time pacing (each plays the speech fixtures back to back in its own shuffled order, with
  * the fixtures' own pauses and 0.5–2 s between them) into the production `CaptionPipeline` on the system clock
- * with live settings (jitter allowance 60 ms, audio pacing 1,000 ms, idle close 15 s, max_turn_silence 1,000 ms),
- * against the full fake AssemblyAI server (it answers at once and enforces the real-time rule), with captions
+ * with live settings (jitter allowance 60 ms, audio pacing 1,000 ms, the shipped idle close, max_turn_silence
+ * 1,000 ms), against the full fake AssemblyAI server (it enforces the real-time rule, sends `Begin` 300 ms after
+ * the upgrade and `Termination` 200 ms after `Terminate`: sessions close between utterances and reopen), with captions
  * posted by the production `DiscordSink` through discord.js's REST client to a local stand-in of Discord's
  * `POST /channels/:id/messages`. Both servers run in a child process.
  *
@@ -23,6 +24,8 @@
  */
 import { REST, Routes, escapeMarkdown } from 'discord.js';
 import { systemClock } from '../../src/clock.ts';
+import { loadConfig } from '../../src/config.ts';
+import { DEFAULT_BEGIN_DELAY_MS, DEFAULT_TERMINATION_DELAY_MS } from '../../test/fakes/assemblyai/faults.ts';
 import { silentLogger } from '../../src/log.ts';
 import type { PcmFrame } from '../../src/audio/format.ts';
 import { DiscordSink, type CaptionChannel } from '../../src/captions/discord-sink.ts';
@@ -108,7 +111,9 @@ export async function run(options: PartOptions): Promise<PartResult> {
   const durationMs = options.quick ? 6_000 : 50_000;
   const warmupMs = options.quick ? 1_000 : 4_000;
   const clips = buildClips(await loadTracks());
-  const host = await startServers({ stt: { kind: 'fake' }, discord: true });
+  // The service's handshake (Begin 300 ms after the upgrade, Termination 200 ms after Terminate): with the shipped
+  // idle close, sessions close between utterances and reopen, as they would against AssemblyAI.
+  const host = await startServers({ stt: { kind: 'fake', beginDelayMs: DEFAULT_BEGIN_DELAY_MS, terminationDelayMs: DEFAULT_TERMINATION_DELAY_MS }, discord: true });
   const logger = silentLogger();
 
   // --- instrumentation -------------------------------------------------------------------------------------
@@ -125,7 +130,7 @@ export async function run(options: PartOptions): Promise<PartResult> {
   };
   let turnArrivedAt: number | undefined;
   const real = createAssemblyAIProvider(
-    { apiKey: BENCH_API_KEY, streamingUrl: host.sttUrl ?? '', speechModel: 'u3-rt-pro', idleCloseMs: 2_000, idleCloseMaxMs: 15_000, minTurnSilenceMs: undefined, maxTurnSilenceMs: 1_000, keyterms: [], newSessionsPerMinute: 100_000 },
+    { apiKey: BENCH_API_KEY, streamingUrl: host.sttUrl ?? '', speechModel: 'u3-rt-pro', idleCloseMs: loadConfig({ ASSEMBLYAI_API_KEY: BENCH_API_KEY }).stt.idleCloseMs, idleCloseMaxMs: 15_000, minTurnSilenceMs: undefined, maxTurnSilenceMs: 1_000, keyterms: [], newSessionsPerMinute: 100_000 },
     logger,
   );
   const provider: SttProvider = {
@@ -273,6 +278,7 @@ export async function run(options: PartOptions): Promise<PartResult> {
       added_latency_audio_ms_p99: round(aP99, 1),
       added_latency_caption_ms_p50: round(bP50, 1),
       added_latency_caption_ms_p99: round(bP99, 1),
+      live_sessions_opened: stats.fake?.sessions ?? Number.NaN,
     },
     details: {
       speakers,
