@@ -160,17 +160,26 @@ export async function measureBilling(url: string, schedule: readonly ScheduledPa
   };
   const busy = () => [...pipeline.status(), ...pipeline.closing()].some((s) => s.state === 'connecting' || s.state === 'terminating');
   let wallMark = performance.now();
+  /** Wall time spent in a handshake not yet added to the meeting clock (a step stops at the next packet), ms. */
+  let owedMs = 0;
   /** One step of meeting time toward `limit`: at wall pace while a handshake is under way, else 50 ms at once. */
   const step = async (limit: number) => {
-    if (busy()) {
-      await new Promise((resolve) => setTimeout(resolve, 1));
-      const now = performance.now();
-      clock.advanceTo(Math.min(limit, clock.now() + (now - wallMark)));
-      wallMark = now;
+    if (busy() || owedMs > 0) {
+      if (owedMs <= 0) {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        const now = performance.now();
+        owedMs = now - wallMark;
+        wallMark = now;
+      }
+      const to = Math.min(limit, clock.now() + owedMs);
+      owedMs -= to - clock.now();
+      clock.advanceTo(to);
     } else {
       clock.advanceTo(Math.min(limit, clock.now() + 50));
-      await yieldToLoop();
+      // A handshake that started in this step counts from here, the yield included.
       wallMark = performance.now();
+      await yieldToLoop();
+      if (!busy()) wallMark = performance.now();
     }
     observe();
   };

@@ -139,6 +139,24 @@ describe('bench measurements on tiny inputs', () => {
     expect(turns.stats().closedWithoutTerminate).toBe(0);
   });
 
+  it('bills the handshakes: meeting time runs on through Begin and Termination waits', async () => {
+    const schedule = tracks.flatMap((track, speaker) => track.packets.map((p) => ({ speaker, atMs: p.atMs, packet: p.packet }))).sort((a, b) => a.atMs - b.atMs);
+    const slow = await startLightStt({ mode: 'turns', apiKey: BENCH_API_KEY, beginDelayMs: 300, terminationDelayMs: 200 });
+    try {
+      const policy = { name: 'idle-2000', idleCloseMs: 2_000 };
+      const quick = await measureBilling(turns.url, schedule, 2, policy);
+      const withHandshake = await measureBilling(slow.url, schedule, 2, policy);
+      expect(withHandshake.sessionsOpened).toBe(2);
+      // Both sessions are open to the end of the call (billing starts at the upgrade either way); each then bills
+      // its 200 ms wait for Termination on top. Begin's 300 ms shows in the reopen delay instead.
+      expect(withHandshake.billedSeconds - quick.billedSeconds).toBeGreaterThanOrEqual(2 * 0.18);
+      expect(withHandshake.closed.reopen.length).toBe(2);
+      for (const delay of withHandshake.closed.reopen) expect(delay).toBeGreaterThanOrEqual(300);
+    } finally {
+      await slow.close();
+    }
+  });
+
   it('answers Discord-style message posts and edits', async () => {
     const discord = await startDiscordRest();
     try {
