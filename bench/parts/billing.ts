@@ -170,10 +170,13 @@ export async function measureBilling(url: string, schedule: readonly ScheduledPa
         const now = performance.now();
         owedMs = now - wallMark;
         wallMark = now;
+      } else {
+        await yieldToLoop();
       }
-      const to = Math.min(limit, clock.now() + owedMs);
-      owedMs -= to - clock.now();
-      clock.advanceTo(to);
+      const advanceMs = Math.min(limit - clock.now(), owedMs);
+      // Below a tenth of a millisecond the rest is rounding: dropped, so no step can stall on it.
+      owedMs = owedMs - advanceMs < 0.1 ? 0 : owedMs - advanceMs;
+      clock.advanceTo(clock.now() + advanceMs);
     } else {
       clock.advanceTo(Math.min(limit, clock.now() + 50));
       // A handshake that started in this step counts from here, the yield included.
