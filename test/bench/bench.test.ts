@@ -72,6 +72,24 @@ describe('bench helpers', () => {
     expect(result.wire).toEqual([41]);
     expect(result.framing).toEqual([40]);
     expect(result.unsent).toBe(0);
+    expect(result.wireOnOpen).toEqual([41]);
+    expect(result.wireOnReopen).toEqual([]);
+  });
+
+  it('puts a phrase whose last frame came while its session was reopening apart', () => {
+    const frames = new Map([
+      [
+        'a',
+        [
+          { speech: true, emittedAt: 60, wireAt: 400, reopen: true },
+          { speech: false, emittedAt: 110, wireAt: 401, reopen: true },
+        ],
+      ],
+    ]);
+    const result = phraseLatencies([{ speaker: 'a', pushAt: 20, silenceFrame: true }], frames);
+    expect(result.wire).toEqual([380]);
+    expect(result.wireOnReopen).toEqual([380]);
+    expect(result.wireOnOpen).toEqual([]);
   });
 
   it('renders the table with targets and verdicts', () => {
