@@ -24,7 +24,7 @@ const LIMITS: Record<PartName, number> = {
   'audio-path': 120_000,
   live: 120_000,
   'long-meeting': 180_000,
-  billing: 120_000,
+  billing: 300_000, // five session policies × three conversations, handshakes at wall pace
   translation: 150_000,
   speakers: 120_000,
   web: 120_000,

@@ -44,7 +44,9 @@ const sttSchema = z.object({
   // Universal-3.6 Pro: the streaming default and recommendation of AssemblyAI's model selection page (32 languages
   // with code switching, against u3-rt-pro's 6); see the README's language table.
   ASSEMBLYAI_SPEECH_MODEL: z.string().trim().min(1).default('universal-3-6-pro'),
-  STT_IDLE_CLOSE_MS: wholeMs(1_000, 3_600_000).default(2_000),
+  // 750 ms: the longest idle close that keeps billing within 1.3× speech in a two-person dialogue once each
+  // reopen's handshake is billed (bench/README.md, part 5).
+  STT_IDLE_CLOSE_MS: wholeMs(250, 3_600_000).default(750),
   STT_IDLE_CLOSE_MAX_MS: wholeMs(1_000, 3_600_000).default(15_000),
   // AssemblyAI docs, streaming "Concurrency": new sessions per minute start at 100 on paid accounts, 5 on free ones.
   ASSEMBLYAI_NEW_SESSIONS_PER_MINUTE: z.coerce

@@ -8,7 +8,7 @@ const example = parse(readFileSync(new URL('../.env.example', import.meta.url)))
 describe('config', () => {
   it('accepts .env.example as copied, once the required values are filled in, with the documented defaults', () => {
     const config = loadConfig({ ...example, ASSEMBLYAI_API_KEY: 'key' });
-    expect(config.stt).toMatchObject({ streamingUrl: 'wss://streaming.assemblyai.com/v3/ws', speechModel: 'universal-3-6-pro', idleCloseMs: 2_000, idleCloseMaxMs: 15_000, maxTurnSilenceMs: 1_000, keyterms: [], newSessionsPerMinute: 100 });
+    expect(config.stt).toMatchObject({ streamingUrl: 'wss://streaming.assemblyai.com/v3/ws', speechModel: 'universal-3-6-pro', idleCloseMs: 750, idleCloseMaxMs: 15_000, maxTurnSilenceMs: 1_000, keyterms: [], newSessionsPerMinute: 100 });
     expect(loadConfig({ ASSEMBLYAI_API_KEY: 'key', ASSEMBLYAI_NEW_SESSIONS_PER_MINUTE: '5' }).stt.newSessionsPerMinute).toBe(5);
     expect(config.stt.minTurnSilenceMs).toBeUndefined(); // empty means unset, not 0
     expect(config.llm).toMatchObject({ apiKey: 'key', translationModel: 'gemini-2.5-flash-lite', recapModel: 'claude-sonnet-4-6', translationFallbackModels: [], timeoutMs: 30_000, recapTimeoutMs: 120_000 });

@@ -9,7 +9,10 @@
  *   message builders: `SpeechStarted`, a partial `Turn` every `partialEveryMs` of audio, a final (formatted)
  *   `Turn` at `max_turn_silence`, `ForceEndpoint` or `Terminate`. Words are synthetic (`w1 w2 …`, one per
  *   300 ms of the turn) with times in session audio, so Parley's timeline bookkeeping works as with the service.
- * It answers at once: no model delay.
+ * Handshake: `Begin` comes `beginDelayMs` after the upgrade and `Termination` (with the last final) comes
+ * `terminationDelayMs` after `Terminate` (the full fake's defaults, `DEFAULT_BEGIN_DELAY_MS` and
+ * `DEFAULT_TERMINATION_DELAY_MS` in `test/fakes/assemblyai/faults.ts`, model the service); default 0: answers at
+ * once. No model delay otherwise.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -31,6 +34,10 @@ export interface LightSttOptions {
   speechThresholdDbfs?: number;
   /** Serve `wss://` with this certificate and key (PEM), as the real service does; default plain `ws://`. */
   tls?: { certPem: string; keyPem: string };
+  /** Wait between the upgrade and `Begin`, ms; default 0. */
+  beginDelayMs?: number;
+  /** Wait between `Terminate` and the last final and `Termination`, ms; default 0. */
+  terminationDelayMs?: number;
 }
 
 /** Counters of a {@link LightStt}. */
@@ -151,9 +158,14 @@ export async function startLightStt(options: LightSttOptions): Promise<LightStt>
       } else if (type === 'Terminate') {
         stats.terminates++;
         terminated = true;
-        detector?.end('terminate');
-        send(terminationMessage(bytes / 32, performance.now() - openedAt));
-        ws.close(1000, '');
+        const finish = () => {
+          detector?.end('terminate');
+          send(terminationMessage(bytes / 32, performance.now() - openedAt));
+          if (ws.readyState === ws.OPEN) ws.close(1000, '');
+        };
+        const delayMs = options.terminationDelayMs ?? 0;
+        if (delayMs > 0) setTimeout(finish, delayMs);
+        else finish();
       }
     });
     ws.on('close', () => {
@@ -162,7 +174,10 @@ export async function startLightStt(options: LightSttOptions): Promise<LightStt>
       if (!terminated) stats.closedWithoutTerminate++;
     });
     ws.on('error', () => {});
-    send(beginMessage(randomUUID(), Math.floor(Date.now() / 1000) + 10_800));
+    const begin = () => send(beginMessage(randomUUID(), Math.floor(Date.now() / 1000) + 10_800));
+    const beginDelayMs = options.beginDelayMs ?? 0;
+    if (beginDelayMs > 0) setTimeout(begin, beginDelayMs);
+    else begin();
   });
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -19,14 +19,19 @@ let discord: DiscordRest | undefined;
 let llm: FakeLlmServer | undefined;
 
 if (config.stt?.kind === 'light-count' || config.stt?.kind === 'light-turns') {
-  light = await startLightStt({ mode: config.stt.kind === 'light-count' ? 'count' : 'turns', apiKey: config.apiKey });
+  light = await startLightStt({
+    mode: config.stt.kind === 'light-count' ? 'count' : 'turns',
+    apiKey: config.apiKey,
+    ...(config.stt.beginDelayMs === undefined ? {} : { beginDelayMs: config.stt.beginDelayMs }),
+    ...(config.stt.terminationDelayMs === undefined ? {} : { terminationDelayMs: config.stt.terminationDelayMs }),
+  });
 } else if (config.stt?.kind === 'fake') {
-  // Answers at once (no handshake delays): the bench measures the latency Parley adds, not the service's.
+  // Answers at once unless the part asks for a handshake: no model delay either way.
   fake = await startFakeAssemblyAI({
     apiKey: config.apiKey,
     maxAudioAheadMs: config.stt.maxAudioAheadMs === undefined ? 2000 : config.stt.maxAudioAheadMs,
-    beginDelayMs: 0,
-    terminationDelayMs: 0,
+    beginDelayMs: config.stt.beginDelayMs ?? 0,
+    terminationDelayMs: config.stt.terminationDelayMs ?? 0,
   });
 }
 if (config.discord === true) discord = await startDiscordRest();

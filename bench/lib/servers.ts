@@ -12,8 +12,11 @@ export const BENCH_API_KEY = 'bench-assemblyai-key-0123456789';
 /** Which servers to start. */
 export interface HostConfig {
   apiKey: string;
-  /** `light-count`: counts bytes; `light-turns`: counts and detects turns; `fake`: the full fake from test/fakes. */
-  stt?: { kind: 'light-count' | 'light-turns' | 'fake'; maxAudioAheadMs?: number | null };
+  /**
+   * `light-count`: counts bytes; `light-turns`: counts and detects turns; `fake`: the full fake from test/fakes.
+   * `beginDelayMs`/`terminationDelayMs`: the STT server's handshake (default 0: it answers at once).
+   */
+  stt?: { kind: 'light-count' | 'light-turns' | 'fake'; maxAudioAheadMs?: number | null; beginDelayMs?: number; terminationDelayMs?: number };
   discord?: boolean;
   llm?: boolean;
 }

@@ -1,45 +1,96 @@
 /**
- * Part 5 — seconds of AssemblyAI sessions open (billed) over seconds of speech.
+ * Part 5 — seconds of AssemblyAI sessions billed over seconds of speech, sessions opened per minute, and what a
+ * closed session costs the first caption of a turn.
  *
- * Two calls, each through the production `CaptionPipeline` on a `VirtualClock`, accelerated, against the light
- * STT server (`turns` mode, child process):
- * - `katiesteve.wav` as one speaker (two voices in one track); the call ends as replay ends it, 1.4 s after the
- *   last packet (`/end` terminates every session);
- * - a 10-speaker meeting of 15 minutes built from the fixtures (`conversationPackets`: one speaker at a time,
- *   pauses between turns, occasional lulls and backchannels); it also ends 1.4 s after the last packet.
- * Billed = each speaker's `SpeakerStream.stats.sessionOpenMs` (Begin → close, on the meeting clock). The clock is
- * held still while any session is connecting or terminating, so the open and close handshakes take no meeting
- * time here; against AssemblyAI each adds a few hundred ms (not counted).
- * Speech = the packets' duration: 20 ms per Opus packet Discord delivered (the client's voice activity decides,
- * including its 200 ms hangover and the five silence frames at the end of each spurt).
+ * Three conversations, each through the production `CaptionPipeline` on a `VirtualClock` against the light STT
+ * server (`turns` mode, child process) with a realistic handshake: `Begin` 300 ms after the upgrade and
+ * `Termination` 200 ms after `Terminate` (the full fake's defaults, `test/fakes/assemblyai/faults.ts`):
+ * - one speaker: `katiesteve.wav` as one track (two voices);
+ * - a two-person dialogue: katiesteve cut at its manifest's speaker segments, Katie and Steve as two speakers,
+ *   the 30 s conversation repeated;
+ * - a 10-speaker meeting built from the fixtures (`conversationPackets`: one speaker at a time, pauses between
+ *   turns, occasional lulls and backchannels).
+ * Each ends as replay ends a call: `/end` 1.4 s after the last packet terminates every session.
+ *
+ * Meeting time runs accelerated (50 ms steps) while no session is connecting or terminating, and at wall-clock
+ * pace while any is: the handshakes take the meeting time they take against the server, speakers keep talking
+ * meanwhile (their audio queues), and their billing is counted. Billed = `SpeakerStream.stats.sessionOpenMs`, on
+ * the meeting clock from each WebSocket upgrade to its close, as AssemblyAI bills ("the entire time the
+ * WebSocket connection stays open": AssemblyAI docs, FAQ "How does Universal Streaming session-based pricing
+ * work?"). Speech = the packets' duration: 20 ms per Opus packet Discord delivered (the client's voice activity
+ * decides, including its 200 ms hangover and the five silence frames at the end of each spurt).
  * Whole-call baseline (what public tutorials do): one session per speaker held open for the whole call.
- * A third call, for the trade-off only: katiesteve as a two-person dialogue (Katie and Steve as two speakers,
- * the conversation repeated to 5 minutes), where each speaker's own pauses are short.
- * Each call is run with the default `STT_IDLE_CLOSE_MS` (2,000) and with longer idle closes (15,000 is where it
- * grows to while AssemblyAI limits new sessions), to show the
- * trade-off; sessions opened per minute are reported beside (AssemblyAI rate-limits new sessions per minute:
- * 5 on free accounts, 100+ on paid ones: AssemblyAI docs, streaming "Concurrency").
+ *
+ * Turns: a speaker's packet that comes 500 ms or more after their previous one (or is their first) starts a turn. It
+ * starts on an open session when the speaker's stream is `open` at that moment, else on a closed one. Per turn:
+ * first partial delay = turn start → first partial caption of that speaker; first final delay = the turn's last
+ * packet → the speaker's next final caption; reopen delay (closed turns) = turn start → the session's `Begin`.
+ * All on the meeting clock, so a figure includes the handshake where there is one.
+ * Sessions opened per minute: average over the call, and the most in any 60 s window (AssemblyAI limits new
+ * sessions per minute per account: AssemblyAI docs, streaming "Concurrency").
  */
 import { VirtualClock } from '../../src/clock.ts';
+import { loadConfig } from '../../src/config.ts';
 import { silentLogger } from '../../src/log.ts';
 import { CaptionPipeline } from '../../src/pipeline/caption-pipeline.ts';
 import { createAssemblyAIProvider } from '../../src/stt/provider.ts';
-import type { Speaker } from '../../src/captions/caption.ts';
+import type { CaptionEvent, Speaker } from '../../src/captions/caption.ts';
 import type { TimedOpusPacket } from '../../src/replay/discord-opus.ts';
+import { DEFAULT_BEGIN_DELAY_MS, DEFAULT_TERMINATION_DELAY_MS } from '../../test/fakes/assemblyai/faults.ts';
 import { speechManifest } from '../../test/support/fixtures.ts';
 import { buildClips, conversationPackets, loadTracks, PACKET_MS, type ScheduledPacket } from '../lib/fixtures.ts';
 import { BENCH_API_KEY, startServers } from '../lib/servers.ts';
-import { round, yieldToLoop } from '../lib/stats.ts';
+import { maxInWindow, percentile, round, yieldToLoop } from '../lib/stats.ts';
 import type { PartOptions, PartResult } from '../lib/part.ts';
 
-/** The default idle close (config.ts, README). */
-export const DEFAULT_IDLE_CLOSE_MS = 2_000;
-/** Target for billed ÷ speech. */
+/** Target for billed ÷ speech, on every conversation. */
 export const BILLED_TARGET = 1.3;
+/** Target for the reopen delay's p99, ms. */
+export const REOPEN_DELAY_TARGET_MS = 1_000;
+/** The default new-session budget (`ASSEMBLYAI_NEW_SESSIONS_PER_MINUTE`, src/config.ts). */
+export const NEW_SESSIONS_PER_MINUTE = 100;
+/** `max_turn_silence` of the sessions, ms. */
+const MAX_TURN_SILENCE_MS = 1_000;
+/**
+ * A speaker's packet this long after their previous one starts a turn, ms: Discord's 200 ms hangover and five
+ * silence frames make a pause between two people's turns about 300 ms shorter in packets than in sound.
+ */
+const TURN_GAP_MS = 500;
+
+/** A session policy under test: the STT settings it changes. */
+export interface BillingPolicy {
+  name: string;
+  /** `STT_IDLE_CLOSE_MS`: close after this long without the speaker's speech. */
+  idleCloseMs: number;
+  /**
+   * Conversation-aware variant (bench only): while anyone in the call spoke within this many ms, a speaker's
+   * session stays open until they have been quiet this long; once the whole call is quiet, `idleCloseMs` applies.
+   */
+  holdWhileActiveMs?: number;
+}
+
+/** The policy Parley ships (config defaults); its figures carry no suffix. */
+export const DEFAULT_POLICY = 'default';
+
+/** The policies compared; figures of the others carry `_<name>` (dashes as underscores). */
+export const BILLING_POLICIES: BillingPolicy[] = [
+  { name: DEFAULT_POLICY, idleCloseMs: loadConfig({ ASSEMBLYAI_API_KEY: BENCH_API_KEY }).stt.idleCloseMs },
+  { name: 'idle-2000', idleCloseMs: 2_000 },
+  { name: 'idle-1000', idleCloseMs: 1_000 },
+  { name: 'idle-500', idleCloseMs: 500 },
+  { name: 'conversation-10000', idleCloseMs: 750, holdWhileActiveMs: 10_000 },
+];
+
+/** Turn-level delays of one call, ms. */
+export interface TurnDelays {
+  firstPartial: number[];
+  firstFinal: number[];
+  reopen: number[];
+}
 
 /** What one call cost. */
 export interface BillingRun {
-  idleCloseMs: number;
+  policy: string;
   speakers: number;
   callSeconds: number;
   speechSeconds: number;
@@ -48,50 +99,141 @@ export interface BillingRun {
   wholeCallOverSpeech: number;
   sessionsOpened: number;
   sessionsPerMinute: number;
+  /** Most sessions opened in any 60 s window. */
+  sessionsPerMinutePeak: number;
   finalTurns: number;
+  turnsOnOpen: number;
+  turnsOnClosed: number;
+  open: TurnDelays;
+  closed: TurnDelays;
+}
+
+interface TurnRecord {
+  speakerId: string;
+  startAt: number;
+  lastPacketAt: number;
+  onOpen: boolean;
+  firstPartialAt?: number;
+  firstFinalAt?: number;
+  beginAt?: number;
 }
 
 /**
- * Plays `schedule` through a pipeline with `idleCloseMs` against `url` and returns what it billed. Exported for
- * the smoke test.
+ * Plays `schedule` through a pipeline with `policy` against `url` (a server with a handshake delay) and returns
+ * what it billed and how turns fared. Exported for the smoke test.
  */
-export async function measureBilling(url: string, schedule: readonly ScheduledPacket[], speakers: number, idleCloseMs: number): Promise<BillingRun> {
+export async function measureBilling(url: string, schedule: readonly ScheduledPacket[], speakers: number, policy: BillingPolicy): Promise<BillingRun> {
   const logger = silentLogger();
   const clock = new VirtualClock();
+  const { idleCloseMs } = policy;
   const provider = createAssemblyAIProvider(
-    { apiKey: BENCH_API_KEY, streamingUrl: url, speechModel: 'u3-rt-pro', idleCloseMs, idleCloseMaxMs: idleCloseMs, minTurnSilenceMs: undefined, maxTurnSilenceMs: 1_000, keyterms: [], newSessionsPerMinute: 100_000 },
+    { apiKey: BENCH_API_KEY, streamingUrl: url, speechModel: 'u3-rt-pro', idleCloseMs, idleCloseMaxMs: Math.max(idleCloseMs, 15_000), minTurnSilenceMs: undefined, maxTurnSilenceMs: MAX_TURN_SILENCE_MS, keyterms: [], newSessionsPerMinute: 100_000 },
     logger,
   );
-  const pipeline = new CaptionPipeline({ provider, clock, logger, sinks: [], keyterms: [], idleCloseMs, maxTurnSilenceMs: 1_000, maxAudioAheadMs: null, jitterMs: 0 });
+  const turns: TurnRecord[] = [];
+  const currentTurn = new Map<string, TurnRecord>();
+  const sink = {
+    caption(event: CaptionEvent) {
+      const turn = currentTurn.get(event.speaker.id);
+      if (turn === undefined) return;
+      const now = clock.now();
+      if (event.kind === 'partial') turn.firstPartialAt ??= now;
+      else if (turn.firstFinalAt === undefined && now >= turn.lastPacketAt) turn.firstFinalAt = now;
+    },
+    notice() {},
+  };
+  let lastAnyPacketAt = Number.NEGATIVE_INFINITY;
+  const hold = policy.holdWhileActiveMs;
+  const idleClose = hold === undefined ? () => provider.idleClose.currentMs() : () => (clock.now() - lastAnyPacketAt < hold ? hold : provider.idleClose.currentMs());
+  const pipeline = new CaptionPipeline({ provider, clock, logger, sinks: [sink], keyterms: [], idleCloseMs: idleClose, maxTurnSilenceMs: MAX_TURN_SILENCE_MS, maxAudioAheadMs: null, jitterMs: 0 });
   const people: Speaker[] = Array.from({ length: speakers }, (_, i) => ({ id: `p${i + 1}`, name: `Person ${i + 1}` }));
-  const busy = () => pipeline.status().some((s) => s.state === 'connecting' || s.state === 'terminating');
-  const advanceTo = async (time: number) => {
-    while (clock.now() < time) {
-      // Hold meeting time still while a session opens or closes: handshakes cost no meeting time here.
-      while (busy()) await new Promise((resolve) => setTimeout(resolve, 1));
-      clock.advanceTo(Math.min(time, clock.now() + 50));
-      await yieldToLoop();
+  const openTimes: number[] = [];
+  const opened = new Map<string, number>();
+  const observe = () => {
+    for (const s of pipeline.status()) {
+      const count = s.stats.sessionsOpened;
+      for (let n = opened.get(s.speaker.id) ?? 0; n < count; n++) openTimes.push(clock.now());
+      opened.set(s.speaker.id, count);
+      const turn = currentTurn.get(s.speaker.id);
+      if (turn !== undefined && !turn.onOpen && turn.beginAt === undefined && s.state === 'open') turn.beginAt = clock.now();
     }
   };
+  const busy = () => [...pipeline.status(), ...pipeline.closing()].some((s) => s.state === 'connecting' || s.state === 'terminating');
+  let wallMark = performance.now();
+  /** Wall time spent in a handshake not yet added to the meeting clock (a step stops at the next packet), ms. */
+  let owedMs = 0;
+  /** One step of meeting time toward `limit`: at wall pace while a handshake is under way, else 50 ms at once. */
+  const step = async (limit: number) => {
+    if (busy() || owedMs > 0) {
+      if (owedMs <= 0) {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        const now = performance.now();
+        owedMs = now - wallMark;
+        wallMark = now;
+      } else {
+        await yieldToLoop();
+      }
+      const advanceMs = Math.min(limit - clock.now(), owedMs);
+      // Below a tenth of a millisecond the rest is rounding: dropped, so no step can stall on it.
+      owedMs = owedMs - advanceMs < 0.1 ? 0 : owedMs - advanceMs;
+      clock.advanceTo(clock.now() + advanceMs);
+    } else {
+      clock.advanceTo(Math.min(limit, clock.now() + 50));
+      // A handshake that started in this step counts from here, the yield included.
+      wallMark = performance.now();
+      await yieldToLoop();
+      if (!busy()) wallMark = performance.now();
+    }
+    observe();
+  };
+  const lastPacket = new Map<string, number>();
   const perSpeaker = Array.from({ length: speakers }, () => 0);
   for (const item of schedule) {
-    await advanceTo(item.atMs);
+    while (clock.now() < item.atMs) await step(item.atMs);
     const speaker = people[item.speaker];
     if (speaker === undefined) continue;
+    const previous = lastPacket.get(speaker.id);
+    if (previous === undefined || item.atMs - previous >= TURN_GAP_MS) {
+      const state = pipeline.status().find((s) => s.speaker.id === speaker.id)?.state;
+      const turn: TurnRecord = { speakerId: speaker.id, startAt: clock.now(), lastPacketAt: clock.now(), onOpen: state === 'open' };
+      turns.push(turn);
+      currentTurn.set(speaker.id, turn);
+    }
+    const turn = currentTurn.get(speaker.id);
+    if (turn !== undefined) {
+      // The turn's final is the first one after its last packet.
+      turn.lastPacketAt = clock.now() + PACKET_MS;
+      delete turn.firstFinalAt;
+    }
+    lastPacket.set(speaker.id, item.atMs);
+    lastAnyPacketAt = item.atMs;
     pipeline.pushOpusPacket(speaker, item.packet, item.atMs);
     perSpeaker[item.speaker] = (perSpeaker[item.speaker] ?? 0) + 1;
   }
   const endMs = (schedule.at(-1)?.atMs ?? 0) + 1_400;
-  await advanceTo(endMs);
-  while (busy()) await new Promise((resolve) => setTimeout(resolve, 1));
-  const status = pipeline.status();
-  const billedMs = status.reduce((sum, s) => sum + s.stats.sessionOpenMs, 0);
-  const sessionsOpened = status.reduce((sum, s) => sum + s.stats.sessionsOpened, 0);
-  const finalTurns = status.reduce((sum, s) => sum + s.stats.finalTurns, 0);
-  await pipeline.end();
+  while (clock.now() < endMs) await step(endMs);
+  observe();
+  const sessionsOpened = pipeline.status().reduce((sum, s) => sum + s.stats.sessionsOpened, 0);
+  const finalTurns = pipeline.status().reduce((sum, s) => sum + s.stats.finalTurns, 0);
+  // `/end`: every session is terminated; meeting time runs at wall pace through the Terminate handshakes.
+  let ended = false;
+  const ending = pipeline.end().then(() => {
+    ended = true;
+  });
+  while (!ended) await step(Number.POSITIVE_INFINITY);
+  await ending;
+  const billedMs = pipeline.counters().sttSessionMs;
   const speechMs = perSpeaker.reduce((a, b) => a + b, 0) * PACKET_MS;
+  const delays = (onOpen: boolean): TurnDelays => {
+    const of = turns.filter((t) => t.onOpen === onOpen);
+    return {
+      firstPartial: of.flatMap((t) => (t.firstPartialAt === undefined ? [] : [t.firstPartialAt - t.startAt])),
+      firstFinal: of.flatMap((t) => (t.firstFinalAt === undefined ? [] : [t.firstFinalAt - t.lastPacketAt])),
+      reopen: of.flatMap((t) => (t.beginAt === undefined ? [] : [t.beginAt - t.startAt])),
+    };
+  };
   return {
-    idleCloseMs,
+    policy: policy.name,
     speakers,
     callSeconds: round(endMs / 1000, 1),
     speechSeconds: round(speechMs / 1000, 1),
@@ -100,7 +242,12 @@ export async function measureBilling(url: string, schedule: readonly ScheduledPa
     wholeCallOverSpeech: round((speakers * endMs) / speechMs, 3),
     sessionsOpened,
     sessionsPerMinute: round(sessionsOpened / (endMs / 60_000), 2),
+    sessionsPerMinutePeak: maxInWindow(openTimes, 60_000),
     finalTurns,
+    turnsOnOpen: turns.filter((t) => t.onOpen).length,
+    turnsOnClosed: turns.filter((t) => !t.onOpen).length,
+    open: delays(true),
+    closed: delays(false),
   };
 }
 
@@ -127,56 +274,78 @@ export function dialogueSchedule(packets: readonly TimedOpusPacket[], durationMs
   return out;
 }
 
+/** The conversations of the part, by the suffix of their figure keys. */
+const CONVERSATIONS = ['single', 'dialogue', 'mix'] as const;
+type ConversationKey = (typeof CONVERSATIONS)[number];
+
+/** Turn delays pooled over runs. */
+function pooled(runs: readonly BillingRun[], side: 'open' | 'closed'): TurnDelays {
+  return {
+    firstPartial: runs.flatMap((r) => r[side].firstPartial),
+    firstFinal: runs.flatMap((r) => r[side].firstFinal),
+    reopen: runs.flatMap((r) => r[side].reopen),
+  };
+}
+
+const p = (values: readonly number[], q: number) => (values.length === 0 ? Number.NaN : round(percentile(values, q), 0));
+
 /** Runs part 5. */
 export async function run(options: PartOptions): Promise<PartResult> {
   const tracks = await loadTracks();
   const clips = buildClips(tracks);
   const katiesteve = tracks.find((t) => t.name === 'katiesteve')?.packets ?? [];
-  const single: ScheduledPacket[] = katiesteve.map((p) => ({ speaker: 0, atMs: p.atMs, packet: p.packet }));
-  const mix = [...conversationPackets({ speakers: 10, durationMs: options.quick ? 60_000 : 15 * 60_000, seed: 11, clips })];
-  const dialogue = dialogueSchedule(katiesteve, options.quick ? 60_000 : 5 * 60_000);
-  const idleCloses = options.quick ? [DEFAULT_IDLE_CLOSE_MS, 15_000] : [DEFAULT_IDLE_CLOSE_MS, 15_000, 10_000, 5_000, 3_000];
-  const host = await startServers({ stt: { kind: 'light-turns' } });
+  const schedules: Record<ConversationKey, { schedule: ScheduledPacket[]; speakers: number }> = {
+    single: { schedule: katiesteve.map((p) => ({ speaker: 0, atMs: p.atMs, packet: p.packet })), speakers: 1 },
+    dialogue: { schedule: dialogueSchedule(katiesteve, options.quick ? 60_000 : 2 * 60_000), speakers: 2 },
+    mix: { schedule: [...conversationPackets({ speakers: 10, durationMs: options.quick ? 60_000 : 4 * 60_000, seed: 11, clips })], speakers: 10 },
+  };
+  const policies: BillingPolicy[] = BILLING_POLICIES.filter((policy) => !options.quick || policy.name === DEFAULT_POLICY || policy.name === 'idle-2000');
+  const host = await startServers({ stt: { kind: 'light-turns', beginDelayMs: DEFAULT_BEGIN_DELAY_MS, terminationDelayMs: DEFAULT_TERMINATION_DELAY_MS } });
   try {
     const url = host.sttUrl ?? '';
-    const singleRuns: BillingRun[] = [];
-    const mixRuns: BillingRun[] = [];
-    const dialogueRuns: BillingRun[] = [];
-    for (const idle of idleCloses) {
-      singleRuns.push(await measureBilling(url, single, 1, idle));
-      mixRuns.push(await measureBilling(url, mix, 10, idle));
-      dialogueRuns.push(await measureBilling(url, dialogue, 2, idle));
+    const runs: Array<BillingRun & { conversation: ConversationKey }> = [];
+    for (const policy of policies) {
+      for (const conversation of CONVERSATIONS) {
+        const { schedule, speakers } = schedules[conversation];
+        runs.push({ conversation, ...(await measureBilling(url, schedule, speakers, policy)) });
+      }
     }
     const server = await host.stats();
-    const byIdle = (runs: BillingRun[], idle: number) => runs.find((r) => r.idleCloseMs === idle);
-    const defaultMix = byIdle(mixRuns, DEFAULT_IDLE_CLOSE_MS);
-    const defaultSingle = byIdle(singleRuns, DEFAULT_IDLE_CLOSE_MS);
-    // The worse of the two calls at the default is the headline.
-    const headline = Math.max(defaultMix?.billedOverSpeech ?? Number.NaN, defaultSingle?.billedOverSpeech ?? Number.NaN);
-    const best = mixRuns.filter((r) => r.billedOverSpeech <= BILLED_TARGET).sort((a, b) => b.idleCloseMs - a.idleCloseMs)[0];
-    const figures: Record<string, number> = {
-      billed_over_speech_ratio: headline,
-      billed_over_speech_ratio_katiesteve: defaultSingle?.billedOverSpeech ?? Number.NaN,
-      billed_over_speech_ratio_mix: defaultMix?.billedOverSpeech ?? Number.NaN,
-      whole_call_over_speech_ratio_katiesteve: defaultSingle?.wholeCallOverSpeech ?? Number.NaN,
-      whole_call_over_speech_ratio_mix: defaultMix?.wholeCallOverSpeech ?? Number.NaN,
-    };
-    for (const r of mixRuns) {
-      figures[`billed_over_speech_ratio_mix_idle_${r.idleCloseMs}`] = r.billedOverSpeech;
-      figures[`sessions_per_minute_mix_idle_${r.idleCloseMs}`] = r.sessionsPerMinute;
+    const figures: Record<string, number> = {};
+    for (const policy of policies) {
+      const mine = runs.filter((r) => r.policy === policy.name);
+      const suffix = policy.name === DEFAULT_POLICY ? '' : `_${policy.name.replaceAll('-', '_')}`;
+      for (const r of mine) {
+        figures[`billed_over_speech_ratio_${r.conversation}${suffix}`] = r.billedOverSpeech;
+        figures[`sessions_per_minute_${r.conversation}${suffix}`] = r.sessionsPerMinutePeak;
+      }
+      figures[`billed_over_speech_ratio${suffix}`] = Math.max(...mine.map((r) => r.billedOverSpeech));
+      figures[`sessions_per_minute_peak${suffix}`] = Math.max(...mine.map((r) => r.sessionsPerMinutePeak));
+      const closed = pooled(mine, 'closed');
+      const open = pooled(mine, 'open');
+      figures[`reopen_delay_ms_p99${suffix}`] = p(closed.reopen, 99);
+      figures[`first_partial_delay_ms_p50_closed${suffix}`] = p(closed.firstPartial, 50);
+      figures[`first_partial_delay_ms_p99_closed${suffix}`] = p(closed.firstPartial, 99);
+      figures[`first_partial_delay_ms_p50_open${suffix}`] = p(open.firstPartial, 50);
+      figures[`first_partial_delay_ms_p99_open${suffix}`] = p(open.firstPartial, 99);
+      figures[`first_final_delay_ms_p99_closed${suffix}`] = p(closed.firstFinal, 99);
+      figures[`first_final_delay_ms_p99_open${suffix}`] = p(open.firstFinal, 99);
+      figures[`turns_on_closed_session_share${suffix}`] = round(closed.firstPartial.length / Math.max(1, closed.firstPartial.length + open.firstPartial.length), 3);
     }
-    for (const r of dialogueRuns) {
-      figures[`billed_over_speech_ratio_dialogue_idle_${r.idleCloseMs}`] = r.billedOverSpeech;
-      figures[`sessions_per_minute_dialogue_idle_${r.idleCloseMs}`] = r.sessionsPerMinute;
-    }
+    const defaults = runs.filter((r) => r.policy === DEFAULT_POLICY);
+    for (const r of defaults) figures[`whole_call_over_speech_ratio_${r.conversation}`] = r.wholeCallOverSpeech;
+    figures['sessions_per_minute_budget'] = NEW_SESSIONS_PER_MINUTE;
     return {
       figures,
       details: {
-        speech: 'packets\' duration (20 ms per Opus packet Discord delivered)',
-        katiesteve: singleRuns,
-        mix: mixRuns,
-        dialogue: dialogueRuns,
-        longestIdleCloseMeetingTarget: best?.idleCloseMs ?? null,
+        speech: "packets' duration (20 ms per Opus packet Discord delivered)",
+        handshake: { beginDelayMs: DEFAULT_BEGIN_DELAY_MS, terminationDelayMs: DEFAULT_TERMINATION_DELAY_MS },
+        policies,
+        runs: runs.map(({ open, closed, ...rest }) => ({
+          ...rest,
+          open: { turns: open.firstPartial.length, firstPartialP50: p(open.firstPartial, 50), firstPartialP99: p(open.firstPartial, 99), firstFinalP99: p(open.firstFinal, 99) },
+          closed: { turns: closed.firstPartial.length, firstPartialP50: p(closed.firstPartial, 50), firstPartialP99: p(closed.firstPartial, 99), firstFinalP99: p(closed.firstFinal, 99), reopenP99: p(closed.reopen, 99) },
+        })),
         sttServer: server.light,
       },
       notes: [],

@@ -3,7 +3,11 @@
  *
  * AssemblyAI bills every second a session is open, and limits how many new sessions an account may open per
  * minute (free accounts 5, paid 100+: AssemblyAI docs, streaming "Concurrency"). A short idle close bills little but reopens sessions
- * often. So the idle close starts at the configured base, doubles (up to `maxMs`) each time AssemblyAI answers
+ * often, and each reopen is billed too: from the WebSocket upgrade, so the handshake before `Begin` and the wait for
+ * `Termination` count (AssemblyAI docs, FAQ "How does Universal Streaming session-based pricing work?"). Holding a
+ * quiet session costs more than a reopen once the quiet outlasts the handshake, and in a conversation a speaker is
+ * quiet for whole turns of others: so the base (`STT_IDLE_CLOSE_MS`, default 750 ms) is a little longer than a
+ * pause inside one person's turn, not the gap between turns (bench/README.md, part 5, compares the policies). So the idle close starts at the configured base, doubles (up to `maxMs`) each time AssemblyAI answers
  * 3009 (too many new sessions), and halves back toward the base after `relaxAfterMs` without another 3009. The
  * policy is shared by every speaker of the process, as the limit is per account. While the process-wide new-session
  * budget runs short (`pressure`), the idle close is `maxMs` outright: a session kept open costs seconds of billing,

@@ -20,6 +20,12 @@ export interface LiveSessionOptions {
   /** The speaker's session number, for turn ids. */
   sessionSeq: number;
   clock: Clock;
+  /**
+   * Clock time the connection was requested (the WebSocket upgrade), ms: AssemblyAI bills from there to the close
+   * (docs FAQ "How does Universal Streaming session-based pricing work?": "the entire time the WebSocket connection
+   * stays open"), handshake included. Default: now (`Begin`).
+   */
+  dialedAt?: number;
   /** Most frames kept for a resend. */
   maxResendFrames: number;
   /** Finals come unformatted first (pre-U3 models with `format_turns`). */
@@ -35,6 +41,8 @@ export interface LiveSessionOptions {
   watchdogMs: number;
   /** Rotate this long before `expires_at`. */
   rotateBeforeExpiryMs: number;
+  /** `Termination` not received this long after `Terminate`: the connection is dropped (see {@link LiveSession.terminate}). */
+  terminateTimeoutMs: number;
   onCaption: (event: CaptionEvent) => void;
   /** The session is due for rotation. */
   onRotate: () => void;
@@ -49,7 +57,7 @@ export interface SessionEnd {
   clean: boolean;
   /** Frames sent that no final transcript covered, oldest first: to resend. */
   unconfirmed: PcmFrame[];
-  /** How long it was open, ms. */
+  /** How long it was open, ms, from the upgrade to the close: what AssemblyAI bills. */
   openMs: number;
   /** Frames forgotten over the resend bound. */
   framesNotKept: number;
@@ -62,6 +70,8 @@ export class LiveSession {
   readonly turns: TurnTracker;
   /** Clock time of `Begin`, ms. */
   readonly openedAt: number;
+  /** Clock time of the upgrade, ms: billing starts here. */
+  readonly dialedAt: number;
   readonly #o: LiveSessionOptions;
   #terminateSent = false;
   #terminationReceived = false;
@@ -85,6 +95,7 @@ export class LiveSession {
       emit: options.onCaption,
     });
     this.openedAt = clock.now();
+    this.dialedAt = Math.min(options.dialedAt ?? this.openedAt, this.openedAt);
     this.#beginWallAt = performance.now();
     session.on('turn', (turn) => this.turns.onTurn(turn));
     session.on('termination', () => {
@@ -131,11 +142,15 @@ export class LiveSession {
     return { framesSent, done: true };
   }
 
-  /** Sends `Terminate`; resolves once the socket has closed. */
+  /**
+   * Sends `Terminate`; resolves once the socket has closed. Deadline: if the server has not closed it
+   * `terminateTimeoutMs` later (wall time: the handshake is the network's, and replay's virtual clock may run far
+   * ahead of it), the connection is dropped and `onClose` sees a 1006 close, not a clean one.
+   */
   terminate(): Promise<void> {
     this.#terminateSent = true;
     this.#clearWatchdog();
-    return this.session.terminate();
+    return this.session.terminate(this.#o.terminateTimeoutMs);
   }
 
   /** Flushes a held final, clears every timer, and says how the session ended. */
@@ -146,7 +161,7 @@ export class LiveSession {
     // Clean only if we asked for the end and the server confirmed it flushed every turn (Termination), or closed
     // normally with nothing unconfirmed; a drop while terminating still loses the last turn unless resent.
     const clean = this.#terminateSent && (this.#terminationReceived || (close.action === 'normal' && !unconfirmed.some((f) => f.speech)));
-    return { clean, unconfirmed, openMs: this.#o.clock.now() - this.openedAt, framesNotKept: this.timeline.discardedFrames };
+    return { clean, unconfirmed, openMs: this.#o.clock.now() - this.dialedAt, framesNotKept: this.timeline.discardedFrames };
   }
 
   /** Clears every timer of the session. */

@@ -39,6 +39,11 @@ export interface SpeakerStreamOptions {
    * streaming), so 30 s is ten times the longest expected gap. Default 30,000.
    */
   watchdogMs?: number;
+  /**
+   * How long a session may take to answer `Terminate` with `Termination` and close, ms of wall time; then it is
+   * dropped. Default 5,000 (AssemblyAI's Python SDK waits 5 s for the final Turn and `Termination`).
+   */
+  terminateTimeoutMs?: number;
   /** Backoff and circuit breaker settings; see {@link ReconnectPolicy}. */
   reconnect?: ReconnectPolicyOptions;
   /**
@@ -64,7 +69,7 @@ export interface SpeakerStreamEvents {
 export interface SpeakerStreamStats {
   sessionsOpened: number;
   reconnects: number;
-  /** Wall time sessions were open, ms: what AssemblyAI bills. */
+  /** Time sessions were open on the pipeline's clock, from each upgrade to its close (handshakes included), ms: what AssemblyAI bills. */
   sessionOpenMs: number;
   framesSent: number;
   framesResent: number;

@@ -37,6 +37,9 @@ type StreamState =
   | { status: 'paused' }
   | { status: 'failed' };
 
+/** Sessions `end()` may open after the one it terminates dropped with speech unconfirmed. */
+const MAX_END_RETRIES = 1;
+
 type Resolved = Required<Omit<SpeakerStreamOptions, 'maxAudioAheadMs' | 'reconnect'>> & { maxAudioAheadMs: number | null };
 
 /** Manages one speaker's STT sessions. */
@@ -54,6 +57,8 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   #lastSpeechAt = 0;
   #terminateWhenDrained = false;
   #ending = false;
+  /** Sessions opened after a drop while ending (at most {@link MAX_END_RETRIES}). */
+  #endRetries = 0;
   #endWaiters: Array<() => void> = [];
   #dropNoticeSent = false;
   readonly #abort = new AbortController();
@@ -78,6 +83,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
       maxQueuedMs: 60_000,
       maxResendMs: 60_000,
       watchdogMs: 30_000,
+      terminateTimeoutMs: 5_000,
       languageCodes: () => [],
       ...rest,
       maxAudioAheadMs: options.maxAudioAheadMs === undefined ? 1_000 : options.maxAudioAheadMs,
@@ -99,7 +105,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     const live = this.#live;
     return {
       ...this.#stats,
-      sessionOpenMs: this.#stats.sessionOpenMs + (live === null ? 0 : this.#o.clock.now() - live.openedAt),
+      sessionOpenMs: this.#stats.sessionOpenMs + (live === null ? 0 : this.#o.clock.now() - live.dialedAt),
       framesNotKept: this.#stats.framesNotKept + (live === null ? 0 : live.timeline.discardedFrames),
     };
   }
@@ -151,6 +157,12 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   /**
    * Sends what is queued (as pacing allows), then `Terminate`s the session and resolves once it has closed and
    * its last final transcript has been emitted. Resolves at once when no session is open or connecting.
+   *
+   * Bounded: a session that does not answer `Terminate` within `terminateTimeoutMs` is dropped; after a drop,
+   * at most one more session ({@link MAX_END_RETRIES}) is opened, and only to resend speech no final covered;
+   * if that one fails too, its audio is counted in `framesDropped` and `end()` resolves. So `end()` takes at most
+   * two Terminate deadlines plus one connection attempt (its backoff, the new-session budget's wait, and the
+   * connect timeout) after the queued audio is sent.
    */
   end(): Promise<void> {
     this.#ending = true;
@@ -220,6 +232,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
         return; // aborted while waiting for a slot
       }
       let session: StreamingSession;
+      const dialedAt = this.#o.clock.now();
       try {
         session = await this.#o.provider.open(this.#o.keyterms(), this.#o.languageCodes(), { speakerId: this.speaker.id });
       } catch (error) {
@@ -232,7 +245,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
         session.destroy();
         return;
       }
-      this.#attach(session);
+      this.#attach(session, dialedAt);
       return;
     }
   }
@@ -301,7 +314,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     });
   }
 
-  #attach(session: StreamingSession): void {
+  #attach(session: StreamingSession, dialedAt: number): void {
     this.#sessionSeq++;
     this.#stats.sessionsOpened++;
     if (this.#sessionSeq > 1) this.#stats.reconnects++;
@@ -310,11 +323,13 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
       speaker: this.speaker,
       sessionSeq: this.#sessionSeq,
       clock: this.#o.clock,
+      dialedAt,
       maxResendFrames: Math.ceil(this.#o.maxResendMs / PCM_FRAME_MS),
       awaitFormatted: !isU3Model(this.#o.provider.speechModel),
       maxAudioAheadMs: this.#o.maxAudioAheadMs,
       watchdogMs: this.#o.watchdogMs,
       rotateBeforeExpiryMs: this.#o.rotateBeforeExpiryMs,
+      terminateTimeoutMs: this.#o.terminateTimeoutMs,
       onCaption: (event) => {
         if (event.kind === 'final') this.#stats.finalTurns++;
         this.emit('caption', event);
@@ -419,8 +434,21 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
       this.#resolveEnd();
       return;
     }
+    if (this.#ending) {
+      // `/end`: one more session at most, and only to resend speech no final covered; a server that drops or never
+      // answers Terminate must not keep the meeting's end (and its billing) going session after session.
+      const speechLeft = unconfirmed.some((f) => f.speech) || this.#queue.hasSpeech();
+      if (!speechLeft || this.#endRetries >= MAX_END_RETRIES) {
+        const lost = unconfirmed.length + this.#queue.clear();
+        this.#stats.framesDropped += lost;
+        if (speechLeft) this.#o.logger.warn({ speakerId: this.speaker.id, code: close.code, framesLost: lost }, 'session dropped while ending; its last audio is not transcribed');
+        this.#resolveEnd();
+        return;
+      }
+      this.#endRetries++;
+      this.#terminateWhenDrained = true;
+    }
     // Dropped mid-session: resend what no final transcript covered, in front of what is queued.
-    if (this.#ending) this.#terminateWhenDrained = true;
     for (let i = unconfirmed.length - 1; i >= 0; i--) {
       const frame = unconfirmed[i];
       if (frame !== undefined) this.#enqueue(frame, true);

@@ -72,6 +72,24 @@ describe('bench helpers', () => {
     expect(result.wire).toEqual([41]);
     expect(result.framing).toEqual([40]);
     expect(result.unsent).toBe(0);
+    expect(result.wireOnOpen).toEqual([41]);
+    expect(result.wireOnReopen).toEqual([]);
+  });
+
+  it('puts a phrase whose last frame came while its session was reopening apart', () => {
+    const frames = new Map([
+      [
+        'a',
+        [
+          { speech: true, emittedAt: 60, wireAt: 400, reopen: true },
+          { speech: false, emittedAt: 110, wireAt: 401, reopen: true },
+        ],
+      ],
+    ]);
+    const result = phraseLatencies([{ speaker: 'a', pushAt: 20, silenceFrame: true }], frames);
+    expect(result.wire).toEqual([380]);
+    expect(result.wireOnReopen).toEqual([380]);
+    expect(result.wireOnOpen).toEqual([]);
   });
 
   it('renders the table with targets and verdicts', () => {
@@ -129,7 +147,7 @@ describe('bench measurements on tiny inputs', () => {
 
   it('measures billed session time against speech for a tiny call', async () => {
     const schedule = tracks.flatMap((track, speaker) => track.packets.map((p) => ({ speaker, atMs: p.atMs, packet: p.packet }))).sort((a, b) => a.atMs - b.atMs);
-    const run = await measureBilling(turns.url, schedule, 2, 2_000);
+    const run = await measureBilling(turns.url, schedule, 2, { name: 'idle-2000', idleCloseMs: 2_000 });
     expect(run.sessionsOpened).toBe(2);
     expect(run.speechSeconds).toBeCloseTo(1, 5);
     expect(run.billedSeconds).toBeGreaterThan(0);
@@ -137,6 +155,24 @@ describe('bench measurements on tiny inputs', () => {
     expect(run.wholeCallOverSpeech).toBeGreaterThan(0);
     await expect.poll(() => turns.stats().openSessions).toBe(0);
     expect(turns.stats().closedWithoutTerminate).toBe(0);
+  });
+
+  it('bills the handshakes: meeting time runs on through Begin and Termination waits', async () => {
+    const schedule = tracks.flatMap((track, speaker) => track.packets.map((p) => ({ speaker, atMs: p.atMs, packet: p.packet }))).sort((a, b) => a.atMs - b.atMs);
+    const slow = await startLightStt({ mode: 'turns', apiKey: BENCH_API_KEY, beginDelayMs: 300, terminationDelayMs: 200 });
+    try {
+      const policy = { name: 'idle-2000', idleCloseMs: 2_000 };
+      const quick = await measureBilling(turns.url, schedule, 2, policy);
+      const withHandshake = await measureBilling(slow.url, schedule, 2, policy);
+      expect(withHandshake.sessionsOpened).toBe(2);
+      // Both sessions are open to the end of the call (billing starts at the upgrade either way); each then bills
+      // its 200 ms wait for Termination on top. Begin's 300 ms shows in the reopen delay instead.
+      expect(withHandshake.billedSeconds - quick.billedSeconds).toBeGreaterThanOrEqual(2 * 0.18);
+      expect(withHandshake.closed.reopen.length).toBe(2);
+      for (const delay of withHandshake.closed.reopen) expect(delay).toBeGreaterThanOrEqual(300);
+    } finally {
+      await slow.close();
+    }
   });
 
   it('answers Discord-style message posts and edits', async () => {
