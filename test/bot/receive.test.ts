@@ -118,13 +118,13 @@ describe('receiving members audio through @discordjs/voice', () => {
     expect(healed).not.toBe(broken);
     expect(healed?.destroyed).toBe(false);
 
-    // Her next words are captioned, in the same session (it was never idle long enough to close).
+    // Her next words are captioned: in the same session, or in a new one if it idled shut in between (750 ms).
     const secondFrom = standIn.requests.length;
     await standIn.memberSpeak(ids.katieId, right);
     await waitForChannelPost(standIn, ids.textChannelId, secondFrom, (c) => c.startsWith('**Katie:** '));
-    expect(session.audioMs).toBeGreaterThan(heardFirst);
     await runCommand(standIn, { commandName: 'end', userId: ids.katieId });
-    expect(stt.sessions.slice(stt.sessions.indexOf(session))).toEqual([session]);
+    const since = stt.sessions.slice(stt.sessions.indexOf(session));
+    expect(since.reduce((ms, s) => ms + s.audioMs, 0)).toBeGreaterThan(heardFirst);
     expect(captionLines(standIn, ids.textChannelId, from).filter((line) => line.startsWith('**Katie:** ')).length).toBeGreaterThanOrEqual(2);
     expect(stt.violations).toEqual([]);
   });
