@@ -22,6 +22,8 @@ import { RecapSettingsStore } from '../store/recap-settings.ts';
 import { MeetingStore } from '../store/meeting-store.ts';
 import { MeetingDeletion } from '../store/meeting-deletion.ts';
 import { RetentionSweep } from '../store/retention.ts';
+import { RecordingSettingsStore } from '../store/recording-settings.ts';
+import { Recordings } from '../recording/recordings.ts';
 import { createLlmClient } from '../llm/gateway-client.ts';
 import { checkModels } from '../llm/model-check.ts';
 import { Translator } from '../translation/translator.ts';
@@ -54,6 +56,8 @@ export class ParleyBot {
   readonly meetingStore: MeetingStore;
   readonly recapSettings: RecapSettingsStore;
   readonly meetingDeletion: MeetingDeletion;
+  /** Consented recordings: the guild switch and the files in `DATA_DIR/recordings`. */
+  readonly recordings: Recordings;
   readonly #options: ParleyBotOptions;
   /** The open SQLite connection the stores share (operations and tests read it; only the stores write). */
   readonly database: DatabaseSync;
@@ -80,6 +84,12 @@ export class ParleyBot {
     this.meetingStore = new MeetingStore(this.database);
     this.meetingDeletion = new MeetingDeletion(this.database);
     this.recapSettings = new RecapSettingsStore(this.database);
+    this.recordings = new Recordings({
+      dataDir: config.dataDir,
+      settings: new RecordingSettingsStore(this.database),
+      logger,
+      retentionDays: config.limits.dataRetentionDays,
+    });
     this.meetings = new MeetingRegistry(logger);
     this.client = createDiscordClient(discord);
     const provider = createAssemblyAIProvider(config.stt, logger);
@@ -139,7 +149,13 @@ export class ParleyBot {
   async start(): Promise<void> {
     const retentionDays = this.#options.config.limits.dataRetentionDays;
     if (retentionDays !== undefined) {
-      this.#retention = new RetentionSweep({ deletion: this.meetingDeletion, retentionDays, logger: this.#options.logger });
+      this.#retention = new RetentionSweep({
+        deletion: this.meetingDeletion,
+        retentionDays,
+        logger: this.#options.logger,
+        // Recordings go with their meetings: every folder whose meeting the sweep (or /forget) deleted.
+        afterSweep: () => void this.recordings.deleteOrphans((guildId, meetingId) => this.meetingStore.meeting(guildId, meetingId) !== undefined),
+      });
       this.#retention.start();
     }
     const port = this.#options.discord.metricsPort;
@@ -261,6 +277,7 @@ export class ParleyBot {
           this.#storeWriteFailures++;
         },
         captionFeeds: this.#web?.feeds,
+        recordings: this.recordings,
       },
       captionLinks: this.#web?.links,
     };

@@ -26,6 +26,8 @@ import { OPUS_GRANULE_RATE, PAGE_FLAGS, MAX_PAGE_SEGMENTS, lacingOf, oggPage, op
 export const OPUS_SILENCE_FRAME: Readonly<Buffer> = Buffer.from([0xf8, 0xff, 0xfe]);
 /** Samples at 48 kHz in one {@link OPUS_SILENCE_FRAME}. */
 const SILENCE_FRAME_SAMPLES = 960;
+/** The OpusTags vendor string of Parley's tracks: replay knows them by it and sends their packets as they are. */
+export const RECORDING_VENDOR = 'Parley';
 /** Packets per Ogg page: one second of 20 ms packets. */
 export const PACKETS_PER_PAGE = 50;
 /** Bytes waiting for the disk past which a track gives up, bytes (4 MiB: about 8 minutes of 64 kbit/s speech). */
@@ -92,7 +94,7 @@ export class OpusTrack {
   static open(options: OpusTrackOptions): OpusTrack {
     const track = new OpusTrack(options, createWriteStream(options.path, { flags: 'w', mode: 0o600 }));
     track.#writePage(PAGE_FLAGS.beginOfStream, 0n, [opusHeadPacket({ channels: 2, preSkip: 0, inputSampleRate: OPUS_GRANULE_RATE })]);
-    track.#writePage(0, 0n, [opusTagsPacket('Parley', options.comments ?? [])]);
+    track.#writePage(0, 0n, [opusTagsPacket(RECORDING_VENDOR, options.comments ?? [])]);
     return track;
   }
 

@@ -115,6 +115,15 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (guild_id, position)
   ) WITHOUT ROWID;
   `,
+  // 4: consented recording. A guild with a row has turned recording on (`/recording enable`, Manage Server);
+  // none: off, the default. `/join record:true` is refused without it.
+  `
+  CREATE TABLE guild_recording (
+    guild_id TEXT PRIMARY KEY,
+    enabled_by TEXT NOT NULL,
+    enabled_at_ms INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];
 
 /** The schema version this code writes: `PRAGMA user_version` after {@link openDatabase}. */
