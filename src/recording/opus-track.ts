@@ -6,11 +6,15 @@
  * Silence: Discord sends nothing while someone is silent, so the timeline comes from arrival times, by the rule
  * the audio path uses (src/audio/speaker-audio.ts): a packet arriving within the jitter allowance of the one
  * before is contiguous with it; a later one starts a new talk spurt at its own time, and the gap is filled with
- * Opus silence frames (0xF8 0xFF 0xFE, 20 ms, the frame Discord clients send before they stop; Discord voice
- * docs, "Voice Data Interpolation"). Gaps are filled with packets rather than left as a jump in granule position:
+ * CELT silence frames: 20 ms ones, then 2.5 ms ones for the rest (RFC 6716 §3.1 configurations 31 and 28), so a
+ * gap is kept to within 1.25 ms. They are the bytes of the silence frame Discord clients send before they stop
+ * (0xF8 0xFF 0xFE; Discord voice docs, "Voice Data Interpolation") with the stereo bit set: a CELT frame whose
+ * silence flag is its first symbol decodes to silence whatever the channel count, and the stereo bit tells the
+ * fill apart from the silence frames Discord delivered, so replay can leave out exactly the fill.
+ * Gaps are filled with packets rather than left as a jump in granule position:
  * RFC 7845 §4 forbids advancing the granule position by more than the samples of the packets on a page, and
  * decoders that follow it (ffmpeg, browsers, codec-parser in `npm run replay`) would join the talk spurts up.
- * Silence costs 3 bytes per 20 ms (about 1.3 KB a minute with page overhead).
+ * Silence costs 3 bytes per 20 ms (about 14 KB a minute with page overhead).
  *
  * Pre-skip is 0: the sender's encoder delay is unknown, and the track's time 0 is the meeting's.
  *
@@ -22,10 +26,17 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { finished } from 'node:stream/promises';
 import { OPUS_GRANULE_RATE, PAGE_FLAGS, MAX_PAGE_SEGMENTS, lacingOf, oggPage, opusHeadPacket, opusPacketSamples, opusTagsPacket } from './ogg-opus.ts';
 
-/** The Opus silence frame (Discord voice docs; `SILENCE_FRAME` in @discordjs/voice 0.19.2): 20 ms of silence. */
-export const OPUS_SILENCE_FRAME: Readonly<Buffer> = Buffer.from([0xf8, 0xff, 0xfe]);
-/** Samples at 48 kHz in one {@link OPUS_SILENCE_FRAME}. */
-const SILENCE_FRAME_SAMPLES = 960;
+/** 20 ms of silence written where nothing arrived: CELT fullband 20 ms, stereo, silence flag set. */
+export const FILL_FRAME_20MS: Readonly<Buffer> = Buffer.from([0xfc, 0xff, 0xfe]);
+/** 2.5 ms of silence written where nothing arrived: CELT fullband 2.5 ms, stereo, silence flag set. */
+export const FILL_FRAME_2_5MS: Readonly<Buffer> = Buffer.from([0xe4, 0xff, 0xfe]);
+const FILL_20MS_SAMPLES = 960;
+const FILL_2_5MS_SAMPLES = 120;
+
+/** True for the silence a track writes where nothing arrived (never a packet Discord delivered). */
+export function isFillFrame(packet: Uint8Array): boolean {
+  return packet.length === 3 && (packet[0] === 0xfc || packet[0] === 0xe4) && packet[1] === 0xff && packet[2] === 0xfe;
+}
 /** The OpusTags vendor string of Parley's tracks: replay knows them by it and sends their packets as they are. */
 export const RECORDING_VENDOR = 'Parley';
 /** Packets per Ogg page: one second of 20 ms packets. */
@@ -53,7 +64,7 @@ export interface OpusTrackOptions {
 export interface OpusTrackStats {
   /** Packets written as Discord delivered them. */
   packets: number;
-  /** Silence frames written to fill gaps. */
+  /** Fill frames (20 ms and 2.5 ms) written where nothing arrived. */
   silenceFrames: number;
   /** Packets skipped because their TOC byte cannot be valid (RFC 6716 §3). */
   invalidPackets: number;
@@ -149,11 +160,13 @@ export class OpusTrack {
     await finished(this.#out).catch(() => undefined);
   }
 
-  /** Whole silence frames covering `samples` (rounded to the nearest frame). */
+  /** Fill frames covering `samples`: 20 ms ones, then 2.5 ms ones (to the nearest 2.5 ms). */
   #silence(samples: number): void {
-    const frames = Math.round(samples / SILENCE_FRAME_SAMPLES);
-    for (let i = 0; i < frames && !this.#closed; i++) {
-      this.#append(OPUS_SILENCE_FRAME, SILENCE_FRAME_SAMPLES);
+    const long = Math.floor(samples / FILL_20MS_SAMPLES);
+    const short = Math.round((samples - long * FILL_20MS_SAMPLES) / FILL_2_5MS_SAMPLES);
+    for (let i = 0; i < long + short && !this.#closed; i++) {
+      if (i < long) this.#append(FILL_FRAME_20MS, FILL_20MS_SAMPLES);
+      else this.#append(FILL_FRAME_2_5MS, FILL_2_5MS_SAMPLES);
       this.#stats.silenceFrames++;
     }
   }

@@ -2,9 +2,9 @@
  * Replaying Parley's own recordings as they were delivered: a track Parley recorded (src/recording/opus-track.ts)
  * holds the Opus packets Discord delivered, as they were, with Opus silence frames filling the time nobody
  * spoke. Replay sends those packets themselves at their track times, instead of decoding the track and encoding
- * it again (which would change the audio a little and could move a word boundary). Silence that fills a gap is
- * not sent, as Discord sends nothing then; the five silence frames a client sends before it stops (Discord voice
- * docs, "Voice Data Interpolation") are, as they were live.
+ * it again (which would change the audio a little and could move a word boundary). The fill written where
+ * nothing arrived is not sent, as Discord sent nothing then; every delivered packet is, the silence frames
+ * clients send before they stop included, as they were live.
  *
  * Streams the file in blocks of at most `READ_BYTES` (codec-parser splits the pages into packets).
  */
@@ -12,17 +12,13 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import CodecParser from 'codec-parser';
 import { OPUS_GRANULE_RATE, opusPacketSamples } from '../recording/ogg-opus.ts';
-import { RECORDING_VENDOR } from '../recording/opus-track.ts';
+import { RECORDING_VENDOR, isFillFrame } from '../recording/opus-track.ts';
 import { AudioFileError, CORRUPT, ioError } from './audio-file-error.ts';
 import { READ_BYTES } from './audio-decoders.ts';
-import { SILENCE_FRAME_COUNT, type TimedOpusPacket } from './discord-opus.ts';
+import type { TimedOpusPacket } from './discord-opus.ts';
 
 /** Bytes read to find the OpusTags vendor string: the two header pages of a Parley track are far smaller. */
 const HEADER_BYTES = 4_096;
-
-function isSilenceFrame(packet: Uint8Array): boolean {
-  return packet.length === 3 && packet[0] === 0xf8 && packet[1] === 0xff && packet[2] === 0xfe;
-}
 
 /**
  * Whether an Ogg Opus file is a track Parley recorded: its OpusTags vendor string (RFC 7845 §5.2) is
@@ -67,8 +63,6 @@ export async function* deliveredOpusPackets(path: string): AsyncGenerator<TimedO
   const corrupt = (detail: string) => new AudioFileError(path, 'truncated', `${CORRUPT} (${detail})`);
   const parser = new CodecParser('audio/ogg');
   let samples = 0;
-  // Silence frames before the first packet fill the time before the speaker first spoke.
-  let silenceRun = SILENCE_FRAME_COUNT;
   let sequence: number | undefined;
   let ended = false;
   function* packetsOf(pages: Iterator<unknown>): Generator<TimedOpusPacket> {
@@ -80,8 +74,7 @@ export async function* deliveredOpusPackets(path: string): AsyncGenerator<TimedO
         const duration = opusPacketSamples(data);
         if (duration === undefined) throw corrupt('a packet is not Opus');
         samples += duration;
-        silenceRun = isSilenceFrame(data) ? silenceRun + 1 : 0;
-        if (silenceRun > SILENCE_FRAME_COUNT) continue;
+        if (isFillFrame(data)) continue;
         yield { atMs: Math.round((samples * 1000) / OPUS_GRANULE_RATE), packet: Buffer.from(data) };
       }
     }

@@ -103,7 +103,7 @@ describe('consented recording', () => {
     const endFrom = standIn.requests.length;
     await runCommand(standIn, { commandName: 'end', userId: ids.katieId });
     const recordingPost = await standIn.waitForRequest(
-      (r: RecordedRequest) => r.method === 'POST' && r.route === `/channels/${ids.textChannelId}/messages` && contentOf(r).startsWith('🎙️'),
+      (r: RecordedRequest) => r.method === 'POST' && r.route === `/channels/${ids.textChannelId}/messages` && contentOf(r).startsWith('🎙️') && standIn.requests.indexOf(r) >= endFrom,
     );
     expect(contentOf(recordingPost)).toContain('2 tracks (Katie, Steve)');
     expect(recordingPost.body).toMatchObject({ allowed_mentions: { parse: [] } });
@@ -140,4 +140,71 @@ describe('consented recording', () => {
       await rm(dir, { recursive: true, force: true });
     }
   }, 120_000);
+
+  it('never records a member who opted out, and stops the track of one who opts out mid-meeting', async () => {
+    const { standIn } = world;
+    const { left, right } = await twoSpeakers();
+    const half = Math.floor(left.length / 2);
+    await runCommand(standIn, { commandName: 'recording', userId: ids.katieId, options: subcommand('enable') });
+    // Steve opted out before the meeting; Katie opts out half-way through what she says.
+    await runCommand(standIn, { commandName: 'optout', userId: ids.steveId });
+    try {
+      const from = standIn.requests.length;
+      await runCommand(standIn, { commandName: 'join', userId: ids.katieId, options: { record: true } });
+      const meeting = bot.bot.meetings.get(ids.guildId);
+      const meetingId = meeting?.id ?? 0;
+      await Promise.all([standIn.memberSpeak(ids.katieId, left.slice(0, half)), standIn.memberSpeak(ids.steveId, right)]);
+      await waitForChannelPost(standIn, ids.textChannelId, from, (c) => c.startsWith('**Katie:** '));
+      const optout = await runCommand(standIn, { commandName: 'optout', userId: ids.katieId });
+      expect(optout.content).toContain('will not send your audio anywhere');
+      const optedOutAtMs = Date.now() - (meeting?.startedAtMs ?? 0);
+      await standIn.memberSpeak(ids.katieId, left.slice(half));
+      const endFrom = standIn.requests.length;
+      await runCommand(standIn, { commandName: 'end', userId: ids.katieId });
+      await standIn.waitForRequest((r) => r.method === 'POST' && r.route === `/channels/${ids.textChannelId}/messages` && contentOf(r).startsWith('🎙️') && standIn.requests.indexOf(r) >= endFrom);
+
+      const dir = join(world.dataDir, 'recordings', ids.guildId, String(meetingId));
+      expect((await readdir(dir)).sort()).toEqual([`01-Katie-${ids.katieId}.ogg`, 'README.txt']);
+      const files = uploads(world, endFrom);
+      expect([...files.keys()].filter((n) => n.endsWith('.ogg'))).toEqual([`01-Katie-${ids.katieId}.ogg`]);
+      // Katie's track holds what she said before opting out, and nothing after.
+      const track = await readFile(join(dir, `01-Katie-${ids.katieId}.ogg`));
+      const spoken = left.filter((p) => p.packet.length > 3);
+      const before = spoken.filter((p) => left.indexOf(p) < half);
+      const after = spoken.filter((p) => left.indexOf(p) >= half);
+      expect(before.filter((p) => track.includes(p.packet)).length).toBeGreaterThan(before.length * 0.9);
+      expect(after.filter((p) => track.includes(p.packet))).toEqual([]);
+      // Her track was closed when she opted out, not kept open (and padded) to the end of the meeting.
+      const lastPage = track.lastIndexOf('OggS');
+      const trackMs = Number(track.readBigUInt64LE(lastPage + 6)) / 48;
+      expect(trackMs).toBeLessThanOrEqual(optedOutAtMs + 100);
+    } finally {
+      await runCommand(standIn, { commandName: 'optin', userId: ids.steveId });
+      await runCommand(standIn, { commandName: 'optin', userId: ids.katieId });
+    }
+  }, 60_000);
+
+  it('names the folder when the tracks exceed the attachment limit, and /forget deletes them', async () => {
+    const { standIn } = world;
+    const { left } = await twoSpeakers();
+    await runCommand(standIn, { commandName: 'recording', userId: ids.katieId, options: subcommand('enable') });
+    const from = standIn.requests.length;
+    // A limit smaller than one track: nothing can be attached.
+    await runCommand(standIn, { commandName: 'join', userId: ids.katieId, options: { record: true }, attachmentSizeLimit: 2_000 });
+    const meetingId = bot.bot.meetings.get(ids.guildId)?.id ?? 0;
+    await standIn.memberSpeak(ids.katieId, left);
+    await waitForChannelPost(standIn, ids.textChannelId, from, (c) => c.startsWith('**Katie:** '));
+    const endFrom = standIn.requests.length;
+    await runCommand(standIn, { commandName: 'end', userId: ids.katieId });
+    const post = await standIn.waitForRequest((r) => r.method === 'POST' && r.route === `/channels/${ids.textChannelId}/messages` && contentOf(r).startsWith('🎙️') && standIn.requests.indexOf(r) >= endFrom);
+    expect(contentOf(post)).toContain(`\`recordings/${ids.guildId}/${meetingId}/\``);
+    expect(contentOf(post)).toContain('too large to attach');
+    expect([...uploads(world, endFrom).keys()].filter((n) => n.endsWith('.ogg'))).toEqual([]);
+    const dir = join(world.dataDir, 'recordings', ids.guildId, String(meetingId));
+    expect(await readdir(dir)).toContain(`01-Katie-${ids.katieId}.ogg`);
+
+    const forgotten = await runCommand(standIn, { commandName: 'forget', userId: ids.katieId, options: { meeting: meetingId } });
+    expect(forgotten.content).toContain('and its recording');
+    await expect(readdir(dir)).rejects.toMatchObject({ code: 'ENOENT' });
+  }, 60_000);
 });

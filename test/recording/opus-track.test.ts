@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import prism from 'prism-media';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OPUS_SILENCE_FRAME, OpusTrack } from '../../src/recording/opus-track.ts';
+import { FILL_FRAME_20MS, FILL_FRAME_2_5MS, OpusTrack, isFillFrame } from '../../src/recording/opus-track.ts';
 import { oggCrc32, opusPacketSamples } from '../../src/recording/ogg-opus.ts';
 import { readAudioFile } from '../../src/replay/audio-file.ts';
 import { fixturePackets } from '../support/pipeline-harness.ts';
@@ -82,11 +82,11 @@ describe('OpusTrack', () => {
     // 980 ms of silence before the first packet (its audio starts 20 ms before it arrived), then the packets as
     // delivered, then the 2 s gap less one packet's 20 ms, then the rest, then the 500 ms up to the close.
     const expected = [
-      ...Array<Buffer>(49).fill(OPUS_SILENCE_FRAME),
+      ...Array<Buffer>(49).fill(FILL_FRAME_20MS),
       ...first.map((p) => p.packet),
-      ...Array<Buffer>(99).fill(OPUS_SILENCE_FRAME),
+      ...Array<Buffer>(99).fill(FILL_FRAME_20MS),
       ...second.map((p) => p.packet),
-      ...Array<Buffer>(25).fill(OPUS_SILENCE_FRAME),
+      ...Array<Buffer>(25).fill(FILL_FRAME_20MS),
     ];
     expect(audio.length).toBe(expected.length);
     for (const [i, packet] of audio.entries()) expect(packet.equals(expected[i]!), `packet ${i}`).toBe(true);
@@ -119,7 +119,22 @@ describe('OpusTrack', () => {
     for (const [i, t] of times.entries()) track.push(speech[i]!.packet, t);
     await track.close();
     expect(track.stats).toMatchObject({ packets: 6, silenceFrames: 0 });
-    expect((await demux(path)).slice(2).map((p) => p.equals(OPUS_SILENCE_FRAME))).toEqual(Array(6).fill(false));
+    expect((await demux(path)).slice(2).map((p) => isFillFrame(p))).toEqual(Array(6).fill(false));
+  });
+
+  it('fills a gap that is not a whole number of 20 ms frames to within 1.25 ms, with 2.5 ms frames', async () => {
+    const path = join(dir, 'fine-gap.ogg');
+    const track = OpusTrack.open({ path, serial: 10 });
+    track.push(speech[0]!.packet, 20);
+    track.push(speech[1]!.packet, 20 + 20 + 76); // 76 ms late: its audio starts 76 ms after the first packet's ended
+    await track.close();
+    const packets = (await demux(path)).slice(2);
+    expect(packets.slice(1, -1)).toEqual([...Array<Buffer>(3).fill(FILL_FRAME_20MS), ...Array<Buffer>(6).fill(FILL_FRAME_2_5MS)]);
+    expect(track.stats.samples).toBe(960 + 3 * 960 + 6 * 120 + 960);
+    // Both kinds of fill decode to silence, in replay's decoder too.
+    const decoded = (await readAudioFile(path)).channels[0]!;
+    expect(decoded.length).toBe(track.stats.samples);
+    expect(rms(decoded.subarray(960 + 240, 960 + 3 * 960 + 6 * 120))).toBeLessThan(1e-6);
   });
 
   it('skips and counts a packet that cannot be Opus, without moving the timeline', async () => {
