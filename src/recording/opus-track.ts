@@ -16,7 +16,9 @@
  * decoders that follow it (ffmpeg, browsers, codec-parser in `npm run replay`) would join the talk spurts up.
  * Silence costs 3 bytes per 20 ms (about 14 KB a minute with page overhead).
  *
- * Pre-skip is 0: the sender's encoder delay is unknown, and the track's time 0 is the meeting's.
+ * Pre-skip is {@link PRE_SKIP} (20 ms): one fill frame goes before the meeting's time 0 and players drop it
+ * (RFC 7845 §4.2), so decoded audio starts exactly at the meeting's start; opusinfo (opus-tools) warns that a
+ * pre-skip below 120 samples is implausible, so 0 is avoided. The granule position counts the pre-skip too.
  *
  * Bounds: a page holds at most {@link PACKETS_PER_PAGE} packets (one second at 20 ms); pages go to a file write
  * stream, and when more than {@link MAX_UNWRITTEN_BYTES} wait for the disk the track stops (it is closed as it
@@ -31,6 +33,8 @@ export const FILL_FRAME_20MS: Readonly<Buffer> = Buffer.from([0xfc, 0xff, 0xfe])
 /** 2.5 ms of silence written where nothing arrived: CELT fullband 2.5 ms, stereo, silence flag set. */
 export const FILL_FRAME_2_5MS: Readonly<Buffer> = Buffer.from([0xe4, 0xff, 0xfe]);
 const FILL_20MS_SAMPLES = 960;
+/** Samples at 48 kHz before the meeting's time 0, dropped by decoders (RFC 7845 §5.1): one fill frame. */
+export const PRE_SKIP = 960;
 const FILL_2_5MS_SAMPLES = 120;
 
 /** True for the silence a track writes where nothing arrived (never a packet Discord delivered). */
@@ -68,7 +72,7 @@ export interface OpusTrackStats {
   silenceFrames: number;
   /** Packets skipped because their TOC byte cannot be valid (RFC 6716 §3). */
   invalidPackets: number;
-  /** Samples at 48 kHz written so far: the track's length. */
+  /** Samples at 48 kHz written after the pre-skip: the track's length from the meeting's start. */
   samples: number;
 }
 
@@ -82,7 +86,7 @@ export class OpusTrack {
   #sequence = 0;
   #pending: Buffer[] = [];
   #pendingSegments = 0;
-  /** Granule position after the packets written so far (pending ones included). */
+  /** Granule position after the packets written so far (pending ones included), pre-skip included. */
   #samples = 0;
   #lastArrivalSamples: number | null = null;
   #closed = false;
@@ -104,14 +108,15 @@ export class OpusTrack {
    */
   static open(options: OpusTrackOptions): OpusTrack {
     const track = new OpusTrack(options, createWriteStream(options.path, { flags: 'w', mode: 0o600 }));
-    track.#writePage(PAGE_FLAGS.beginOfStream, 0n, [opusHeadPacket({ channels: 2, preSkip: 0, inputSampleRate: OPUS_GRANULE_RATE })]);
+    track.#writePage(PAGE_FLAGS.beginOfStream, 0n, [opusHeadPacket({ channels: 2, preSkip: PRE_SKIP, inputSampleRate: OPUS_GRANULE_RATE })]);
     track.#writePage(0, 0n, [opusTagsPacket(RECORDING_VENDOR, options.comments ?? [])]);
+    track.#append(FILL_FRAME_20MS, PRE_SKIP);
     return track;
   }
 
   /** Counters so far. */
   get stats(): OpusTrackStats {
-    return { ...this.#stats, samples: this.#samples };
+    return { ...this.#stats, samples: this.#samples - PRE_SKIP };
   }
 
   /** The error that stopped the track, if one did. */
@@ -132,7 +137,7 @@ export class OpusTrack {
       this.#stats.invalidPackets++;
       return;
     }
-    const arrival = Math.round((arrivalMs * OPUS_GRANULE_RATE) / 1000);
+    const arrival = PRE_SKIP + Math.round((arrivalMs * OPUS_GRANULE_RATE) / 1000);
     const start = arrival - samples;
     const late = this.#lastArrivalSamples === null || arrival - this.#lastArrivalSamples > samples + this.#jitterSamples;
     if (late && start > this.#samples) this.#silence(start - this.#samples);
@@ -150,7 +155,7 @@ export class OpusTrack {
   async close(endMs?: number): Promise<void> {
     if (!this.#closed) {
       if (endMs !== undefined) {
-        const end = Math.round((endMs * OPUS_GRANULE_RATE) / 1000);
+        const end = PRE_SKIP + Math.round((endMs * OPUS_GRANULE_RATE) / 1000);
         if (end > this.#samples) this.#silence(end - this.#samples);
       }
       this.#closed = true;

@@ -49,7 +49,7 @@ export async function isParleyRecording(path: string): Promise<boolean> {
 interface OggPage {
   pageSequenceNumber: number;
   isLastPage: boolean;
-  codecFrames: Array<{ data: Uint8Array }>;
+  codecFrames: Array<{ data: Uint8Array; header: { preSkip: number } }>;
 }
 
 /**
@@ -70,12 +70,13 @@ export async function* deliveredOpusPackets(path: string): AsyncGenerator<TimedO
       if (sequence !== undefined && page.pageSequenceNumber !== sequence + 1) throw corrupt(`Ogg page ${sequence + 1} is missing`);
       sequence = page.pageSequenceNumber;
       if (page.isLastPage) ended = true;
-      for (const { data } of page.codecFrames) {
+      for (const { data, header } of page.codecFrames) {
         const duration = opusPacketSamples(data);
         if (duration === undefined) throw corrupt('a packet is not Opus');
         samples += duration;
         if (isFillFrame(data)) continue;
-        yield { atMs: Math.round((samples * 1000) / OPUS_GRANULE_RATE), packet: Buffer.from(data) };
+        // Track time 0 (the meeting's start) is after the pre-skip (RFC 7845 §4.2).
+        yield { atMs: Math.round(((samples - header.preSkip) * 1000) / OPUS_GRANULE_RATE), packet: Buffer.from(data) };
       }
     }
   }

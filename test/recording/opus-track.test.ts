@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import prism from 'prism-media';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FILL_FRAME_20MS, FILL_FRAME_2_5MS, OpusTrack, isFillFrame } from '../../src/recording/opus-track.ts';
+import { FILL_FRAME_20MS, FILL_FRAME_2_5MS, OpusTrack, PRE_SKIP, isFillFrame } from '../../src/recording/opus-track.ts';
 import { oggCrc32, opusPacketSamples } from '../../src/recording/ogg-opus.ts';
 import { readAudioFile } from '../../src/replay/audio-file.ts';
 import { fixturePackets } from '../support/pipeline-harness.ts';
@@ -82,6 +82,7 @@ describe('OpusTrack', () => {
     // 980 ms of silence before the first packet (its audio starts 20 ms before it arrived), then the packets as
     // delivered, then the 2 s gap less one packet's 20 ms, then the rest, then the 500 ms up to the close.
     const expected = [
+      FILL_FRAME_20MS, // the pre-skip
       ...Array<Buffer>(49).fill(FILL_FRAME_20MS),
       ...first.map((p) => p.packet),
       ...Array<Buffer>(99).fill(FILL_FRAME_20MS),
@@ -96,9 +97,10 @@ describe('OpusTrack', () => {
     expect(read.every((p) => p.crcOk)).toBe(true);
     expect(read[0]!.flags & 0x02).toBe(0x02);
     expect(read.at(-1)!.flags & 0x04).toBe(0x04);
-    // The last granule position is the track's length in 48 kHz samples, one 960-sample frame per packet.
-    const totalSamples = expected.reduce((n, p) => n + opusPacketSamples(p)!, 0);
-    expect(read.at(-1)!.granule).toBe(BigInt(totalSamples));
+    // The last granule position is the pre-skip plus the track's length in 48 kHz samples.
+    const totalSamples = expected.reduce((n, p) => n + opusPacketSamples(p)!, 0) - PRE_SKIP;
+    expect(read.at(-1)!.granule).toBe(BigInt(PRE_SKIP + totalSamples));
+    expect(track.stats.samples).toBe(totalSamples);
 
     // Replay's decoder reads it, silence where it should be, speech where the packets were.
     const decoded = await readAudioFile(path);
@@ -119,7 +121,7 @@ describe('OpusTrack', () => {
     for (const [i, t] of times.entries()) track.push(speech[i]!.packet, t);
     await track.close();
     expect(track.stats).toMatchObject({ packets: 6, silenceFrames: 0 });
-    expect((await demux(path)).slice(2).map((p) => isFillFrame(p))).toEqual(Array(6).fill(false));
+    expect((await demux(path)).slice(3).map((p) => isFillFrame(p))).toEqual(Array(6).fill(false));
   });
 
   it('fills a gap that is not a whole number of 20 ms frames to within 1.25 ms, with 2.5 ms frames', async () => {
@@ -129,7 +131,7 @@ describe('OpusTrack', () => {
     track.push(speech[1]!.packet, 20 + 20 + 76); // 76 ms late: its audio starts 76 ms after the first packet's ended
     await track.close();
     const packets = (await demux(path)).slice(2);
-    expect(packets.slice(1, -1)).toEqual([...Array<Buffer>(3).fill(FILL_FRAME_20MS), ...Array<Buffer>(6).fill(FILL_FRAME_2_5MS)]);
+    expect(packets.slice(2, -1)).toEqual([...Array<Buffer>(3).fill(FILL_FRAME_20MS), ...Array<Buffer>(6).fill(FILL_FRAME_2_5MS)]);
     expect(track.stats.samples).toBe(960 + 3 * 960 + 6 * 120 + 960);
     // Both kinds of fill decode to silence, in replay's decoder too.
     const decoded = (await readAudioFile(path)).channels[0]!;
