@@ -38,6 +38,7 @@ import { CommandCooldowns } from './cooldowns.ts';
 import { CaptionFeeds } from '../web/feeds.ts';
 import { CaptionLinks, LinkSigner, loadLinkSecret } from '../web/links.ts';
 import { startWebServer, type WebServer } from '../web/server.ts';
+import { RecordingLinks } from '../web/recording-downloads.ts';
 
 /** What {@link ParleyBot} is built from. */
 export interface ParleyBotOptions {
@@ -71,7 +72,7 @@ export class ParleyBot {
   #ops: OpsServer | null = null;
   #retention: RetentionSweep | null = null;
   /** The caption page, when `WEB_PORT` is set. */
-  readonly #web: { feeds: CaptionFeeds; signer: LinkSigner; links: CaptionLinks } | undefined;
+  readonly #web: { feeds: CaptionFeeds; signer: LinkSigner; links: CaptionLinks; recordingLinks: RecordingLinks } | undefined;
   #webServer: WebServer | null = null;
   #stopping: Promise<void> | null = null;
 
@@ -84,12 +85,6 @@ export class ParleyBot {
     this.meetingStore = new MeetingStore(this.database);
     this.meetingDeletion = new MeetingDeletion(this.database);
     this.recapSettings = new RecapSettingsStore(this.database);
-    this.recordings = new Recordings({
-      dataDir: config.dataDir,
-      settings: new RecordingSettingsStore(this.database),
-      logger,
-      retentionDays: config.limits.dataRetentionDays,
-    });
     this.meetings = new MeetingRegistry(logger);
     this.client = createDiscordClient(discord);
     const provider = createAssemblyAIProvider(config.stt, logger);
@@ -107,9 +102,18 @@ export class ParleyBot {
     this.#recap = { client: llm, model: config.llm.recapModel, fallbackModels: config.llm.recapFallbackModels, timeoutMs: config.llm.recapTimeoutMs };
     const clock = options.clock ?? systemClock;
     if (config.web !== undefined) {
-      const signer = new LinkSigner(loadLinkSecret(config.dataDir, config.web.linkSecret));
-      this.#web = { feeds: new CaptionFeeds(clock), signer, links: new CaptionLinks(signer, config.web.publicUrl) };
+      const secret = loadLinkSecret(config.dataDir, config.web.linkSecret);
+      const signer = new LinkSigner(secret);
+      this.#web = { feeds: new CaptionFeeds(clock), signer, links: new CaptionLinks(signer, config.web.publicUrl), recordingLinks: new RecordingLinks(secret, config.web.publicUrl) };
     }
+    const recordingLinks = this.#web?.recordingLinks;
+    this.recordings = new Recordings({
+      dataDir: config.dataDir,
+      settings: new RecordingSettingsStore(this.database),
+      logger,
+      retentionDays: config.limits.dataRetentionDays,
+      linkFor: recordingLinks === undefined ? undefined : (guildId, meetingId) => recordingLinks.linkFor(guildId, meetingId),
+    });
     this.metrics = new ParleyMetrics({
       activeMeetings: () => this.meetings.size,
       speakers: () => this.meetings.counters().speakers,
@@ -177,7 +181,18 @@ export class ParleyBot {
     });
     const web = this.#options.config.web;
     if (web !== undefined && this.#web !== undefined) {
-      this.#webServer = await startWebServer({ port: web.port, host: web.host, feeds: this.#web.feeds, signer: this.#web.signer, logger: this.#options.logger });
+      this.#webServer = await startWebServer({
+        port: web.port,
+        host: web.host,
+        feeds: this.#web.feeds,
+        signer: this.#web.signer,
+        logger: this.#options.logger,
+        recordings: {
+          links: this.#web.recordingLinks,
+          files: (guildId, meetingId) => this.recordings.files(guildId, meetingId),
+          dir: (guildId, meetingId) => this.recordings.meetingDir(guildId, meetingId),
+        },
+      });
       this.#options.logger.info({ port: this.#webServer.port }, 'serving the caption page');
     }
     const ready = once(this.client, Events.ClientReady);

@@ -16,6 +16,7 @@ import { startFakeAssemblyAI, type FakeAssemblyAI } from '../fakes/assemblyai-se
 import { TEST_API_KEY } from '../support/pipeline-harness.ts';
 import { RECORDING_STATUS } from '../../src/meeting/captioning-indicator.ts';
 import type { TranscriptJson } from '../../src/transcript/formats.ts';
+import { LinkSigner, loadLinkSecret } from '../../src/web/links.ts';
 import { startWorld, type World } from './support/world.ts';
 import { startInProcessBot, type InProcessBot } from './support/in-process.ts';
 import { contentOf, runCommand, subcommand } from './support/commands.ts';
@@ -206,5 +207,61 @@ describe('consented recording', () => {
     const forgotten = await runCommand(standIn, { commandName: 'forget', userId: ids.katieId, options: { meeting: meetingId } });
     expect(forgotten.content).toContain('and its recording');
     await expect(readdir(dir)).rejects.toMatchObject({ code: 'ENOENT' });
+  }, 60_000);
+});
+
+describe('recordings too large to attach, with the caption page on', () => {
+  let world: World;
+  let bot: InProcessBot;
+
+  beforeAll(async () => {
+    world = await startWorld();
+    bot = await startInProcessBot(world, { WEB_HOST: '127.0.0.1', WEB_PORT: '0' });
+  });
+
+  afterAll(async () => {
+    await bot?.stop();
+    await world?.close();
+  });
+
+  it('posts a link to download them from the caption page; the link opens only that recording', async () => {
+    const { standIn } = world;
+    const { left } = await twoSpeakers();
+    await runCommand(standIn, { commandName: 'recording', userId: ids.katieId, options: subcommand('enable') });
+    const from = standIn.requests.length;
+    await runCommand(standIn, { commandName: 'join', userId: ids.katieId, options: { record: true }, attachmentSizeLimit: 2_000 });
+    const meetingId = bot.bot.meetings.get(ids.guildId)?.id ?? 0;
+    await standIn.memberSpeak(ids.katieId, left);
+    await waitForChannelPost(standIn, ids.textChannelId, from, (c) => c.startsWith('**Katie:** '));
+    const endFrom = standIn.requests.length;
+    await runCommand(standIn, { commandName: 'end', userId: ids.katieId });
+    const post = await standIn.waitForRequest(
+      (r) => r.method === 'POST' && r.route === `/channels/${ids.textChannelId}/messages` && contentOf(r).startsWith('🎙️') && standIn.requests.indexOf(r) >= endFrom,
+    );
+    const link = /https?:\/\/\S+\/recordings\/\S+\//.exec(contentOf(post))?.[0];
+    expect(link, contentOf(post)).toBeDefined();
+    const base = `http://127.0.0.1:${bot.bot.webPort}${new URL(link!).pathname}`;
+
+    const listing = await fetch(base);
+    expect(listing.status).toBe(200);
+    expect(listing.headers.get('cache-control')).toBe('no-store');
+    const trackName = `01-Katie-${ids.katieId}.ogg`;
+    expect(await listing.text()).toContain(`href="./${trackName}"`);
+    const download = await fetch(`${base}${trackName}`);
+    expect(download.status).toBe(200);
+    expect(download.headers.get('content-type')).toBe('audio/ogg');
+    const kept = await readFile(join(world.dataDir, 'recordings', ids.guildId, String(meetingId), trackName));
+    expect(Buffer.from(await download.arrayBuffer()).equals(kept)).toBe(true);
+
+    // A changed token, another guild's path, or a path outside the folder gets the 403 page.
+    const token = new URL(link!).pathname.split('/')[3]!;
+    const forged = `${token.slice(0, -2)}${token.endsWith('AA') ? 'BB' : 'AA'}`;
+    for (const path of [`/recordings/${ids.guildId}/${forged}/`, `/recordings/1309000000000000999/${token}/`, `/recordings/${ids.guildId}/${token}/..%2F..%2Fparley.db`]) {
+      const refused = await fetch(`http://127.0.0.1:${bot.bot.webPort}${path}`);
+      expect(refused.status, path).toBe(403);
+    }
+    // A caption-page token of the same meeting does not open the recording.
+    const captionToken = new LinkSigner(loadLinkSecret(world.dataDir, undefined)).sign({ guildId: ids.guildId, meetingId, userId: ids.katieId, expiresAt: Date.now() + 60_000 });
+    expect((await fetch(`http://127.0.0.1:${bot.bot.webPort}/recordings/${ids.guildId}/${captionToken}/`)).status).toBe(403);
   }, 60_000);
 });
