@@ -21,8 +21,9 @@
  * pre-skip below 120 samples is implausible, so 0 is avoided. The granule position counts the pre-skip too.
  *
  * Bounds: a page holds at most {@link PACKETS_PER_PAGE} packets (one second at 20 ms); pages go to a file write
- * stream, and when more than {@link MAX_UNWRITTEN_BYTES} wait for the disk the track stops (it is closed as it
- * stands and `onFailed` fires) rather than growing memory.
+ * stream, and when a delivered packet finds more than {@link MAX_UNWRITTEN_BYTES} still waiting for the disk the
+ * track stops (it is closed as it stands and `onFailed` fires) rather than growing memory. A gap's fill is
+ * written at once: about 14 KB per minute of gap (4 hours: 3.3 MB), then the check applies again.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { finished } from 'node:stream/promises';
@@ -132,6 +133,10 @@ export class OpusTrack {
    */
   push(packet: Buffer, arrivalMs: number): void {
     if (this.#closed) return;
+    if (this.#out.writableLength > MAX_UNWRITTEN_BYTES) {
+      this.#fail(new Error(`the disk fell more than ${MAX_UNWRITTEN_BYTES} bytes behind`));
+      return;
+    }
     const samples = opusPacketSamples(packet);
     if (samples === undefined) {
       this.#stats.invalidPackets++;
@@ -197,7 +202,6 @@ export class OpusTrack {
   #writePage(flags: number, granule: bigint, packets: Buffer[]): void {
     if (this.#failed !== null) return;
     this.#out.write(oggPage({ flags, granule, serial: this.#serial, sequence: this.#sequence++ }, packets));
-    if (this.#out.writableLength > MAX_UNWRITTEN_BYTES) this.#fail(new Error(`the disk fell more than ${MAX_UNWRITTEN_BYTES} bytes behind`));
   }
 
   #fail(error: Error): void {

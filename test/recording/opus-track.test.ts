@@ -149,4 +149,18 @@ describe('OpusTrack', () => {
     await track.close();
     expect(track.stats).toMatchObject({ packets: 2, invalidPackets: 2, silenceFrames: 0, samples: 1_920 });
   });
+
+  it('fills a gap of hours in one go without giving up, and ends the stream', async () => {
+    const path = join(dir, 'long-gap.ogg');
+    const track = OpusTrack.open({ path, serial: 11 });
+    track.push(speech[0]!.packet, 20);
+    const sixHoursMs = 6 * 60 * 60 * 1000;
+    track.push(speech[1]!.packet, sixHoursMs - 20); // spoke again near the end
+    await track.close(sixHoursMs);
+    expect(track.failed).toBeNull();
+    const read = await pages(path);
+    expect(read.at(-1)!.flags & 0x04).toBe(0x04);
+    expect(read.at(-1)!.granule).toBe(BigInt(PRE_SKIP + (sixHoursMs * 48)));
+    expect(track.stats.samples).toBe(sixHoursMs * 48);
+  }, 60_000);
 });
