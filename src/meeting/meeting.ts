@@ -280,8 +280,10 @@ export class Meeting {
         isAllowed: (userId) => meeting.#isCaptioned(userId),
         onPacket: (userId, packet) => {
           const speaker = meeting.#speaker(userId);
-          meeting.#pipeline.pushOpusPacket(speaker, packet);
-          meeting.#recording?.push(speaker, packet, meeting.#pipeline.meetingNow());
+          // One arrival time for both: the track places the packet exactly where the captions' timeline does.
+          const arrivalMs = meeting.#pipeline.meetingNow();
+          meeting.#pipeline.pushOpusPacket(speaker, packet, arrivalMs);
+          meeting.#recording?.push(speaker, packet, arrivalMs);
         },
       });
     } catch (error) {
