@@ -6,6 +6,8 @@
  *    "Create Message") and at most the limit in all, so no request is refused for its size;
  * 2. else a link to the recording on the caption page, when it is served (`WEB_PORT`);
  * 3. else the folder in `DATA_DIR` where the tracks are kept, for the bot's owner to hand out.
+ * When Discord refuses the attachments anyway (413 "Request entity too large", or any other error), the link or the
+ * folder is posted instead.
  */
 import { AttachmentBuilder } from 'discord.js';
 import { NO_MENTIONS } from '../captions/discord-sink.ts';
@@ -102,19 +104,23 @@ export async function postRecording(options: PostRecordingOptions): Promise<Reco
   const readme = Buffer.from(options.readme, 'utf8');
   const names = tracks.map((t) => escapeDiscordText(t.speaker.name)).join(', ');
   const count = `${tracks.length} track${tracks.length === 1 ? '' : 's'} (${names})`;
+  let why = `too large to attach here (Discord's limit in this server is ${(limit / (1024 * 1024)).toFixed(limit < 1024 * 1024 ? 3 : 0)} MiB a file)`;
   if (tracks.every((t) => t.bytes <= limit) && readme.length <= limit) {
     const files = [{ bytes: readme.length, attach: () => new AttachmentBuilder(readme, { name: README_FILE }) }, ...tracks.map((t) => ({ bytes: t.bytes, attach: () => new AttachmentBuilder(t.path, { name: t.fileName }) }))];
     const groups = batches(files, limit);
-    for (const [i, group] of groups.entries()) {
-      await target.send({
-        ...(i === 0 ? { content: `🎙️ The recording: ${count}, one Ogg Opus file per speaker. ${README_FILE} says how to play them together or caption them again with \`npm run replay\`.` } : {}),
-        files: group.map((f) => f.attach()),
-        allowedMentions: NO_MENTIONS,
-      });
+    try {
+      for (const [i, group] of groups.entries()) {
+        await target.send({
+          ...(i === 0 ? { content: `🎙️ The recording: ${count}, one Ogg Opus file per speaker. ${README_FILE} says how to play them together or caption them again with \`npm run replay\`.` } : {}),
+          files: group.map((f) => f.attach()),
+          allowedMentions: NO_MENTIONS,
+        });
+      }
+      return 'attached';
+    } catch {
+      why = 'could not be attached here (Discord refused the upload)';
     }
-    return 'attached';
   }
-  const why = `too large to attach here (Discord's limit in this server is ${Math.floor(limit / (1024 * 1024))} MiB a file)`;
   if (options.link !== undefined) {
     await target.send({
       content: `🎙️ The recording, ${count}, is ${why}. Download it from the caption page: ${options.link} (the link works for 7 days; the files are kept ${options.keptFor}).`,
