@@ -26,9 +26,10 @@ export const forget: Command = {
     if (!context.meetingDeletion.deleteMeeting(guildId, meetingId)) {
       throw new CommandError(`There is no meeting #${meetingId} in this server (it may have been deleted already).`);
     }
-    context.logger.info({ guildId, meetingId }, 'meeting deleted by /forget');
+    const recordingFiles = (await context.services.recordings?.deleteMeeting(guildId, meetingId)) ?? 0;
+    context.logger.info({ guildId, meetingId, recordingFiles }, 'meeting deleted by /forget');
     await interaction.reply({
-      content: `Deleted meeting #${meetingId}: its transcript, translations and recap are gone from Parley's database. Messages already posted in Discord stay until someone deletes them.`,
+      content: `Deleted meeting #${meetingId}: its transcript, translations and recap are gone from Parley's database${recordingFiles > 0 ? ', and its recording from its disk' : ''}. Messages already posted in Discord stay until someone deletes them.`,
       flags: MessageFlags.Ephemeral,
       allowedMentions: { parse: [] },
     });

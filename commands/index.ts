@@ -11,7 +11,8 @@ import { optin } from './optin.ts';
 import { optout } from './optout.ts';
 import { recap } from './recap.ts';
 import { recapTemplateCommand } from './recap-template.ts';
+import { recording } from './recording.ts';
 import { spokenLanguages } from './spoken-languages.ts';
 import { status } from './status.ts';
 
-export const commands: readonly Command[] = [join, end, status, keyterms, languages, spokenLanguages, recap, recapTemplateCommand, optout, optin, forget, captions, autojoin];
+export const commands: readonly Command[] = [join, end, status, keyterms, languages, spokenLanguages, recap, recapTemplateCommand, optout, optin, forget, captions, autojoin, recording];

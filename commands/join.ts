@@ -1,5 +1,6 @@
 /**
- * `/join [voice_channel] [caption_channel]`: start captioning a voice channel.
+ * `/join [voice_channel] [caption_channel] [languages] [record]`: start captioning a voice channel, and with
+ * `record:true` (in a guild that allowed it with `/recording enable`) record each member who has not opted out.
  */
 import { ChannelType, MessageFlags, PermissionFlagsBits, SlashCommandBuilder, type GuildBasedChannel } from 'discord.js';
 import { CommandError, type Command } from '../src/bot/command.ts';
@@ -32,7 +33,8 @@ export const join: Command = {
     )
     .addStringOption((o) =>
       o.setName('languages').setDescription('Also translate into these languages, e.g. es,de,ja (replaces the server setting)').setMaxLength(200),
-    ),
+    )
+    .addBooleanOption((o) => o.setName('record').setDescription('Also record each member who has not opted out, one file per speaker (the server must allow it)')),
 
   async execute(interaction, context) {
     const { guild, member } = interaction;
@@ -55,6 +57,12 @@ export const join: Command = {
     }
 
     const manager = interaction.memberPermissions.has(PermissionFlagsBits.ManageGuild);
+    const record = interaction.options.getBoolean('record') === true;
+    if (record && context.services.recordings?.settings.consent(guild.id) === undefined) {
+      throw new CommandError(
+        'Recording is off in this server. A member with the Manage Server permission can allow it with `/recording enable`; then run `/join record:true` again. Or run /join without `record` for captions only.',
+      );
+    }
     const languagesOption = interaction.options.getString('languages');
     let languages = context.settings.languages(guild.id);
     if (languagesOption !== null) {
@@ -99,6 +107,8 @@ export const join: Command = {
         captionChannel,
         startedBy: member,
         services: context.services,
+        // The interaction carries the guild's attachment limit (discord-api-docs "Interaction Object").
+        ...(record ? { record: { attachmentLimitBytes: interaction.attachmentSizeLimit } } : {}),
       });
     } catch (error) {
       if (error instanceof VoiceJoinError) throw new CommandError(error.message);
@@ -107,7 +117,7 @@ export const join: Command = {
     if (meeting.ending) throw new CommandError('Parley was removed from the voice channel while it was joining, so captioning did not start. Run /join again.');
     const note = interrupted === undefined ? '' : ` The meeting interrupted by Parley's restart was closed; \`/recap meeting:${interrupted.id}\` posts its transcript and recap.`;
     await interaction.editReply({
-      content: `Captioning <#${voiceChannel.id}> in <#${captionChannel.id}>. Use /end to stop.${context.captionLinks === undefined ? '' : ' Use /captions for your own live caption page (your language, text size, contrast, or an OBS overlay).'}${note}`,
+      content: `${meeting.recording ? 'Recording and captioning' : 'Captioning'} <#${voiceChannel.id}> in <#${captionChannel.id}>. Use /end to stop.${context.captionLinks === undefined ? '' : ' Use /captions for your own live caption page (your language, text size, contrast, or an OBS overlay).'}${note}`,
       allowedMentions: { parse: [] },
     });
   },

@@ -23,10 +23,11 @@ export const optout: Command = {
     if (interaction.options.getBoolean('erase') === true) {
       const { turns, meetings } = context.meetingDeletion.eraseSpeaker(interaction.guildId, interaction.user.id);
       context.logger.info({ guildId: interaction.guildId, turns, meetings }, 'member erased their stored turns');
-      erased = ` Deleted ${turns} caption${turns === 1 ? '' : 's'} of yours from ${meetings} past meeting${meetings === 1 ? '' : 's'} of this server, with their translations; the recaps of those meetings were deleted too.`;
+      const tracks = (await context.services.recordings?.eraseSpeaker(interaction.guildId, interaction.user.id)) ?? 0;
+      erased = ` Deleted ${turns} caption${turns === 1 ? '' : 's'} of yours from ${meetings} past meeting${meetings === 1 ? '' : 's'} of this server, with their translations; the recaps of those meetings were deleted too.${tracks > 0 ? ` ${tracks} recording${tracks === 1 ? '' : 's'} of your voice kept by Parley ${tracks === 1 ? 'was' : 'were'} deleted.` : ''}`;
     }
     await interaction.editReply({
-      content: `Done: Parley will not send your audio anywhere, in any server, until you use /optin.${erased}`,
+      content: `Done: Parley will not send your audio anywhere, in any server, until you use /optin. Nor will it record you: a recording of you in progress has stopped.${erased}`,
       allowedMentions: { parse: [] },
     });
   },

@@ -26,7 +26,7 @@ export const status: Command = {
     }
     const speakers = meeting.speakers();
     const lines = [
-      `Captioning <#${meeting.voiceChannelId}> into <#${meeting.captionChannelId}> for ${formatClock(meeting.elapsedMs).replace(/\.\d$/, '')}, started by <@${meeting.startedById}>.`,
+      `${meeting.recording ? 'Recording and captioning' : 'Captioning'} <#${meeting.voiceChannelId}> into <#${meeting.captionChannelId}> for ${formatClock(meeting.elapsedMs).replace(/\.\d$/, '')}, started by <@${meeting.startedById}>.`,
       // Speakers who left are no longer listed, so "nobody has spoken" would not be true.
       speakers.length === 0 ? 'Nobody is being transcribed right now.' : `Speakers (${speakers.length}):`,
       ...speakers.map((s) => {

@@ -25,6 +25,8 @@ import { MeetingDeletion } from '../store/meeting-deletion.ts';
 import { RetentionSweep } from '../store/retention.ts';
 import { AutoJoinStore } from '../store/auto-join-store.ts';
 import { AutoJoinWatcher } from './auto-join.ts';
+import { RecordingSettingsStore } from '../store/recording-settings.ts';
+import { Recordings } from '../recording/recordings.ts';
 import { createLlmClient } from '../llm/gateway-client.ts';
 import { checkModels } from '../llm/model-check.ts';
 import { Translator } from '../translation/translator.ts';
@@ -39,6 +41,7 @@ import { CommandCooldowns } from './cooldowns.ts';
 import { CaptionFeeds } from '../web/feeds.ts';
 import { CaptionLinks, LinkSigner, loadLinkSecret } from '../web/links.ts';
 import { startWebServer, type WebServer } from '../web/server.ts';
+import { RecordingLinks } from '../web/recording-downloads.ts';
 
 /** What {@link ParleyBot} is built from. */
 export interface ParleyBotOptions {
@@ -59,6 +62,8 @@ export class ParleyBot {
   readonly meetingDeletion: MeetingDeletion;
   readonly autoJoinRules: AutoJoinStore;
   readonly #autoJoin: AutoJoinWatcher;
+  /** Consented recordings: the guild switch and the files in `DATA_DIR/recordings`. */
+  readonly recordings: Recordings;
   readonly #options: ParleyBotOptions;
   /** The open SQLite connection the stores share (operations and tests read it; only the stores write). */
   readonly database: DatabaseSync;
@@ -72,7 +77,7 @@ export class ParleyBot {
   #ops: OpsServer | null = null;
   #retention: RetentionSweep | null = null;
   /** The caption page, when `WEB_PORT` is set. */
-  readonly #web: { feeds: CaptionFeeds; signer: LinkSigner; links: CaptionLinks } | undefined;
+  readonly #web: { feeds: CaptionFeeds; signer: LinkSigner; links: CaptionLinks; recordingLinks: RecordingLinks } | undefined;
   #webServer: WebServer | null = null;
   #stopping: Promise<void> | null = null;
 
@@ -103,9 +108,18 @@ export class ParleyBot {
     this.#recap = { client: llm, model: config.llm.recapModel, fallbackModels: config.llm.recapFallbackModels, timeoutMs: config.llm.recapTimeoutMs };
     const clock = options.clock ?? systemClock;
     if (config.web !== undefined) {
-      const signer = new LinkSigner(loadLinkSecret(config.dataDir, config.web.linkSecret));
-      this.#web = { feeds: new CaptionFeeds(clock), signer, links: new CaptionLinks(signer, config.web.publicUrl) };
+      const secret = loadLinkSecret(config.dataDir, config.web.linkSecret);
+      const signer = new LinkSigner(secret);
+      this.#web = { feeds: new CaptionFeeds(clock), signer, links: new CaptionLinks(signer, config.web.publicUrl), recordingLinks: new RecordingLinks(secret, config.web.publicUrl) };
     }
+    const recordingLinks = this.#web?.recordingLinks;
+    this.recordings = new Recordings({
+      dataDir: config.dataDir,
+      settings: new RecordingSettingsStore(this.database),
+      logger,
+      retentionDays: config.limits.dataRetentionDays,
+      linkFor: recordingLinks === undefined ? undefined : (guildId, meetingId) => recordingLinks.linkFor(guildId, meetingId),
+    });
     this.metrics = new ParleyMetrics({
       activeMeetings: () => this.meetings.size,
       speakers: () => this.meetings.counters().speakers,
@@ -151,7 +165,13 @@ export class ParleyBot {
   async start(): Promise<void> {
     const retentionDays = this.#options.config.limits.dataRetentionDays;
     if (retentionDays !== undefined) {
-      this.#retention = new RetentionSweep({ deletion: this.meetingDeletion, retentionDays, logger: this.#options.logger });
+      this.#retention = new RetentionSweep({
+        deletion: this.meetingDeletion,
+        retentionDays,
+        logger: this.#options.logger,
+        // Recordings go with their meetings: every folder whose meeting the sweep (or /forget) deleted.
+        afterSweep: () => void this.recordings.deleteOrphans((guildId, meetingId) => this.meetingStore.meeting(guildId, meetingId) !== undefined),
+      });
       this.#retention.start();
     }
     const port = this.#options.discord.metricsPort;
@@ -173,7 +193,18 @@ export class ParleyBot {
     });
     const web = this.#options.config.web;
     if (web !== undefined && this.#web !== undefined) {
-      this.#webServer = await startWebServer({ port: web.port, host: web.host, feeds: this.#web.feeds, signer: this.#web.signer, logger: this.#options.logger });
+      this.#webServer = await startWebServer({
+        port: web.port,
+        host: web.host,
+        feeds: this.#web.feeds,
+        signer: this.#web.signer,
+        logger: this.#options.logger,
+        recordings: {
+          links: this.#web.recordingLinks,
+          files: (guildId, meetingId) => this.recordings.files(guildId, meetingId),
+          dir: (guildId, meetingId) => this.recordings.meetingDir(guildId, meetingId),
+        },
+      });
       this.#options.logger.info({ port: this.#webServer.port }, 'serving the caption page');
     }
     const ready = once(this.client, Events.ClientReady);
@@ -274,6 +305,7 @@ export class ParleyBot {
           this.#storeWriteFailures++;
         },
         captionFeeds: this.#web?.feeds,
+        recordings: this.recordings,
       },
       captionLinks: this.#web?.links,
     };

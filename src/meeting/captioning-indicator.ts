@@ -14,6 +14,9 @@ import type { Logger } from '../log.ts';
 /** The status text while captioning (Discord's limit is 500 characters). */
 export const CAPTIONING_STATUS = '🔴 Live captions by Parley · /optout to opt out';
 
+/** The status text while captioning and recording (`/join record:true`). */
+export const RECORDING_STATUS = '🔴 Recording and live captions by Parley · /optout to opt out';
+
 /** Discord's limit on a voice channel status, characters. */
 const STATUS_MAX_CHARS = 500;
 

@@ -28,6 +28,9 @@ import type { SttBudget } from './stt-budget.ts';
 import { budgetedRecap, budgetedTranslator, type LlmBudget } from './llm-budget.ts';
 import type { CaptionFeed } from '../web/caption-feed.ts';
 import type { CaptionFeeds } from '../web/feeds.ts';
+import { MeetingRecording, type RecordingRequest } from '../recording/meeting-recording.ts';
+import type { Recordings } from '../recording/recordings.ts';
+import { RECORDING_STATUS } from './captioning-indicator.ts';
 
 /** What a meeting needs from the bot. */
 export interface MeetingServices {
@@ -57,6 +60,8 @@ export interface MeetingServices {
   llmBudget?: LlmBudget | undefined;
   /** The caption page's feeds; undefined when the page is off. */
   captionFeeds?: CaptionFeeds | undefined;
+  /** Consented recording; undefined: never records. */
+  recordings?: Recordings | undefined;
 }
 
 /** How often a meeting adds its speech-to-text time to the guild's budget (also on every final), ms. */
@@ -128,6 +133,8 @@ export interface MeetingStartOptions {
   captionChannel: SendableChannels & { id: string };
   startedBy: GuildMember;
   services: MeetingServices;
+  /** Record each speaker who has not opted out (`/join record:true` in a guild that enabled recording). */
+  record?: RecordingRequest | undefined;
   /** Called once when the meeting has ended, whatever ended it. */
   onEnded: (meeting: Meeting) => void;
 }
@@ -160,6 +167,7 @@ export class Meeting {
   #budgetedMs = 0;
   #budgetTimer: TimerHandle | null = null;
   #llmBudgetTold = false;
+  readonly #recording: MeetingRecording | undefined;
 
   private constructor(options: MeetingStartOptions) {
     const { guild, services } = options;
@@ -227,6 +235,18 @@ export class Meeting {
       startedAtMs: this.startedAtMs,
     });
     if (this.#feed !== undefined) services.captionFeeds?.bind(this.#feed, this.id);
+    this.#recording =
+      options.record === undefined || services.recordings === undefined
+        ? undefined
+        : MeetingRecording.start({
+            recordings: services.recordings,
+            request: options.record,
+            guildId: guild.id,
+            meetingId: this.id,
+            startedAtMs: this.startedAtMs,
+            logger,
+            onProblem: (text) => this.#sink.notice({ level: 'warning', text }),
+          });
     // Registered before any sink sees the caption's translation, so the turn exists when its translation is stored.
     this.#pipeline.prependListener('caption', (event) => {
       if (event.kind !== 'final') return;
@@ -266,7 +286,13 @@ export class Meeting {
         adapterCreator: guild.voiceAdapterCreator,
         logger: services.logger.child({ guildId: guild.id }),
         isAllowed: (userId) => meeting.#isCaptioned(userId),
-        onPacket: (userId, packet) => meeting.#pipeline.pushOpusPacket(meeting.#speaker(userId), packet),
+        onPacket: (userId, packet) => {
+          const speaker = meeting.#speaker(userId);
+          // One arrival time for both: the track places the packet exactly where the captions' timeline does.
+          const arrivalMs = meeting.#pipeline.meetingNow();
+          meeting.#pipeline.pushOpusPacket(speaker, packet, arrivalMs);
+          meeting.#recording?.push(speaker, packet, arrivalMs);
+        },
       });
     } catch (error) {
       meeting.#write('end', () => services.meetingStore.endMeeting(meeting.id, Date.now()));
@@ -282,7 +308,7 @@ export class Meeting {
         text: `Parley has stopped receiving audio from ${escapeDiscordText(meeting.#speaker(userId).name)} and could not recover it. Their speech is not being captioned; leaving and rejoining the voice channel usually fixes it.`,
       }),
     );
-    await meeting.#indicator.show();
+    await meeting.#indicator.show(meeting.recording ? RECORDING_STATUS : undefined);
     // Kicked or moved while starting: the meeting has ended already; say nothing more.
     if (meeting.ending) return meeting;
     meeting.#limits?.start();
@@ -291,7 +317,9 @@ export class Meeting {
     meeting.#sink.notice({
       level: 'info',
       markdown: true,
-      text: `Captioning <#${voiceChannel.id}>, started by <@${options.startedBy.id}>. What members say there is sent to AssemblyAI for transcription and posted here. Don't want to be captioned? Use \`/optout\`. \`/end\` stops captioning.`,
+      text: meeting.recording
+        ? `🎙️ Recording and captioning <#${voiceChannel.id}>, started by <@${options.startedBy.id}>. Each member's voice is recorded to a file of its own, posted here at the end, and what they say is sent to AssemblyAI for transcription and posted here. Don't want to be recorded or captioned? Use \`/optout\`: your recording stops at once. \`/end\` stops both.`
+        : `Captioning <#${voiceChannel.id}>, started by <@${options.startedBy.id}>. What members say there is sent to AssemblyAI for transcription and posted here. Don't want to be captioned? Use \`/optout\`. \`/end\` stops captioning.`,
     });
     meeting.#announceInVoiceChat(voiceChannel, options.startedBy.id);
     return meeting;
@@ -306,7 +334,9 @@ export class Meeting {
     if (voiceChannel.id === this.captionChannelId || !voiceChannel.isSendable()) return;
     voiceChannel
       .send({
-        content: `🔴 Parley is captioning this voice channel, started by <@${startedById}>: what members say here is sent to AssemblyAI for transcription and posted in <#${this.captionChannelId}>. Don't want to be captioned? Use \`/optout\`.`,
+        content: this.recording
+          ? `🔴 Parley is recording and captioning this voice channel, started by <@${startedById}>: each member's voice is recorded, and what they say is sent to AssemblyAI for transcription; both are posted in <#${this.captionChannelId}>. Don't want to be recorded or captioned? Use \`/optout\`.`
+          : `🔴 Parley is captioning this voice channel, started by <@${startedById}>: what members say here is sent to AssemblyAI for transcription and posted in <#${this.captionChannelId}>. Don't want to be captioned? Use \`/optout\`.`,
         allowedMentions: { parse: [] },
       })
       .catch((error: unknown) => this.#services.logger.warn({ guildId: this.guildId, err: (error as Error).message }, 'could not post the consent notice in the voice channel chat'));
@@ -334,6 +364,11 @@ export class Meeting {
     return Date.now() - this.startedAtMs;
   }
 
+  /** True while the meeting records its speakers. */
+  get recording(): boolean {
+    return this.#recording !== undefined;
+  }
+
   /** True once `end` has been called. */
   get ending(): boolean {
     return this.#ending !== null;
@@ -348,7 +383,8 @@ export class Meeting {
     this.#voice?.receiver.drop(userId);
     this.#sink.clearSpeaker(userId);
     this.#feed?.clearSpeaker(userId);
-    await this.#pipeline.removeSpeaker(userId, options);
+    // Opting out withdraws consent to be recorded too; leaving the channel keeps the track (silence until back).
+    await Promise.all([options.discard === true ? this.#recording?.withdraw(userId) : undefined, this.#pipeline.removeSpeaker(userId, options)]);
   }
 
   /** New guild keyterms: sent to open sessions with `UpdateConfiguration`. */
@@ -391,6 +427,7 @@ export class Meeting {
     if (this.#budgetTimer !== null) this.#services.clock.clearTimeout(this.#budgetTimer);
     this.#budgetTimer = null;
     this.#voice?.leave();
+    const endMs = this.#pipeline.meetingNow();
     // Essential first: every session terminated (its last finals arrive), then the transcript posted.
     const transcript = (await untilAborted(this.#pipeline.end(), signal)) ?? this.#pipeline.transcript;
     // Without a deadline, translations are part of the transcript files; with one they are optional work.
@@ -402,6 +439,9 @@ export class Meeting {
     await untilAborted(this.#sink.close(), signal);
     // Nowhere to post: the transcript stays in the store for /recap.
     if (reason !== 'channel-lost') await this.#postReport(reason, transcript, signal);
+    // Tracks are closed whatever happens; with nowhere to post they stay in DATA_DIR (and /forget deletes them).
+    const recorded = this.#recording?.finish(reason === 'channel-lost' ? undefined : this.#channel, endMs);
+    if (recorded !== undefined) await untilAborted(recorded, signal);
     // Optional work, until the deadline: translations that still arrive are stored for /recap.
     if (signal !== undefined) await untilAborted(this.#translation?.flushed() ?? Promise.resolve(), signal);
     return transcript;

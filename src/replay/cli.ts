@@ -16,6 +16,7 @@ import { writeTranscriptFiles } from '../transcript/files.ts';
 import { AudioFileError, openAudioFile } from './audio-file.ts';
 import { discordOpusFrames } from './discord-opus.ts';
 import { runReplay, type ReplayTrack } from './replay.ts';
+import { deliveredOpusPackets, isParleyRecording } from './delivered-opus.ts';
 import { createLlmClient } from '../llm/gateway-client.ts';
 import { createRecap } from '../recap/recap.ts';
 import { recapToMarkdown } from '../recap/render.ts';
@@ -117,7 +118,8 @@ async function recapStyle(args: CliArgs): Promise<RecapStyle> {
 
 /**
  * Opens every input (header problems fail here, before anything plays) and makes each speaker's packet source.
- * Sources are lazy: each file is decoded and encoded as the replay plays it. With --split-channels every channel
+ * Sources are lazy: each file is decoded and encoded as the replay plays it, except a track Parley recorded, whose
+ * packets are sent as they were delivered (delivered-opus.ts). With --split-channels every channel
  * decodes the file on its own, so a channel that is silent for a long while never makes another's audio wait in
  * a buffer.
  */
@@ -126,6 +128,10 @@ async function openTracks(args: CliArgs): Promise<ReplayTrack[]> {
   for (const input of args.inputs) {
     const audio = await openAudioFile(input.path);
     const split = args.splitChannels && audio.channels > 1;
+    if (!split && audio.format === 'Ogg Opus' && (await isParleyRecording(input.path))) {
+      tracks.push({ speaker: { id: input.name, name: input.name }, packets: deliveredOpusPackets(input.path) });
+      continue;
+    }
     const parts = split
       ? Array.from({ length: audio.channels }, (_, i) => ({ name: `${input.name}-${i + 1}`, channels: 1, blocks: () => oneChannel(audio.blocks(), i) }))
       : [{ name: input.name, channels: audio.channels, blocks: () => audio.blocks() }];

@@ -131,7 +131,16 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (guild_id, position)
   ) WITHOUT ROWID;
   `,
-  // 4 on this branch; 5 once the recording setting (migration 4) is merged before it.
+  // 4: consented recording. A guild with a row has turned recording on (`/recording enable`, Manage Server);
+  // none: off, the default. `/join record:true` is refused without it.
+  `
+  CREATE TABLE guild_recording (
+    guild_id TEXT PRIMARY KEY,
+    enabled_by TEXT NOT NULL,
+    enabled_at_ms INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
+  // 5: auto-join rules (src/store/auto-join-store.ts).
   AUTO_JOIN_MIGRATION,
 ];
 

@@ -16,6 +16,8 @@ export interface RetentionSweepOptions {
   logger: Logger;
   /** Wall clock, epoch ms; default `Date.now`. */
   now?: () => number;
+  /** Runs after each sweep (deletes files that belonged to the deleted meetings). */
+  afterSweep?: () => void;
 }
 
 /** Deletes expired meetings now and daily. */
@@ -45,6 +47,7 @@ export class RetentionSweep {
     try {
       const deleted = this.#o.deletion.deleteEndedBefore(cutoffMs);
       this.#o.logger.info({ deleted, retentionDays: this.#o.retentionDays }, 'retention sweep');
+      this.#o.afterSweep?.();
       return deleted;
     } catch (error) {
       this.#o.logger.error({ err: (error as Error).message }, 'retention sweep failed');

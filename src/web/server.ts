@@ -27,6 +27,7 @@ import type { FeedEntry, FeedMessage } from './caption-feed.ts';
 import { FeedFullError } from './caption-feed.ts';
 import type { CaptionFeeds } from './feeds.ts';
 import type { LinkSigner } from './links.ts';
+import { registerRecordingDownloads, type RecordingDownloadsOptions } from './recording-downloads.ts';
 
 /** Requests a minute one address may make (page loads, reconnects, assets). */
 export const REQUESTS_PER_MINUTE = 120;
@@ -49,6 +50,8 @@ export interface WebServerOptions {
   feeds: CaptionFeeds;
   signer: LinkSigner;
   logger: Logger;
+  /** Recording downloads (recording-downloads.ts); undefined: none served. */
+  recordings?: RecordingDownloadsOptions | undefined;
 }
 
 /** A running caption-page server. */
@@ -159,6 +162,8 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     for (const partial of feed.partials()) send(eventOf({ type: 'partial', partial }));
     send('event: ready\ndata: {}\n\n');
   });
+
+  if (options.recordings !== undefined) registerRecordingDownloads(app, options.recordings);
 
   await app.listen({ port: options.port, host: options.host });
   const address = app.server.address();

@@ -1,7 +1,8 @@
 /**
  * An Ogg Opus recording made at test time, in place of a fixture whose licence is unclear: jfk.flac (see
  * test/fixtures/README.md) converted to 48 kHz by the product's own `toDiscordPcm`, encoded by libopus
- * (opusscript) as 20 ms mono packets, and written as an Ogg Opus stream (RFC 7845 headers, RFC 3533 pages).
+ * (opusscript) as 20 ms mono packets, and written as an Ogg Opus stream by the product's page writer
+ * (src/recording/ogg-opus.ts: RFC 7845 headers, RFC 3533 pages).
  * Written once per process into a temporary folder.
  */
 import { mkdtemp, writeFile } from 'node:fs/promises';
@@ -9,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpusScript from 'opusscript';
 import { readAudioFile } from '../../src/replay/audio-file.ts';
+import { PAGE_FLAGS, oggPage, opusHeadPacket, opusTagsPacket } from '../../src/recording/ogg-opus.ts';
 import { toDiscordPcm } from '../../src/replay/discord-opus.ts';
 import { speechFixture } from './fixtures.ts';
 
@@ -46,69 +48,17 @@ export function oggOpusFixture(): Promise<string> {
   return made;
 }
 
-/** An Ogg Opus stream of 20 ms mono packets whose decoded length is `totalSamples` at 48 kHz. */
+/** An Ogg Opus stream of 20 ms mono packets whose decoded length is `totalSamples` at 48 kHz (the product's page writer). */
 function oggOpus(packets: Buffer[], totalSamples: number): Buffer {
-  const head = Buffer.alloc(19);
-  head.write('OpusHead', 0, 'latin1');
-  head.writeUInt8(1, 8); // version
-  head.writeUInt8(1, 9); // channels
-  head.writeUInt16LE(PRE_SKIP, 10);
-  head.writeUInt32LE(48_000, 12); // input sample rate
-  head.writeInt16LE(0, 16); // output gain
-  head.writeUInt8(0, 18); // channel mapping family
-  const vendor = Buffer.from('parley tests', 'utf8');
-  const tags = Buffer.concat([Buffer.from('OpusTags', 'latin1'), u32(vendor.length), vendor, u32(0)]);
-  const pages = [page(0x02, 0n, 0, [head]), page(0x00, 0n, 1, [tags])];
+  const head = opusHeadPacket({ channels: 1, preSkip: PRE_SKIP, inputSampleRate: 48_000 });
+  const tags = opusTagsPacket('parley tests');
+  const pages = [oggPage({ flags: PAGE_FLAGS.beginOfStream, granule: 0n, serial: SERIAL, sequence: 0 }, [head]), oggPage({ flags: 0, granule: 0n, serial: SERIAL, sequence: 1 }, [tags])];
   const perPage = 50; // 1 s of audio a page; each 20 ms packet at 64 kbit/s is one lacing segment
   for (let i = 0, seq = 2; i < packets.length; i += perPage, seq++) {
     const last = i + perPage >= packets.length;
     const decoded = Math.min(packets.length, i + perPage) * FRAME;
     const granule = BigInt(PRE_SKIP + (last ? totalSamples : decoded));
-    pages.push(page(last ? 0x04 : 0x00, granule, seq, packets.slice(i, i + perPage)));
+    pages.push(oggPage({ flags: last ? PAGE_FLAGS.endOfStream : 0, granule, serial: SERIAL, sequence: seq }, packets.slice(i, i + perPage)));
   }
   return Buffer.concat(pages);
-}
-
-function u32(value: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(value);
-  return b;
-}
-
-/** One Ogg page (RFC 3533 §6) holding whole packets. */
-function page(headerType: number, granule: bigint, sequence: number, packets: Buffer[]): Buffer {
-  const lacing: number[] = [];
-  for (const p of packets) {
-    for (let n = p.length; ; n -= 255) {
-      lacing.push(Math.min(n, 255));
-      if (n < 255) break;
-    }
-  }
-  if (lacing.length > 255) throw new RangeError('ogg page: more than 255 lacing values');
-  const header = Buffer.alloc(27 + lacing.length);
-  header.write('OggS', 0, 'latin1');
-  header.writeUInt8(0, 4);
-  header.writeUInt8(headerType, 5);
-  header.writeBigUInt64LE(granule, 6);
-  header.writeUInt32LE(SERIAL, 14);
-  header.writeUInt32LE(sequence, 18);
-  header.writeUInt32LE(0, 22); // CRC, filled below
-  header.writeUInt8(lacing.length, 26);
-  Buffer.from(lacing).copy(header, 27);
-  const out = Buffer.concat([header, ...packets]);
-  out.writeUInt32LE(crc32(out), 22);
-  return out;
-}
-
-const CRC_TABLE = Uint32Array.from({ length: 256 }, (_, i) => {
-  let r = i << 24;
-  for (let k = 0; k < 8; k++) r = r & 0x80000000 ? (r << 1) ^ 0x04c11db7 : r << 1;
-  return r >>> 0;
-});
-
-/** Ogg's CRC-32: polynomial 0x04C11DB7, no reflection, initial value and final XOR 0. */
-function crc32(bytes: Buffer): number {
-  let crc = 0;
-  for (const b of bytes) crc = ((crc << 8) ^ CRC_TABLE[((crc >>> 24) ^ b) & 0xff]!) >>> 0;
-  return crc;
 }

@@ -210,6 +210,8 @@ export interface CommandInteractionInit {
   /** Defaults to the registered command's id, or a fresh snowflake. */
   commandId?: string;
   locale?: Locale;
+  /** The guild's attachment size limit Discord reports, bytes; default 10 MiB (a guild without boosts). */
+  attachmentSizeLimit?: number;
 }
 
 /**
@@ -256,7 +258,7 @@ export function buildCommandInteraction(world: World, init: CommandInteractionIn
     entitlements: [],
     authorizing_integration_owners: { [ApplicationIntegrationType.GuildInstall]: guild.id },
     context: InteractionContextType.Guild,
-    attachment_size_limit: 10 * 1024 * 1024,
+    attachment_size_limit: init.attachmentSizeLimit ?? 10 * 1024 * 1024,
   } as APIChatInputApplicationCommandGuildInteraction;
 }
 
