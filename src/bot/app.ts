@@ -250,6 +250,7 @@ export class ParleyBot {
         meetingStore: this.meetingStore,
         recapSettings: this.recapSettings,
         translator: this.#translator,
+        inStreamTranslation: config.llm.translationMode === 'in-stream' ? { model: config.llm.translationModel } : undefined,
         recap: this.#recap,
         metrics: this.metrics,
         onRecapFailed: () => {

@@ -19,6 +19,8 @@ import type { MeetingStore } from '../store/meeting-store.ts';
 import { TranslationSink } from '../translation/translation-sink.ts';
 import { TranslationThreads } from '../translation/translation-threads.ts';
 import type { Translator } from '../translation/translator.ts';
+import { InStreamTranslator } from '../translation/in-stream-translator.ts';
+import { inStreamGatewayConfig } from '../translation/in-stream-prompt.ts';
 import { buildMeetingReport, postMeetingReport, type RecapSettings } from './meeting-report.ts';
 import type { Transcript } from '../transcript/transcript.ts';
 import { VoiceLink } from '../voice/voice-link.ts';
@@ -40,6 +42,11 @@ export interface MeetingServices {
   recapSettings: RecapSettingsStore;
   /** Shared by every meeting: the gateway's rate limit is per model and account. Undefined: no translation. */
   translator: Translator | undefined;
+  /**
+   * Set for `TRANSLATION_MODE=in-stream`: translations come from AssemblyAI's `llm_gateway` on each speaker's
+   * session, with this model, instead of from `translator`'s requests.
+   */
+  inStreamTranslation?: { model: string } | undefined;
   /** Undefined: no recap. */
   recap: RecapSettings | undefined;
   /** Where caption latency is observed; undefined when metrics are off. */
@@ -143,6 +150,8 @@ export class Meeting {
   readonly #channel: SendableChannels;
   readonly #pipeline: CaptionPipeline;
   readonly #translation: TranslationSink | undefined;
+  /** In-stream mode only: pairs AssemblyAI's per-turn LLM answers with the captions. */
+  readonly #inStream: InStreamTranslator | undefined;
   readonly #threads: TranslationThreads;
   readonly #onEnded: (meeting: Meeting) => void;
   /** The caption page's sink, fed the same events as the Discord one. */
@@ -183,12 +192,14 @@ export class Meeting {
     });
     this.#feed = services.captionFeeds?.create(guild.id, () => services.settings.languages(guild.id));
     const translator = services.translator;
+    const inStreamModel = services.inStreamTranslation?.model;
+    this.#inStream = inStreamModel === undefined || translator === undefined ? undefined : new InStreamTranslator({ model: inStreamModel, logger });
     this.#translation =
       translator === undefined
         ? undefined
         : new TranslationSink({
             // The meeting's own queue: its turns never share a prompt with another meeting's.
-            translator: translator.forMeeting(),
+            translator: this.#inStream ?? translator.forMeeting(),
             languages: () => services.settings.languages(guild.id),
             logger,
             onTranslated: (result) => {
@@ -208,6 +219,12 @@ export class Meeting {
       sinks: [this.#sink, ...(this.#translation === undefined ? [] : [this.#translation]), ...(this.#feed === undefined ? [] : [this.#feed])],
       keyterms: this.#keyterms(services.settings.keyterms(guild.id)),
       languageCodes: () => services.settings.spokenLanguages(guild.id),
+      ...(inStreamModel !== undefined && this.#inStream !== undefined && {
+        llmGateway: (speaker: Speaker) => {
+          const languages = services.settings.languages(guild.id);
+          return languages.length === 0 ? undefined : inStreamGatewayConfig({ model: inStreamModel, languages, speakerName: speaker.name });
+        },
+      }),
       idleCloseMs: () => services.provider.idleClose.currentMs(),
       maxTurnSilenceMs: services.stt.maxTurnSilenceMs,
     });
@@ -227,6 +244,7 @@ export class Meeting {
       services.metrics?.captionLatency.observe(Math.max(0, this.#pipeline.meetingNow() - event.endMs) / 1000);
     });
     this.#pipeline.on('fatal', () => void this.end('stt-refused'));
+    this.#pipeline.on('llmResult', (result) => this.#inStream?.onResult(result));
     this.#limits =
       services.limits === undefined
         ? undefined
@@ -346,6 +364,15 @@ export class Meeting {
   /** New guild keyterms: sent to open sessions with `UpdateConfiguration`. */
   setKeyterms(keyterms: readonly string[]): void {
     this.#pipeline.setKeyterms(this.#keyterms(keyterms));
+  }
+
+  /**
+   * The guild's translation languages changed. In-stream mode renews every open session, since `llm_gateway` is
+   * fixed for a session's life: the next session of each speaker opens with a prompt for the new languages
+   * (a turn in progress finishes with the old ones). Batched mode reads the languages per caption: nothing to do.
+   */
+  languagesChanged(): void {
+    if (this.#inStream !== undefined) this.#pipeline.renewSessions();
   }
 
   /** The guild's keyterms, or `STT_KEYTERMS` where the guild has set none. */
