@@ -18,6 +18,8 @@ let fake: FakeAssemblyAI | undefined;
 let discord: DiscordRest | undefined;
 let llm: FakeLlmServer | undefined;
 
+// Started first: the full fake's sessions with `llm_gateway` (in-stream translation) call it, as AssemblyAI calls its gateway.
+if (config.llm === true) llm = await startFakeLlmServer();
 if (config.stt?.kind === 'light-count' || config.stt?.kind === 'light-turns') {
   light = await startLightStt({ mode: config.stt.kind === 'light-count' ? 'count' : 'turns', apiKey: config.apiKey });
 } else if (config.stt?.kind === 'fake') {
@@ -27,10 +29,10 @@ if (config.stt?.kind === 'light-count' || config.stt?.kind === 'light-turns') {
     maxAudioAheadMs: config.stt.maxAudioAheadMs === undefined ? 2000 : config.stt.maxAudioAheadMs,
     beginDelayMs: 0,
     terminationDelayMs: 0,
+    ...(llm !== undefined && { llmGatewayUrl: llm.baseUrl }),
   });
 }
 if (config.discord === true) discord = await startDiscordRest();
-if (config.llm === true) llm = await startFakeLlmServer();
 
 const ready: HostReady = { type: 'ready' };
 const sttUrl = light?.url ?? fake?.url;
