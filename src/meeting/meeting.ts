@@ -412,6 +412,8 @@ export class Meeting {
     this.#voice?.leave();
     // Essential first: every session terminated (its last finals arrive), then the transcript posted.
     const transcript = (await untilAborted(this.#pipeline.end(), signal)) ?? this.#pipeline.transcript;
+    // Every session has closed, so an in-stream answer still awaited (an opted-out member's turn) will never come.
+    this.#inStream?.close();
     // Without a deadline, translations are part of the transcript files; with one they are optional work.
     if (signal === undefined) await this.#translation?.flushed();
     this.#write('end', () => this.#services.meetingStore.endMeeting(this.id, Date.now()));
