@@ -46,7 +46,7 @@ export interface MeetingServices {
    * Set for `TRANSLATION_MODE=in-stream`: translations come from AssemblyAI's `llm_gateway` on each speaker's
    * session, with this model, instead of from `translator`'s requests.
    */
-  inStreamTranslation?: { model: string } | undefined;
+  inStreamTranslation?: { model: string; onFailure?: () => void } | undefined;
   /** Undefined: no recap. */
   recap: RecapSettings | undefined;
   /** Where caption latency is observed; undefined when metrics are off. */
@@ -193,7 +193,9 @@ export class Meeting {
     this.#feed = services.captionFeeds?.create(guild.id, () => services.settings.languages(guild.id));
     const translator = services.translator;
     const inStreamModel = services.inStreamTranslation?.model;
-    this.#inStream = inStreamModel === undefined || translator === undefined ? undefined : new InStreamTranslator({ model: inStreamModel, logger });
+    const onFailure = services.inStreamTranslation?.onFailure;
+    this.#inStream =
+      inStreamModel === undefined || translator === undefined ? undefined : new InStreamTranslator({ model: inStreamModel, logger, ...(onFailure !== undefined && { onFailure }) });
     this.#translation =
       translator === undefined
         ? undefined

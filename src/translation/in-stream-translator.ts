@@ -26,6 +26,8 @@ export interface InStreamTranslatorOptions {
   maxWaiting?: number;
   /** Most answers held for a caption not yet seen. Default 64. */
   maxEarly?: number;
+  /** Called once per caption that got no usable translation (for the LLM error metric). */
+  onFailure?: () => void;
 }
 
 /** Counters since construction, for benchmarks and metrics. */
@@ -47,7 +49,7 @@ interface Waiting {
 
 /** Pairs in-stream LLM answers with the captions they translate, for one meeting. */
 export class InStreamTranslator implements MeetingTranslator {
-  readonly #o: Required<Omit<InStreamTranslatorOptions, 'logger'>> & { logger: Logger };
+  readonly #o: Required<Omit<InStreamTranslatorOptions, 'logger' | 'onFailure'>> & Pick<InStreamTranslatorOptions, 'logger' | 'onFailure'>;
   readonly #waiting = new Map<string, Waiting>();
   readonly #early = new Map<string, LlmTurnResult>();
   readonly #stats = { answers: 0, failures: 0 };
@@ -146,11 +148,13 @@ export class InStreamTranslator implements MeetingTranslator {
     this.#waiting.delete(turnId);
     clearTimeout(waiting.timer);
     this.#stats.failures += 1;
+    this.#o.onFailure?.();
     waiting.reject(error);
   }
 
   #fail(error: LlmError): Promise<never> {
     this.#stats.failures += 1;
+    this.#o.onFailure?.();
     return Promise.reject(error);
   }
 

@@ -9,7 +9,7 @@ import { InStreamTranslator } from '../../src/translation/in-stream-translator.t
 import { inStreamGatewayConfig, readInStreamAnswer } from '../../src/translation/in-stream-prompt.ts';
 
 const turn = (turnId: string, text = 'Hello there.') => ({ turnId, speakerName: 'Katie', text });
-const make = (options: { answerTimeoutMs?: number; maxWaiting?: number; maxEarly?: number } = {}) => new InStreamTranslator({ model: 'm', logger: silentLogger(), ...options });
+const make = (options: { answerTimeoutMs?: number; maxWaiting?: number; maxEarly?: number; onFailure?: () => void } = {}) => new InStreamTranslator({ model: 'm', logger: silentLogger(), ...options });
 
 async function rejection(promise: Promise<unknown>): Promise<LlmError> {
   const error = await promise.then(
@@ -44,7 +44,8 @@ describe('InStreamTranslator', () => {
   });
 
   it('fails a caption whose answer is the gateway refusing, prose, or missing, with the kind the batched translator uses', async () => {
-    const translator = make();
+    let counted = 0;
+    const translator = make({ onFailure: () => counted++ });
     const refused = translator.translate(turn('a:1:0'), ['es']);
     translator.onResult({ turnId: 'a:1:0', answered: true, failure: 'the LLM Gateway answered: Bad Request: model x is not supported', requestId: 'req_1' });
     expect(await rejection(refused)).toMatchObject({ kind: 'model_unavailable', retryable: false, requestId: 'req_1' });
@@ -57,6 +58,7 @@ describe('InStreamTranslator', () => {
     translator.onResult({ turnId: 'a:1:2', answered: false, failure: 'the speech-to-text session closed before the LLM answer for this caption came' });
     expect(await rejection(none)).toMatchObject({ kind: 'timeout', message: expect.stringContaining('session closed before') });
     expect(translator.stats()).toEqual({ answers: 2, failures: 3, waiting: 0 });
+    expect(counted).toBe(3);
   });
 
   it('bounds the captions waiting and the answers held, and times out an answer that never comes', async () => {
