@@ -13,7 +13,7 @@ import type { FakeSession } from '../fakes/assemblyai-server.ts';
 import { startWorld, type World } from './support/world.ts';
 import { startInProcessBot, type InProcessBot } from './support/in-process.ts';
 import { contentOf, runCommand, subcommand } from './support/commands.ts';
-import { expectNoMentionsAnywhere } from './support/messages.ts';
+import { expectNoMentionsAnywhere, waitForChannelPost } from './support/messages.ts';
 import { twoSpeakers, withPauses } from './support/audio.ts';
 import { closedSessions, finalsOf, turnNamingRecognizer, waitForCaptionLines } from './support/turns.ts';
 import { isRecap, isTranslation } from './support/llm.ts';
@@ -35,6 +35,12 @@ function threadFor(world: World, name: string): CreatedThread {
 /** The session's `llm_gateway` parameter, parsed. */
 function llmGatewayOf(session: FakeSession): { model: string; messages: Array<{ role: string; content: string }>; max_tokens: number } {
   return JSON.parse(session.query.get('llm_gateway') ?? 'null') as { model: string; messages: Array<{ role: string; content: string }>; max_tokens: number };
+}
+
+/** Runs /end and waits for the end report, which follows the recap: no LLM request of this meeting is left. */
+async function endMeeting(world: World, from: number): Promise<void> {
+  await runCommand(world.standIn, { commandName: 'end', userId: ids.katieId });
+  await waitForChannelPost(world.standIn, ids.textChannelId, from, (c) => c.startsWith('⏹️ Captioning has ended.'));
 }
 
 function mainPosts(world: World, from: number): string[] {
@@ -71,7 +77,7 @@ describe('in-stream translation (TRANSLATION_MODE=in-stream)', () => {
     const es = threadFor(world, 'Captions · Español');
     const de = threadFor(world, 'Captions · Deutsch');
     await Promise.all([waitForThreadEntries(standIn, es.id, from, finals.length), waitForThreadEntries(standIn, de.id, from, finals.length)]);
-    await runCommand(standIn, { commandName: 'end', userId: ids.katieId });
+    await endMeeting(world, from);
 
     // Each session asked for the meeting's languages with the configured model; the turn stays fenced.
     for (const session of sessions) {
@@ -119,7 +125,7 @@ describe('in-stream translation (TRANSLATION_MODE=in-stream)', () => {
     expect(finals.length).toBeGreaterThanOrEqual(3);
     const es = threadFor(world, 'Captions · Español');
     const entries = await waitForThreadEntries(standIn, es.id, from, finals.length);
-    await runCommand(standIn, { commandName: 'end', userId: ids.katieId });
+    await endMeeting(world, from);
 
     const answers = session!.sentMessages.filter((m) => m['type'] === 'LLMGatewayResponse');
     expect(answers).toHaveLength(finals.length);
@@ -155,7 +161,7 @@ describe('in-stream translation (TRANSLATION_MODE=in-stream)', () => {
     const finals = finalsOf(session);
     const es = threadFor(world, 'Captions · Español');
     const entries = await waitForThreadEntries(standIn, es.id, from, finals.length);
-    await runCommand(standIn, { commandName: 'end', userId: ids.katieId });
+    await endMeeting(world, from);
 
     expect((await session.closed).code).toBe(1000);
     expect(entries).toEqual(finals.map((text) => ({ line: `**Steve:** [es] ${text}`, under: `-# English: ${text}` })));
@@ -182,7 +188,7 @@ describe('in-stream translation (TRANSLATION_MODE=in-stream)', () => {
     const second = await stt.nextSession();
     const sessions = [first, second];
     await second.closed;
-    await runCommand(standIn, { commandName: 'end', userId: ids.katieId });
+    await endMeeting(world, from);
 
     expect(JSON.parse(sessions[0]!.query.get('llm_gateway') ?? '{}').messages[1].content).toMatch(/^languages: \["es"\]\n/);
     expect(JSON.parse(sessions[1]!.query.get('llm_gateway') ?? '{}').messages[1].content).toMatch(/^languages: \["es","de"\]\n/);
