@@ -82,6 +82,8 @@ export class LiveSession {
   #watchdogTimer: TimerHandle | null = null;
   /** With `onLlmResult`: turn ids of finals emitted and still waiting for their LLM answer, oldest first. */
   readonly #awaitingLlm = new Set<string>();
+  /** Turn ids answered before their final caption was emitted (a pre-U3 final waits for its formatted copy). */
+  readonly #answeredEarly = new Set<string>();
 
   constructor(options: LiveSessionOptions) {
     this.#o = options;
@@ -111,7 +113,7 @@ export class LiveSession {
       const onLlmResult = options.onLlmResult;
       if (onLlmResult === undefined) return;
       const turnId = turnIdOf(options.speaker.id, options.sessionSeq, response.turnOrder);
-      this.#awaitingLlm.delete(turnId);
+      if (!this.#awaitingLlm.delete(turnId) && this.#answeredEarly.size < MAX_AWAITING_LLM) this.#answeredEarly.add(turnId);
       const { content, failure, requestId, model, finishReason } = response;
       onLlmResult({
         turnId,
@@ -193,6 +195,7 @@ export class LiveSession {
   }
 
   #awaitLlm(turnId: string): void {
+    if (this.#answeredEarly.delete(turnId)) return;
     if (this.#awaitingLlm.size >= MAX_AWAITING_LLM) {
       const oldest = this.#awaitingLlm.values().next().value;
       if (oldest !== undefined) {
