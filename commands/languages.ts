@@ -44,6 +44,8 @@ export const languages: Command = {
       const current = context.settings.languages(guildId);
       reply = current.length === 0 ? 'No translation languages. Add some with `/languages set es,de`.' : `Translating into ${describe(current)}.`;
     }
+    // In-stream translation fixes the languages of a session when it opens: a running meeting renews them.
+    if (sub !== 'list') context.meetings.get(guildId)?.languagesChanged();
     await interaction.reply({ content: reply, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
   },
 };

@@ -67,6 +67,7 @@ const llmSchema = z.object({
   LLM_API_KEY: z.string().trim().optional(),
   TRANSLATION_MODEL: z.string().trim().min(1).default('gemini-2.5-flash-lite'),
   TRANSLATION_FALLBACK_MODELS: csv,
+  TRANSLATION_MODE: z.enum(['batched', 'in-stream'], { error: 'must be batched or in-stream' }).default('batched'),
   RECAP_MODEL: z.string().trim().min(1).default('claude-sonnet-4-6'),
   RECAP_FALLBACK_MODELS: csv,
   LLM_TIMEOUT_MS: wholeMs(1_000, 600_000).default(30_000),
@@ -144,6 +145,12 @@ export interface LlmConfig {
   apiKey: string;
   translationModel: string;
   translationFallbackModels: string[];
+  /**
+   * `batched`: Parley sends each final (coalesced under backlog) to the gateway itself. `in-stream`: each speaker's
+   * AssemblyAI session carries an `llm_gateway` prompt and AssemblyAI answers every final turn on the same socket
+   * (no fallback models; changing languages renews the sessions). See the README for when each is better.
+   */
+  translationMode: 'batched' | 'in-stream';
   recapModel: string;
   recapFallbackModels: string[];
   /** Per-attempt timeout of translation requests, ms (`LLM_TIMEOUT_MS`). */
@@ -268,6 +275,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       apiKey: l.LLM_API_KEY !== undefined && l.LLM_API_KEY.length > 0 ? l.LLM_API_KEY : e.ASSEMBLYAI_API_KEY,
       translationModel: l.TRANSLATION_MODEL,
       translationFallbackModels: l.TRANSLATION_FALLBACK_MODELS,
+      translationMode: l.TRANSLATION_MODE,
       recapModel: l.RECAP_MODEL,
       recapFallbackModels: l.RECAP_FALLBACK_MODELS,
       timeoutMs: l.LLM_TIMEOUT_MS,

@@ -11,7 +11,8 @@ describe('config', () => {
     expect(config.stt).toMatchObject({ streamingUrl: 'wss://streaming.assemblyai.com/v3/ws', speechModel: 'universal-3-6-pro', idleCloseMs: 750, idleCloseMaxMs: 15_000, maxTurnSilenceMs: 1_000, keyterms: [], newSessionsPerMinute: 100 });
     expect(loadConfig({ ASSEMBLYAI_API_KEY: 'key', ASSEMBLYAI_NEW_SESSIONS_PER_MINUTE: '5' }).stt.newSessionsPerMinute).toBe(5);
     expect(config.stt.minTurnSilenceMs).toBeUndefined(); // empty means unset, not 0
-    expect(config.llm).toMatchObject({ apiKey: 'key', translationModel: 'gemini-2.5-flash-lite', recapModel: 'claude-sonnet-4-6', translationFallbackModels: [], timeoutMs: 30_000, recapTimeoutMs: 120_000 });
+    expect(config.llm).toMatchObject({ apiKey: 'key', translationModel: 'gemini-2.5-flash-lite', recapModel: 'claude-sonnet-4-6', translationFallbackModels: [], timeoutMs: 30_000, recapTimeoutMs: 120_000, translationMode: 'batched' });
+    expect(loadConfig({ ASSEMBLYAI_API_KEY: 'key', TRANSLATION_MODE: 'in-stream' }).llm.translationMode).toBe('in-stream');
     const discord = loadDiscordConfig({ ...example, DISCORD_TOKEN: 'token', DISCORD_CLIENT_ID: '123456789012345678' });
     expect(discord).toMatchObject({ guildId: undefined, restApiUrl: undefined, metricsPort: undefined });
   });
@@ -31,6 +32,7 @@ describe('config', () => {
       [{ ASSEMBLYAI_API_KEY: 'k', ASSEMBLYAI_STREAMING_URL: 'https://x' }, /^Invalid configuration: ASSEMBLYAI_STREAMING_URL must be a ws:\/\/ or wss:\/\/ URL$/],
       [{ ASSEMBLYAI_API_KEY: 'k', STT_KEYTERMS: `ok, ${'x'.repeat(51)}` }, /STT_KEYTERMS each term must be at most 50 characters/],
       [{ ASSEMBLYAI_API_KEY: 'k', LOG_LEVEL: 'loud' }, /LOG_LEVEL must be one of/],
+      [{ ASSEMBLYAI_API_KEY: 'k', TRANSLATION_MODE: 'instream' }, /^Invalid configuration: TRANSLATION_MODE must be batched or in-stream$/],
       [{ ASSEMBLYAI_API_KEY: 'k', ASSEMBLYAI_NEW_SESSIONS_PER_MINUTE: '0' }, /^Invalid configuration: ASSEMBLYAI_NEW_SESSIONS_PER_MINUTE must be at least 1$/],
     ];
     for (const [env, message] of cases) expect(() => loadConfig(env)).toThrow(message);

@@ -106,6 +106,12 @@ export const ROWS: Row[] = [
   },
   { key: 'llm_final_turns_per_minute_10_speakers', sub: true },
   { key: 'translation_delay_ms_p99', sub: true, unit: 'ms', note: 'final caption → its translations' },
+  { key: 'translation_delay_ms_p50_batched', sub: true, unit: 'ms', note: 'TRANSLATION_MODE=batched (the rows above)' },
+  { key: 'translation_delay_ms_p99_batched', sub: true, unit: 'ms' },
+  { key: 'llm_requests_per_final_turn_in_stream', sub: true, note: 'TRANSLATION_MODE=in-stream: AssemblyAI’s server-side requests' },
+  { key: 'llm_requests_per_minute_10_speakers_in_stream', sub: true, note: 'the same 10-speaker call; not coalesced or rate-limited by Parley' },
+  { key: 'translation_delay_ms_p50_in_stream', sub: true, unit: 'ms', note: 'final caption → its translations, in-stream' },
+  { key: 'translation_delay_ms_p99_in_stream', sub: true, unit: 'ms' },
   {
     key: 'max_concurrent_speakers_tested',
     part: 'speakers',

@@ -18,6 +18,8 @@ let fake: FakeAssemblyAI | undefined;
 let discord: DiscordRest | undefined;
 let llm: FakeLlmServer | undefined;
 
+// Started first: the full fake's sessions with `llm_gateway` (in-stream translation) call it, as AssemblyAI calls its gateway.
+if (config.llm === true) llm = await startFakeLlmServer();
 if (config.stt?.kind === 'light-count' || config.stt?.kind === 'light-turns') {
   light = await startLightStt({
     mode: config.stt.kind === 'light-count' ? 'count' : 'turns',
@@ -32,10 +34,10 @@ if (config.stt?.kind === 'light-count' || config.stt?.kind === 'light-turns') {
     maxAudioAheadMs: config.stt.maxAudioAheadMs === undefined ? 2000 : config.stt.maxAudioAheadMs,
     beginDelayMs: config.stt.beginDelayMs ?? 0,
     terminationDelayMs: config.stt.terminationDelayMs ?? 0,
+    ...(llm !== undefined && { llmGatewayUrl: llm.baseUrl }),
   });
 }
 if (config.discord === true) discord = await startDiscordRest();
-if (config.llm === true) llm = await startFakeLlmServer();
 
 const ready: HostReady = { type: 'ready' };
 const sttUrl = light?.url ?? fake?.url;

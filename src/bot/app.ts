@@ -72,6 +72,8 @@ export class ParleyBot {
   readonly #recap: RecapSettings;
   readonly metrics: ParleyMetrics;
   #recapFailures = 0;
+  /** Captions whose in-stream translation failed (TRANSLATION_MODE=in-stream), across meetings. */
+  #inStreamFailures = 0;
   readonly #llmTokens = { prompt: 0, completion: 0 };
   #storeWriteFailures = 0;
   #ops: OpsServer | null = null;
@@ -128,7 +130,7 @@ export class ParleyBot {
       corruptPackets: () => this.meetings.counters().corruptPackets,
       droppedFrames: () => this.meetings.counters().droppedFrames,
       decoderFailures: () => this.meetings.counters().decoderFailures,
-      llmErrors: () => this.#translator.stats().failures + this.#recapFailures,
+      llmErrors: () => this.#translator.stats().failures + this.#recapFailures + this.#inStreamFailures,
       llmTokens: () => ({ ...this.#llmTokens }),
       storeWriteFailures: () => this.#storeWriteFailures,
     });
@@ -293,6 +295,7 @@ export class ParleyBot {
         meetingStore: this.meetingStore,
         recapSettings: this.recapSettings,
         translator: this.#translator,
+        inStreamTranslation: config.llm.translationMode === 'in-stream' ? { model: config.llm.translationModel, onFailure: () => this.#inStreamFailures++ } : undefined,
         recap: this.#recap,
         metrics: this.metrics,
         onRecapFailed: () => {

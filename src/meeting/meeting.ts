@@ -19,6 +19,8 @@ import type { MeetingStore } from '../store/meeting-store.ts';
 import { TranslationSink } from '../translation/translation-sink.ts';
 import { TranslationThreads } from '../translation/translation-threads.ts';
 import type { Translator } from '../translation/translator.ts';
+import { InStreamTranslator } from '../translation/in-stream-translator.ts';
+import { inStreamGatewayConfig } from '../translation/in-stream-prompt.ts';
 import { buildMeetingReport, postMeetingReport, type RecapSettings } from './meeting-report.ts';
 import type { Transcript } from '../transcript/transcript.ts';
 import { VoiceLink } from '../voice/voice-link.ts';
@@ -44,6 +46,11 @@ export interface MeetingServices {
   recapSettings: RecapSettingsStore;
   /** Shared by every meeting: the gateway's rate limit is per model and account. Undefined: no translation. */
   translator: Translator | undefined;
+  /**
+   * Set for `TRANSLATION_MODE=in-stream`: translations come from AssemblyAI's `llm_gateway` on each speaker's
+   * session, with this model, instead of from `translator`'s requests.
+   */
+  inStreamTranslation?: { model: string; onFailure?: () => void } | undefined;
   /** Undefined: no recap. */
   recap: RecapSettings | undefined;
   /** Where caption latency is observed; undefined when metrics are off. */
@@ -153,6 +160,10 @@ export class Meeting {
   readonly #channel: SendableChannels;
   readonly #pipeline: CaptionPipeline;
   readonly #translation: TranslationSink | undefined;
+  /** In-stream mode only: pairs AssemblyAI's per-turn LLM answers with the captions. */
+  readonly #inStream: InStreamTranslator | undefined;
+  /** Set once the guild's LLM budget ran out in in-stream mode and its sessions were renewed without `llm_gateway`. */
+  #inStreamBudgetRenewed = false;
   readonly #threads: TranslationThreads;
   readonly #onEnded: (meeting: Meeting) => void;
   /** The caption page's sink, fed the same events as the Discord one. */
@@ -195,13 +206,17 @@ export class Meeting {
     });
     this.#feed = services.captionFeeds?.create(guild.id, () => services.settings.languages(guild.id));
     const translator = services.translator;
+    const inStreamModel = services.inStreamTranslation?.model;
+    const onFailure = services.inStreamTranslation?.onFailure;
+    this.#inStream =
+      inStreamModel === undefined || translator === undefined ? undefined : new InStreamTranslator({ model: inStreamModel, logger, ...(onFailure !== undefined && { onFailure }) });
     this.#translation =
       translator === undefined
         ? undefined
         : new TranslationSink({
             // The meeting's own queue: its turns never share a prompt with another meeting's.
             translator: budgetedTranslator(
-              translator.forMeeting(services.llmBudget?.gate(guild.id)),
+              this.#inStream ?? translator.forMeeting(services.llmBudget?.gate(guild.id)),
               () => this.#llmBudgetSpent(),
               () => services.llmBudget?.spent(guild.id) === true,
             ),
@@ -224,6 +239,13 @@ export class Meeting {
       sinks: [this.#sink, ...(this.#translation === undefined ? [] : [this.#translation]), ...(this.#feed === undefined ? [] : [this.#feed])],
       keyterms: this.#keyterms(services.settings.keyterms(guild.id)),
       languageCodes: () => services.settings.spokenLanguages(guild.id),
+      ...(inStreamModel !== undefined && this.#inStream !== undefined && {
+        llmGateway: (speaker: Speaker) => {
+          const languages = services.settings.languages(guild.id);
+          // Past the guild's daily LLM budget, new sessions ask AssemblyAI for no more server-side requests.
+          return languages.length === 0 || services.llmBudget?.spent(guild.id) === true ? undefined : inStreamGatewayConfig({ model: inStreamModel, languages, speakerName: speaker.name });
+        },
+      }),
       idleCloseMs: () => services.provider.idleClose.currentMs(),
       maxTurnSilenceMs: services.stt.maxTurnSilenceMs,
     });
@@ -255,6 +277,17 @@ export class Meeting {
       services.metrics?.captionLatency.observe(Math.max(0, this.#pipeline.meetingNow() - event.endMs) / 1000);
     });
     this.#pipeline.on('fatal', () => void this.end('stt-refused'));
+    this.#pipeline.on('llmResult', (result) => {
+      this.#inStream?.onResult(result);
+      // Each answer was one server-side LLM request of this guild's; once the budget is used, sessions are renewed
+      // without `llm_gateway` so AssemblyAI stops making them.
+      const budget = services.llmBudget;
+      if (budget === undefined || this.#inStreamBudgetRenewed) return;
+      budget.take(guild.id);
+      if (!budget.spent(guild.id)) return;
+      this.#inStreamBudgetRenewed = true;
+      this.#pipeline.renewSessions();
+    });
     this.#limits =
       services.limits === undefined
         ? undefined
@@ -392,6 +425,15 @@ export class Meeting {
     this.#pipeline.setKeyterms(this.#keyterms(keyterms));
   }
 
+  /**
+   * The guild's translation languages changed. In-stream mode renews every open session, since `llm_gateway` is
+   * fixed for a session's life: the next session of each speaker opens with a prompt for the new languages
+   * (a turn in progress finishes with the old ones). Batched mode reads the languages per caption: nothing to do.
+   */
+  languagesChanged(): void {
+    if (this.#inStream !== undefined) this.#pipeline.renewSessions();
+  }
+
   /** The guild's keyterms, or `STT_KEYTERMS` where the guild has set none. */
   #keyterms(guildKeyterms: readonly string[]): readonly string[] {
     return guildKeyterms.length > 0 ? guildKeyterms : this.#services.stt.keyterms;
@@ -430,6 +472,8 @@ export class Meeting {
     const endMs = this.#pipeline.meetingNow();
     // Essential first: every session terminated (its last finals arrive), then the transcript posted.
     const transcript = (await untilAborted(this.#pipeline.end(), signal)) ?? this.#pipeline.transcript;
+    // Every session has closed, so an in-stream answer still awaited (an opted-out member's turn) will never come.
+    this.#inStream?.close();
     // Without a deadline, translations are part of the transcript files; with one they are optional work.
     if (signal === undefined) await this.#translation?.flushed();
     this.#write('end', () => this.#services.meetingStore.endMeeting(this.id, Date.now()));

@@ -12,6 +12,8 @@ import type { OpusBackendFactory } from '../audio/opus-decoder.ts';
 import type { CloseClassification } from '../stt/assemblyai/close-codes.ts';
 import { SpeakerStream, type SpeakerStreamState, type SpeakerStreamStats } from '../stt/speaker-stream.ts';
 import type { SttProvider } from '../stt/provider.ts';
+import type { LlmGatewayConfig } from '../stt/assemblyai/messages.ts';
+import type { LlmTurnResult } from '../stt/speaker-stream-types.ts';
 import { Transcript } from '../transcript/transcript.ts';
 
 /** Options for {@link CaptionPipeline}. */
@@ -24,6 +26,11 @@ export interface CaptionPipelineOptions {
   keyterms: readonly string[];
   /** Languages expected to be spoken, for new sessions (`language_codes`); read each time a session opens. */
   languageCodes?: () => readonly string[];
+  /**
+   * The `llm_gateway` prompt for a speaker's next session, read each time one opens (in-stream translation);
+   * undefined or returning undefined: none. Each final caption is then followed by an `llmResult` event.
+   */
+  llmGateway?: (speaker: Speaker) => LlmGatewayConfig | undefined;
   /** Close a speaker's session after this long without speech, ms. */
   idleCloseMs: number | (() => number);
   /** `max_turn_silence` the sessions use, ms: silence is filled in a little longer than this after each spurt. */
@@ -61,6 +68,8 @@ export interface CaptionPipelineEvents {
   notice: [Notice];
   /** AssemblyAI refused the key or account; no speaker can be captioned. Emitted once. */
   fatal: [CloseClassification];
+  /** In-stream LLM: the answer for a final caption's turn, or why none will come. */
+  llmResult: [LlmTurnResult];
 }
 
 /** Counters for metrics: live values and totals since the pipeline started (speakers who left included). */
@@ -142,6 +151,14 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
   setKeyterms(keyterms: readonly string[]): void {
     this.#keyterms = [...keyterms];
     for (const { stream } of this.#speakers.values()) stream.updateKeyterms(this.#keyterms);
+  }
+
+  /**
+   * Ends every open session cleanly so that each speaker's next session opens with the current `llm_gateway`
+   * prompt, which a running session cannot change. Audio that arrives meanwhile queues; nothing is lost.
+   */
+  renewSessions(): void {
+    for (const { stream } of this.#speakers.values()) stream.renewSession();
   }
 
   /** The speakers the pipeline has heard, with their session state. */
@@ -248,6 +265,7 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
       logger,
       keyterms: () => this.#keyterms,
       ...(this.#o.languageCodes === undefined ? {} : { languageCodes: this.#o.languageCodes }),
+      ...(this.#o.llmGateway === undefined ? {} : { llmGateway: () => this.#o.llmGateway?.(speaker) }),
       idleCloseMs: this.#o.idleCloseMs,
       ...(this.#o.maxAudioAheadMs === undefined ? {} : { maxAudioAheadMs: this.#o.maxAudioAheadMs }),
       ...(this.#o.maxQueuedMs === undefined ? {} : { maxQueuedMs: this.#o.maxQueuedMs }),
@@ -267,6 +285,7 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
     stream.on('notice', (notice) => this.#notice(notice));
     stream.on('fatal', (close) => this.#onFatal(close));
     stream.on('limited', (close) => this.#onLimited(close));
+    stream.on('llmResult', (result) => this.emit('llmResult', result));
     const entry = { audio, stream };
     this.#speakers.set(speaker.id, entry);
     this.transcript.addSpeaker(speaker);

@@ -180,7 +180,14 @@ async function main(argv: string[]): Promise<number> {
     maxAudioAheadMs: args.speed > 1 ? null : 1_000,
     ...(translator === undefined
       ? {}
-      : { translation: { translator, languages: args.languages, onTranslated: (translated) => consoleSink.printTranslated(translated) } }),
+      : {
+          translation: {
+            translator,
+            languages: args.languages,
+            ...(config.llm.translationMode === 'in-stream' && { inStreamModel: config.llm.translationModel }),
+            onTranslated: (translated) => consoleSink.printTranslated(translated),
+          },
+        }),
   });
   await translator?.close();
   if (result.fatal !== undefined) {

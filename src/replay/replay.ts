@@ -14,6 +14,8 @@ import type { Transcript } from '../transcript/transcript.ts';
 import { mergeByTime, type PacketSource } from './schedule.ts';
 import { TranslationSink, type TranslatedCaption } from '../translation/translation-sink.ts';
 import type { Translator } from '../translation/translator.ts';
+import { InStreamTranslator } from '../translation/in-stream-translator.ts';
+import { inStreamGatewayConfig } from '../translation/in-stream-prompt.ts';
 
 /** One speaker's packets. */
 export interface ReplayTrack {
@@ -41,6 +43,8 @@ export interface ReplayOptions {
   translation?: {
     translator: Translator;
     languages: readonly string[];
+    /** Set for `TRANSLATION_MODE=in-stream`: AssemblyAI translates each final turn with this model (`llm_gateway`). */
+    inStreamModel?: string;
     /** Each caption's translations, in caption order. */
     onTranslated: (result: TranslatedCaption) => void;
   };
@@ -92,11 +96,13 @@ export class ReplayDrainError extends Error {
 export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
   const clock = new VirtualClock();
   const translation = options.translation;
+  const inStreamModel = translation?.inStreamModel;
+  const inStream = inStreamModel === undefined ? undefined : new InStreamTranslator({ model: inStreamModel, logger: options.logger });
   const translationSink =
     translation === undefined
       ? undefined
       : new TranslationSink({
-          translator: translation.translator,
+          translator: inStream ?? translation.translator,
           languages: () => translation.languages,
           logger: options.logger,
           onTranslated: (result) => {
@@ -113,11 +119,16 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
     logger: options.logger,
     sinks: translationSink === undefined ? options.sinks : [...options.sinks, translationSink],
     keyterms: options.keyterms,
+    ...(inStreamModel !== undefined &&
+      translation !== undefined && {
+        llmGateway: (speaker: Speaker) => inStreamGatewayConfig({ model: inStreamModel, languages: translation.languages, speakerName: speaker.name }),
+      }),
     idleCloseMs: options.idleCloseMs,
     maxTurnSilenceMs: options.maxTurnSilenceMs,
     maxAudioAheadMs: options.maxAudioAheadMs,
     jitterMs: 0, // packet times are exact
   });
+  pipeline.on('llmResult', (result) => inStream?.onResult(result));
   const schedule = mergeByTime(options.tracks);
 
   let fatal: CloseClassification | undefined;

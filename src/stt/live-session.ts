@@ -11,7 +11,11 @@ import type { StreamingSession } from './assemblyai/streaming-session.ts';
 import type { CloseClassification } from './assemblyai/close-codes.ts';
 import type { AudioQueue } from './audio-queue.ts';
 import { SessionTimeline } from './session-timeline.ts';
-import { TurnTracker } from './turn-tracker.ts';
+import { TurnTracker, turnIdOf } from './turn-tracker.ts';
+import type { LlmTurnResult } from './speaker-stream-types.ts';
+
+/** Most finals of one session waiting for their `LLMGatewayResponse`; past it the oldest is given up as failed. */
+const MAX_AWAITING_LLM = 256;
 
 /** Options for {@link LiveSession}. Times are ms. */
 export interface LiveSessionOptions {
@@ -49,6 +53,11 @@ export interface LiveSessionOptions {
   /** Pacing allows more audio now: send again. */
   onDrainDue: () => void;
   onClose: (close: CloseClassification) => void;
+  /**
+   * Set when the session was opened with `llm_gateway`: gets the `LLMGatewayResponse` of each final caption's
+   * turn, and, when the session ends, a failure for each final whose answer never came.
+   */
+  onLlmResult?: (result: LlmTurnResult) => void;
 }
 
 /** How a session ended, for the speaker's lifecycle. */
@@ -81,6 +90,10 @@ export class LiveSession {
   #rotateTimer: TimerHandle | null;
   /** Armed at the first speech frame sent after the server's last message; cleared by the next message. */
   #watchdogTimer: TimerHandle | null = null;
+  /** With `onLlmResult`: turn ids of finals emitted and still waiting for their LLM answer, oldest first. */
+  readonly #awaitingLlm = new Set<string>();
+  /** Turn ids answered before their final caption was emitted (a pre-U3 final waits for its formatted copy). */
+  readonly #answeredEarly = new Set<string>();
 
   constructor(options: LiveSessionOptions) {
     this.#o = options;
@@ -92,7 +105,10 @@ export class LiveSession {
       sessionSeq: options.sessionSeq,
       timeline: this.timeline,
       awaitFormatted: options.awaitFormatted,
-      emit: options.onCaption,
+      emit: (event) => {
+        if (event.kind === 'final' && options.onLlmResult !== undefined) this.#awaitLlm(event.turnId);
+        options.onCaption(event);
+      },
     });
     this.openedAt = clock.now();
     this.dialedAt = Math.min(options.dialedAt ?? this.openedAt, this.openedAt);
@@ -104,6 +120,22 @@ export class LiveSession {
     session.on('heard', () => this.#clearWatchdog());
     session.on('speechStarted', () => this.turns.onSpeechStarted());
     session.on('close', (close) => options.onClose(close));
+    session.on('llmGatewayResponse', (response) => {
+      const onLlmResult = options.onLlmResult;
+      if (onLlmResult === undefined) return;
+      const turnId = turnIdOf(options.speaker.id, options.sessionSeq, response.turnOrder);
+      if (!this.#awaitingLlm.delete(turnId) && this.#answeredEarly.size < MAX_AWAITING_LLM) this.#answeredEarly.add(turnId);
+      const { content, failure, requestId, model, finishReason } = response;
+      onLlmResult({
+        turnId,
+        answered: true,
+        ...(content !== undefined && { content }),
+        ...(content === undefined && { failure: failure ?? 'the answer had no text content' }),
+        ...(requestId !== undefined && { requestId }),
+        ...(model !== undefined && { model }),
+        ...(finishReason !== undefined && { finishReason }),
+      });
+    });
     // expires_at is wall-clock time; the timer runs on the pipeline's clock like every other session timer.
     const rotateInMs = session.expiresAtMs - Date.now() - options.rotateBeforeExpiryMs;
     this.#rotateTimer = clock.setTimeout(() => {
@@ -157,6 +189,9 @@ export class LiveSession {
   end(close: CloseClassification): SessionEnd {
     this.turns.flush();
     this.dispose();
+    // The socket is closed: no answer can come for a final still waiting (messages all arrive before the close).
+    for (const turnId of this.#awaitingLlm) this.#o.onLlmResult?.({ turnId, answered: false, failure: 'the speech-to-text session closed before the LLM answer for this caption came' });
+    this.#awaitingLlm.clear();
     const unconfirmed = this.timeline.unconfirmedFrames();
     // Clean only if we asked for the end and the server confirmed it flushed every turn (Termination), or closed
     // normally with nothing unconfirmed; a drop while terminating still loses the last turn unless resent.
@@ -172,6 +207,18 @@ export class LiveSession {
     if (this.#drainTimer !== null) clock.clearTimeout(this.#drainTimer);
     this.#drainTimer = null;
     this.#clearWatchdog();
+  }
+
+  #awaitLlm(turnId: string): void {
+    if (this.#answeredEarly.delete(turnId)) return;
+    if (this.#awaitingLlm.size >= MAX_AWAITING_LLM) {
+      const oldest = this.#awaitingLlm.values().next().value;
+      if (oldest !== undefined) {
+        this.#awaitingLlm.delete(oldest);
+        this.#o.onLlmResult?.({ turnId: oldest, answered: false, failure: `more than ${MAX_AWAITING_LLM} captions were waiting for their LLM answer` });
+      }
+    }
+    this.#awaitingLlm.add(turnId);
   }
 
   #scheduleDrain(ms: number): void {

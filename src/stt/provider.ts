@@ -7,6 +7,7 @@ import { systemClock, type Clock } from '../clock.ts';
 import type { SttConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { SttConnectError, StreamingSession } from './assemblyai/streaming-session.ts';
+import type { LlmGatewayConfig } from './assemblyai/messages.ts';
 import { IdleClosePolicy } from './idle-close-policy.ts';
 import { SessionBudget } from './session-budget.ts';
 
@@ -23,9 +24,10 @@ export interface SttProvider {
    *
    * @param languageCodes - the guild's expected spoken languages (`language_codes`); omitted or empty: any.
    * @param logContext - fields for the session's log lines (e.g. the speaker id).
+   * @param llmGateway - a prompt AssemblyAI runs on each final turn (`llm_gateway`); omitted: none.
    * @throws {import('./assemblyai/streaming-session.ts').SttConnectError} when it cannot be opened.
    */
-  open(keyterms: readonly string[], languageCodes?: readonly string[], logContext?: Record<string, unknown>): Promise<StreamingSession>;
+  open(keyterms: readonly string[], languageCodes?: readonly string[], logContext?: Record<string, unknown>, llmGateway?: LlmGatewayConfig): Promise<StreamingSession>;
 }
 
 /** Tuning that is not configuration: for tests, and for the defaults' TSDoc. */
@@ -52,7 +54,7 @@ export function createAssemblyAIProvider(config: SttConfig, logger: Logger, tuni
     speechModel: config.speechModel,
     idleClose,
     budget,
-    open: (keyterms, languageCodes, logContext) =>
+    open: (keyterms, languageCodes, logContext, llmGateway) =>
       StreamingSession.open(
         {
           url: config.streamingUrl,
@@ -67,6 +69,7 @@ export function createAssemblyAIProvider(config: SttConfig, logger: Logger, tuni
           inactivityTimeoutS: inactivityTimeoutS(config.idleCloseMaxMs),
           ...(tuning.pingIntervalMs === undefined ? {} : { pingIntervalMs: tuning.pingIntervalMs }),
           ...(logContext === undefined ? {} : { logContext }),
+          ...(llmGateway === undefined ? {} : { llmGateway }),
         },
         logger,
       ).catch((error: unknown) => {

@@ -5,6 +5,7 @@ import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import type { CaptionEvent, Notice, Speaker } from '../captions/caption.ts';
 import type { CloseClassification } from './assemblyai/close-codes.ts';
+import type { LlmGatewayConfig } from './assemblyai/messages.ts';
 import type { ReconnectPolicyOptions } from './reconnect-policy.ts';
 import type { SttProvider } from './provider.ts';
 
@@ -21,6 +22,11 @@ export interface SpeakerStreamOptions {
   keyterms: () => readonly string[];
   /** The guild's expected spoken languages at the time a session opens (`language_codes`); omitted: none. */
   languageCodes?: () => readonly string[];
+  /**
+   * The `llm_gateway` prompt for the next session, read each time one opens; undefined: none. With one, every
+   * final caption is followed by an `llmResult` for its turn.
+   */
+  llmGateway?: () => LlmGatewayConfig | undefined;
   /** Close the session after this long without speech, ms. */
   /** Close the session after this long without speech, ms; a function is asked each time (it can change). */
   idleCloseMs: number | (() => number);
@@ -63,6 +69,26 @@ export interface SpeakerStreamEvents {
   fatal: [CloseClassification];
   /** AssemblyAI refused a session for the account's session limit; the speaker's audio stays queued. */
   limited: [CloseClassification];
+  /** The `llm_gateway` answer for a final caption's turn, or why none will come (only with `llmGateway`). */
+  llmResult: [LlmTurnResult];
+}
+
+/**
+ * The answer AssemblyAI's in-stream LLM gave for one final turn (`LLMGatewayResponse`), or why there is none:
+ * exactly one of `content` and `failure` is set. A final whose session closed before its answer came gets a failure.
+ */
+export interface LlmTurnResult {
+  /** The final caption's `turnId`. */
+  turnId: string;
+  /** True when AssemblyAI sent an `LLMGatewayResponse` for it (one LLM request made); false when none came. */
+  answered: boolean;
+  /** The model's answer text. */
+  content?: string;
+  /** Why there is no answer, in plain words. */
+  failure?: string;
+  requestId?: string;
+  model?: string;
+  finishReason?: string;
 }
 
 /** Counters for one speaker's STT. */

@@ -21,9 +21,9 @@ import { SttConnectError, isU3Model, type StreamingSession } from './assemblyai/
 import { LiveSession } from './live-session.ts';
 import { ReconnectPolicy } from './reconnect-policy.ts';
 import { AudioQueue } from './audio-queue.ts';
-import type { SpeakerStreamEvents, SpeakerStreamOptions, SpeakerStreamState, SpeakerStreamStats } from './speaker-stream-types.ts';
+import type { LlmTurnResult, SpeakerStreamEvents, SpeakerStreamOptions, SpeakerStreamState, SpeakerStreamStats } from './speaker-stream-types.ts';
 
-export type { SpeakerStreamEvents, SpeakerStreamOptions, SpeakerStreamState, SpeakerStreamStats } from './speaker-stream-types.ts';
+export type { LlmTurnResult, SpeakerStreamEvents, SpeakerStreamOptions, SpeakerStreamState, SpeakerStreamStats } from './speaker-stream-types.ts';
 
 /**
  * Where a speaker's STT stands, with the data that state owns (the discord.js voice shape): only `open` and
@@ -85,6 +85,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
       watchdogMs: 30_000,
       terminateTimeoutMs: 5_000,
       languageCodes: () => [],
+      llmGateway: () => undefined,
       ...rest,
       maxAudioAheadMs: options.maxAudioAheadMs === undefined ? 1_000 : options.maxAudioAheadMs,
     };
@@ -146,6 +147,18 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   endOfSpeech(): void {
     if (this.#state.status === 'idle' || this.#state.status === 'failed' || this.#state.status === 'paused') return;
     this.#queue.push({ kind: 'forceEndpoint' });
+    this.#drain();
+  }
+
+  /**
+   * Ends the open session cleanly (`Terminate` once queued audio is sent, as before expiry) so the next one opens
+   * with settings that `UpdateConfiguration` cannot change, such as `llm_gateway`. Nothing is lost: audio that
+   * arrives meanwhile queues for the next session. No effect without an open session.
+   */
+  renewSession(): void {
+    if (this.#state.status !== 'open') return;
+    this.#o.logger.info({ speakerId: this.speaker.id }, 'renewing the AssemblyAI session for new settings');
+    this.#terminateWhenDrained = true;
     this.#drain();
   }
 
@@ -233,8 +246,9 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
       }
       let session: StreamingSession;
       const dialedAt = this.#o.clock.now();
+      const llmGateway = this.#o.llmGateway();
       try {
-        session = await this.#o.provider.open(this.#o.keyterms(), this.#o.languageCodes(), { speakerId: this.speaker.id });
+        session = await this.#o.provider.open(this.#o.keyterms(), this.#o.languageCodes(), { speakerId: this.speaker.id }, llmGateway);
       } catch (error) {
         if (signal.aborted) return;
         const close = error instanceof SttConnectError ? error.close : classifyClose(1006, error instanceof Error ? error.message : String(error));
@@ -245,7 +259,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
         session.destroy();
         return;
       }
-      this.#attach(session, dialedAt);
+      this.#attach(session, dialedAt, llmGateway !== undefined);
       return;
     }
   }
@@ -314,7 +328,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
     });
   }
 
-  #attach(session: StreamingSession, dialedAt: number): void {
+  #attach(session: StreamingSession, dialedAt: number, llmInStream: boolean): void {
     this.#sessionSeq++;
     this.#stats.sessionsOpened++;
     if (this.#sessionSeq > 1) this.#stats.reconnects++;
@@ -337,6 +351,7 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
       onRotate: () => this.#rotate(),
       onDrainDue: () => this.#drain(),
       onClose: (close) => this.#onClose(live, close),
+      ...(llmInStream && { onLlmResult: (result: LlmTurnResult) => this.emit('llmResult', result) }),
     });
     this.#setState({ status: 'open', live });
     this.#o.logger.debug({ speakerId: this.speaker.id, sessionId: session.id }, 'AssemblyAI session open');

@@ -12,6 +12,11 @@ import { PCM_FRAME_MS } from '../audio/format.ts';
 import type { TurnMessage } from './assemblyai/messages.ts';
 import type { SessionTimeline } from './session-timeline.ts';
 
+/** The caption `turnId` of turn `turnOrder` of a speaker's session number `sessionSeq`: unique within a meeting. */
+export function turnIdOf(speakerId: string, sessionSeq: number, turnOrder: number): string {
+  return `${speakerId}:${sessionSeq}:${turnOrder}`;
+}
+
 /** Options for {@link TurnTracker}. */
 export interface TurnTrackerOptions {
   speaker: Speaker;
@@ -82,7 +87,7 @@ export class TurnTracker {
     const event: CaptionEvent = {
       kind,
       speaker,
-      turnId: `${speaker.id}:${this.#o.sessionSeq}:${turn.turnOrder}`,
+      turnId: turnIdOf(speaker.id, this.#o.sessionSeq, turn.turnOrder),
       startMs: Math.round(timeline.toMeetingMs(startAudio)),
       endMs: Math.round(timeline.toMeetingMs(endAudio)),
       text: turn.transcript,

@@ -23,6 +23,9 @@
  *   new-session limit refused with 1008 or 3009 (`sessionLimit`), sessions closed right after Begin
  *   (`closeAfterBegin`), upgrades refused with an HTTP status (`refuseUpgrade`), `Warning` messages after Begin
  *   (`warnings`), `configuration` in Begin (`beginConfiguration`); a session can go half-open (`FakeSession.halfOpen`).
+ * - `llm_gateway` (`assemblyai/llm-gateway.ts`): validated at connection (else 3006); after each final turn the
+ *   prompt goes to the LLM Gateway at `llmGatewayUrl` and its answer, success or error body, comes back as
+ *   `LLMGatewayResponse`; answers still pending go out before `Termination`.
  * Not simulated: temporary tokens (`token=`), `inactivity_timeout` expiry, language detection fields, pcm_mulaw.
  */
 import { createServer, type IncomingHttpHeaders } from 'node:http';
@@ -73,6 +76,8 @@ export async function startFakeAssemblyAI(options: FakeAssemblyAIOptions): Promi
     terminationDelayMs: options.terminationDelayMs ?? DEFAULT_TERMINATION_DELAY_MS,
     later: (ms, fn) => faults.later(ms, fn),
     report: (session, violation) => violations.push(`session #${session.index}: ${violation}`),
+    llmGatewayUrl: options.llmGatewayUrl,
+    llmGatewayTimeoutMs: options.llmGatewayTimeoutMs ?? 30_000,
   };
 
   const server = createServer((_request, response) => {

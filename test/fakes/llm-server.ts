@@ -233,9 +233,29 @@ export function translationPayload(body: unknown): { turns: Array<{ id: string; 
 }
 
 /**
+ * What Parley's in-stream translation prompt holds once AssemblyAI put the turn in: the `languages:` JSON line and
+ * the text between `<turn-NONCE>` and `</turn-NONCE>` of the last user message. Undefined for any other prompt.
+ */
+export function inStreamPayload(messages: unknown[]): { languages: string[]; text: string } | undefined {
+  const users = messages.filter((message): message is { content: string } => isRecord(message) && message['role'] === 'user' && typeof message['content'] === 'string');
+  const content = users.at(-1)?.content ?? '';
+  const fence = /<(turn-[0-9a-f]+)>\n([\s\S]*?)\n<\/\1>/.exec(content);
+  const line = /^languages: (.*)$/m.exec(content);
+  if (fence === null || line === null) return undefined;
+  try {
+    const languages: unknown = JSON.parse(line[1] ?? '');
+    if (!Array.isArray(languages) || !languages.every((code) => typeof code === 'string')) return undefined;
+    return { languages: languages as string[], text: fence[2] ?? '' };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * The default answer. With a JSON schema `response_format`: for every property the schema requires (a turn id)
  * and every language that turn's object requires, `[<lang>] <original text>`, taking the text from the
- * translator's payload. Without a schema: `Echo: <last user message>`. Deterministic, no delay.
+ * translator's payload. Parley's in-stream prompt: `{<lang>: "[<lang>] <turn text>"}` for each language it lists.
+ * Anything else: `Echo: <last user message>`. Deterministic, no delay.
  */
 export function defaultCompletion(request: RecordedRequest): ScriptedResponse {
   const body = isRecord(request.body) ? request.body : {};
@@ -256,6 +276,12 @@ export function defaultCompletion(request: RecordedRequest): ScriptedResponse {
     return { body: completionBody(model, JSON.stringify(answer), requestId, promptChars) };
   }
   const messages = Array.isArray(body['messages']) ? body['messages'] : [];
+  const inStream = inStreamPayload(messages);
+  if (inStream !== undefined) {
+    // Parley's in-stream prompt (run by AssemblyAI on one turn): the same `[<lang>] <original text>` as batched.
+    const answer = Object.fromEntries(inStream.languages.map((language) => [language, `[${language}] ${inStream.text}`]));
+    return { body: completionBody(model, JSON.stringify(answer), requestId, promptChars) };
+  }
   const last: unknown = messages.at(-1);
   const said = isRecord(last) && typeof last['content'] === 'string' ? last['content'] : '';
   return { body: completionBody(model, `Echo: ${said}`, requestId, promptChars) };

@@ -56,6 +56,54 @@ describe('parseServerMessage on the documented sequences', () => {
   });
 });
 
+describe('parseServerMessage on LLMGatewayResponse', () => {
+  // The shape of the "Apply LLM Gateway to Streaming" tutorial (data.choices[0].message.content) and the SDKs'
+  // LLMGatewayResponseEvent {turn_order, transcript, data}.
+  const documented = {
+    type: 'LLMGatewayResponse',
+    turn_order: 3,
+    transcript: 'Hi, my name is Sonny.',
+    data: {
+      request_id: 'req_123',
+      model: 'gemini-2.5-flash-lite',
+      choices: [{ index: 0, message: { role: 'assistant', content: '{"es":"Hola, me llamo Sonny."}' }, finish_reason: 'stop' }],
+      usage: { prompt_tokens: 40, completion_tokens: 9, total_tokens: 49 },
+    },
+  };
+
+  it('reads the answer, the turn it belongs to and the request id', () => {
+    expect(parseServerMessage(JSON.stringify(documented))).toEqual({
+      type: 'llmGatewayResponse',
+      turnOrder: 3,
+      transcript: 'Hi, my name is Sonny.',
+      content: '{"es":"Hola, me llamo Sonny."}',
+      requestId: 'req_123',
+      model: 'gemini-2.5-flash-lite',
+      finishReason: 'stop',
+    });
+  });
+
+  it('turns a gateway error body in data into a failure naming what the gateway said', () => {
+    const refused = { ...documented, data: { message: 'Bad Request', request_id: 'req_9', metadata: { errors: ['model nope is not supported'] } } };
+    expect(parseServerMessage(JSON.stringify(refused))).toEqual({
+      type: 'llmGatewayResponse',
+      turnOrder: 3,
+      transcript: 'Hi, my name is Sonny.',
+      failure: 'the LLM Gateway answered: Bad Request: model nope is not supported',
+      requestId: 'req_9',
+    });
+    expect(parseServerMessage(JSON.stringify({ ...documented, data: { error: 'Internal error', status: 500 } }))).toMatchObject({ failure: 'the LLM Gateway answered: Internal error' });
+    expect(parseServerMessage(JSON.stringify({ ...documented, data: null }))).toMatchObject({ type: 'llmGatewayResponse', failure: 'the response carried no data' });
+    expect(parseServerMessage(JSON.stringify({ ...documented, data: { choices: [{ message: { content: 5 } }] } }))).toMatchObject({ failure: 'the answer had no text content' });
+  });
+
+  it('reports a response that names no turn as malformed', () => {
+    const { turn_order: _dropped, ...noTurn } = documented;
+    expect(parseServerMessage(JSON.stringify(noTurn))).toEqual({ type: 'malformed', reason: 'LLMGatewayResponse without a numeric turn_order' });
+    expect(parseServerMessage(JSON.stringify({ ...documented, turn_order: '3' }))).toMatchObject({ type: 'malformed' });
+  });
+});
+
 describe('classifyClose', () => {
   it('classifies the v3 close codes', () => {
     expect(classifyClose(1000).action).toBe('normal');

@@ -1,7 +1,8 @@
 /**
  * AssemblyAI Streaming v3 wire messages, and the one place where they become typed events.
  *
- * Source: AssemblyAI Streaming v3 API reference (messages Begin, SpeechStarted, Turn, Termination, Error, Warning) and the
+ * Source: AssemblyAI Streaming v3 API reference (messages Begin, SpeechStarted, Turn, Termination, Error, Warning,
+ * and LLMGatewayResponse from the "Apply LLM Gateway to Streaming" tutorial) and the
  * documented sequences in AssemblyAI's API spec. Fields come and go between model versions, so parsing is
  * defensive: unknown fields are ignored, unknown message types are reported as `unknown`, and a message missing
  * a field we rely on is reported as `malformed` rather than thrown.
@@ -28,6 +29,43 @@ export interface TurnMessage {
   languageCode?: string;
 }
 
+/**
+ * The `llm_gateway` connection parameter: a prompt AssemblyAI runs on each final turn server-side, `{{turn}}` in
+ * a message's content standing for the turn's transcript. Only these three fields are documented ("Apply LLM
+ * Gateway to Streaming" tutorial; assemblyai-python-sdk `LLMGatewayConfig`, assemblyai-node-sdk `LLMGatewayConfig`,
+ * all three required); it is sent JSON-encoded in the query and cannot be changed with `UpdateConfiguration`.
+ */
+export interface LlmGatewayConfig {
+  /** A LLM Gateway model id, e.g. `gemini-2.5-flash-lite`. */
+  model: string;
+  messages: Array<{ role: 'system' | 'user' | 'assistant'; content: string }>;
+  /** Most tokens the answer may have. */
+  max_tokens: number;
+}
+
+/**
+ * An `LLMGatewayResponse {turn_order, transcript, data}`: the answer to the `llm_gateway` prompt for final turn
+ * `turnOrder` of this session. `data` is the gateway's body, typed `Any`/`unknown` by both SDKs: a chat completion
+ * (`choices[0].message.content`, tutorial) or, when the gateway refused, its error body; exactly one of `content`
+ * and `failure` is set.
+ */
+export interface LlmGatewayResponseMessage {
+  type: 'llmGatewayResponse';
+  turnOrder: number;
+  /** The turn's transcript the prompt was run on. User content: never log it above debug level. */
+  transcript: string;
+  /** The model's answer (`data.choices[0].message.content`). */
+  content?: string;
+  /** Why there is no answer, in words (the gateway's error text when it sent one). */
+  failure?: string;
+  /** The gateway's `request_id`, when present. */
+  requestId?: string;
+  /** The model that answered (`data.model`), when present. */
+  model?: string;
+  /** `data.choices[0].finish_reason`, e.g. `length` when cut off at `max_tokens`. */
+  finishReason?: string;
+}
+
 /** Everything the server can send, as Parley sees it. */
 export type ServerEvent =
   | { type: 'begin'; id: string; expiresAtMs: number; configuration?: Record<string, unknown> }
@@ -36,6 +74,7 @@ export type ServerEvent =
   | TurnMessage
   | { type: 'termination'; audioDurationS: number; sessionDurationS: number }
   | { type: 'error'; code: number | undefined; error: string }
+  | LlmGatewayResponseMessage
   | { type: 'unknown'; messageType: string }
   | { type: 'malformed'; reason: string };
 
@@ -94,6 +133,37 @@ function parseTurn(m: Json): ServerEvent {
   return turn;
 }
 
+const record = (value: unknown): Json | undefined =>
+  typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Json) : undefined;
+
+/** The gateway's error text in either of its two body shapes (`{message, metadata.errors}`, `{error, status}`). */
+function gatewayFailure(data: Json): string {
+  const errors = record(data.metadata)?.errors;
+  const detail = Array.isArray(errors) ? errors.filter((e): e is string => typeof e === 'string').join('; ') : '';
+  const error = data.error;
+  const said = str(error) ?? str(record(error)?.message) ?? str(data.message) ?? '';
+  const text = [said, detail].filter((part) => part.length > 0).join(': ');
+  return text.length > 0 ? `the LLM Gateway answered: ${text.slice(0, 300)}` : 'the LLM Gateway sent no answer';
+}
+
+function parseLlmGatewayResponse(m: Json): ServerEvent {
+  const turnOrder = num(m.turn_order);
+  if (turnOrder === undefined) return { type: 'malformed', reason: 'LLMGatewayResponse without a numeric turn_order' };
+  const event: LlmGatewayResponseMessage = { type: 'llmGatewayResponse', turnOrder, transcript: str(m.transcript) ?? '' };
+  const data = record(m.data);
+  if (data === undefined) return { ...event, failure: 'the response carried no data' };
+  const requestId = str(data.request_id);
+  if (requestId !== undefined) event.requestId = requestId;
+  const model = str(data.model);
+  if (model !== undefined) event.model = model;
+  const choice = Array.isArray(data.choices) ? record(data.choices[0]) : undefined;
+  const content = str(record(choice?.message)?.content);
+  const finishReason = str(choice?.finish_reason);
+  if (finishReason !== undefined) event.finishReason = finishReason;
+  if (content === undefined) return { ...event, failure: choice === undefined ? gatewayFailure(data) : 'the answer had no text content' };
+  return { ...event, content };
+}
+
 /**
  * Turns one text frame from the server into a typed event. Never throws.
  *
@@ -138,6 +208,9 @@ export function parseServerMessage(text: string): ServerEvent {
       };
     case 'Error':
       return { type: 'error', code: num(m.error_code), error: str(m.error) ?? 'unknown error' };
+    case 'LLMGatewayResponse':
+      // Source: "Apply LLM Gateway to Streaming" tutorial; assemblyai-python-sdk `LLMGatewayResponseEvent`.
+      return parseLlmGatewayResponse(m);
     case undefined:
       // Some error frames carry only `{ "error": "…" }`.
       if (str(m.error) !== undefined) return { type: 'error', code: num(m.error_code), error: str(m.error) ?? '' };

@@ -11,7 +11,7 @@ import WebSocket from 'ws';
 import type { Logger } from '../../log.ts';
 import { STT_SAMPLE_RATE } from '../../audio/format.ts';
 import { classifyClose, classifyUpgradeRefusal, type CloseClassification } from './close-codes.ts';
-import { parseServerMessage, type ClientMessage, type TurnMessage } from './messages.ts';
+import { parseServerMessage, type ClientMessage, type LlmGatewayConfig, type LlmGatewayResponseMessage, type TurnMessage } from './messages.ts';
 
 /** What a session is opened with. */
 export interface StreamingSessionOptions {
@@ -40,6 +40,12 @@ export interface StreamingSessionOptions {
    * single `language_code`). Omitted when empty: the model detects any language it supports.
    */
   languageCodes?: readonly string[];
+  /**
+   * `llm_gateway`: a prompt AssemblyAI runs on each final turn, answered with `LLMGatewayResponse` messages on the
+   * same socket. Sent JSON-encoded (as the tutorial's `json.dumps` and assemblyai-node-sdk's `JSON.stringify`);
+   * fixed for the session's life. Omitted when undefined.
+   */
+  llmGateway?: LlmGatewayConfig;
   /** Give up on a connection that has not sent `Begin` within this many ms. Default 10,000. */
   connectTimeoutMs?: number;
   /**
@@ -54,6 +60,8 @@ export interface StreamingSessionOptions {
 /** Typed events of a {@link StreamingSession}. */
 export interface StreamingSessionEvents {
   turn: [TurnMessage];
+  /** The answer to the `llm_gateway` prompt for one final turn (only with {@link StreamingSessionOptions.llmGateway}). */
+  llmGatewayResponse: [LlmGatewayResponseMessage];
   speechStarted: [timestampMs: number];
   termination: [{ audioDurationS: number; sessionDurationS: number }];
   /** Any message from the server (for the no-reply watchdog). */
@@ -90,6 +98,7 @@ export function buildSessionUrl(options: StreamingSessionOptions): string {
   if (options.inactivityTimeoutS !== undefined) url.searchParams.set('inactivity_timeout', String(options.inactivityTimeoutS));
   if (options.languageDetection === true) url.searchParams.set('language_detection', 'true');
   if (options.languageCodes !== undefined && options.languageCodes.length > 0) url.searchParams.set('language_codes', JSON.stringify(options.languageCodes));
+  if (options.llmGateway !== undefined) url.searchParams.set('llm_gateway', JSON.stringify(options.llmGateway));
   return url.toString();
 }
 
@@ -207,6 +216,9 @@ export class StreamingSession extends EventEmitter<StreamingSessionEvents> {
           break;
         case 'speechStarted':
           this.emit('speechStarted', event.timestampMs);
+          break;
+        case 'llmGatewayResponse':
+          this.emit('llmGatewayResponse', event);
           break;
         case 'termination':
           this.emit('termination', { audioDurationS: event.audioDurationS, sessionDurationS: event.sessionDurationS });

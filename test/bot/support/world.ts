@@ -41,8 +41,9 @@ export interface World {
 /** Starts the stand-in, the fake AssemblyAI server and the fake LLM Gateway, and makes a temporary data directory. */
 export async function startWorld(options: WorldOptions = {}): Promise<World> {
   const standIn = await startDiscordStandIn({ token: TEST_DISCORD_TOKEN, ...options.standIn });
-  const stt = await startFakeAssemblyAI({ apiKey: TEST_API_KEY, ...options.stt });
   const llm = await startFakeLlmServer(options.llm);
+  // Sessions opened with llm_gateway (in-stream translation) ask this same gateway, as AssemblyAI asks its own.
+  const stt = await startFakeAssemblyAI({ apiKey: TEST_API_KEY, llmGatewayUrl: llm.baseUrl, ...options.stt });
   const dataDir = await mkdtemp(join(tmpdir(), 'parley-bot-test-'));
   return {
     standIn,

@@ -9,6 +9,8 @@
  * - [notes]     AssemblyAI docs pages: streaming API reference (parameters), "Keyterms prompting", "Concurrency", model selection.
  */
 
+import { llmGatewayProblem } from './llm-gateway.ts';
+
 /** Close codes used by the service. Source: [errors]. */
 export const CLOSE = {
   /** Normal closure, after `Termination`. */
@@ -69,6 +71,8 @@ export const KNOWN_QUERY_PARAMS: readonly string[] = [
   // Expected spoken languages, a JSON array like keyterms_prompt (assemblyai-python-sdk streaming v3
   // `RealTimeParameters.language_codes`, which supersedes the deprecated single `language_code`).
   'language_codes',
+  // A prompt run on each final turn, a JSON object (`assemblyai/llm-gateway.ts`).
+  'llm_gateway',
 ];
 
 /** Fields documented for `UpdateConfiguration` (either model family). Source: [spec-u3], [spec-usm] `UpdateConfigurationPayload`. */
@@ -151,7 +155,7 @@ function invalidQuery(name: string, value: string | null, why: string): Breach {
  * Validates the connection query. Required: `sample_rate=16000`, `encoding=pcm_s16le`, `speech_model` (one of
  * {@link KNOWN_SPEECH_MODELS}). Optional, checked when present: `keyterms_prompt` (JSON array, ≤100 strings of ≤50
  * characters), `min_turn_silence`/`max_turn_silence` (non-negative integer ms), `inactivity_timeout` (integer 5–3600 s),
- * `format_turns`/`language_detection` (`true`/`false`).
+ * `format_turns`/`language_detection` (`true`/`false`), `llm_gateway` (see `llmGatewayProblem`).
  *
  * Error code: the service's code for a bad query parameter is not documented; the fake answers **3006** ("Invalid
  * Message: …", the documented code for invalid client input, [errors]). `sample_rate` must be exactly 16000 because the
@@ -202,6 +206,11 @@ export function checkQuery(query: URLSearchParams): Breach | undefined {
   for (const name of ['format_turns', 'language_detection']) {
     const value = query.get(name);
     if (value !== null && value !== 'true' && value !== 'false') return invalidQuery(name, value, 'must be true or false');
+  }
+  const llmGateway = query.get('llm_gateway');
+  if (llmGateway !== null) {
+    const problem = llmGatewayProblem(llmGateway);
+    if (problem !== undefined) return invalidQuery('llm_gateway', llmGateway.length > 200 ? `${llmGateway.slice(0, 200)}…` : llmGateway, problem);
   }
   return undefined;
 }

@@ -11,6 +11,7 @@ import { BYTES_PER_MS, checkFrame, checkRate, CLOSE, closeReason, isLegacyModel,
 import { hasTerminalPunctuation } from './recognizer.ts';
 import type { FakeSession, RecognizedWord, Recognizer, SessionConfig } from './types.ts';
 import { TurnDetector, type OpenTurn, type TurnEndReason } from './vad.ts';
+import { askGateway, hasTurnPlaceholder, llmGatewayResponseMessage, parseLlmGateway } from './llm-gateway.ts';
 
 /** Default `max_turn_silence`, ms: U3 1000, Universal-Streaming 1280. Source: the two AsyncAPI specs. */
 const DEFAULT_MAX_TURN_SILENCE = { u3: 1000, legacy: 1280 } as const;
@@ -35,6 +36,10 @@ export interface SessionContext {
   later(ms: number, fn: () => void): void;
   /** Records a violation server-wide. */
   report(session: FakeSession, violation: string): void;
+  /** See `FakeAssemblyAIOptions.llmGatewayUrl`. */
+  llmGatewayUrl: string | undefined;
+  /** See `FakeAssemblyAIOptions.llmGatewayTimeoutMs`. */
+  llmGatewayTimeoutMs: number;
 }
 
 /** Growable store of 16-bit samples. */
@@ -102,6 +107,8 @@ export class Session implements FakeSession {
   #halfOpen = false;
   /** Pending waits: each returns true once settled. */
   #waiters: Array<() => boolean> = [];
+  /** `llm_gateway` answers being computed; `Terminate` waits for them before `Termination`. */
+  readonly #llmPending = new Set<Promise<void>>();
 
   constructor(init: { index: number; ws: WebSocket; socket: Duplex; headers: IncomingHttpHeaders; query: URLSearchParams; context: SessionContext }) {
     this.index = init.index;
@@ -140,7 +147,11 @@ export class Session implements FakeSession {
     const legacy = isLegacyModel(speechModel);
     const queryMs = (name: string): number | undefined => (this.query.has(name) ? Number(this.query.get(name)) : undefined);
     const keyterms = this.query.get('keyterms_prompt');
+    const llmGatewayText = this.query.get('llm_gateway');
+    const llmGateway = llmGatewayText === null ? undefined : parseLlmGateway(llmGatewayText);
+    if (llmGateway !== undefined && !hasTurnPlaceholder(llmGateway)) this.violate('llm_gateway has no {{turn}} placeholder in any message: the LLM never sees the turn');
     this.config = {
+      llmGateway,
       speechModel,
       legacy,
       formatTurns: this.query.get('format_turns') === 'true',
@@ -311,7 +322,10 @@ export class Session implements FakeSession {
         if (scripted) return;
         this.#context.later(this.#context.terminationDelayMs, () => {
           this.#detector?.end('terminate');
-          this.sendThenClose(terminationMessage(this.audioMs, performance.now() - this.#openedAt), CLOSE.normal, '');
+          const close = () => this.sendThenClose(terminationMessage(this.audioMs, performance.now() - this.#openedAt), CLOSE.normal, '');
+          // LLM answers still being computed go out first (assemblyai/llm-gateway.ts: modelled, not documented).
+          if (this.#llmPending.size === 0) close();
+          else void Promise.allSettled([...this.#llmPending]).then(close);
         });
         return;
       case 'UpdateConfiguration': {
@@ -328,6 +342,15 @@ export class Session implements FakeSession {
         return;
       }
     }
+  }
+
+  /** Runs the `llm_gateway` prompt on a final turn and sends the gateway's answer as `LLMGatewayResponse`. */
+  #runLlm(param: NonNullable<SessionConfig['llmGateway']>, turnOrder: number, transcript: string): void {
+    const authorization = String(this.headers.authorization ?? '');
+    const work = askGateway(this.#context.llmGatewayUrl, authorization, param, transcript, this.#context.llmGatewayTimeoutMs)
+      .then((data) => this.send(llmGatewayResponseMessage(turnOrder, transcript, data)))
+      .finally(() => this.#llmPending.delete(work));
+    this.#llmPending.add(work);
   }
 
   #recognize(turn: OpenTurn, endMs: number, isFinal: boolean): RecognizedWord[] {
@@ -376,9 +399,10 @@ export class Session implements FakeSession {
     const words = this.#recognize(turn, endMs, true);
     const eotConfidence = reason === 'max_turn_silence' ? 1 : this.#legacyEotConfidence(turn, endMs);
     const languageDetection = this.query.get('language_detection') === 'true';
-    for (const message of finalTurnMessages({ legacy: config.legacy, formatTurns: config.formatTurns, turnOrder: this.#turnOrder, words, eotConfidence, languageDetection })) {
-      this.send(message);
-    }
+    const messages = finalTurnMessages({ legacy: config.legacy, formatTurns: config.formatTurns, turnOrder: this.#turnOrder, words, eotConfidence, languageDetection });
+    for (const message of messages) this.send(message);
+    const transcript = String(messages.at(-1)?.['transcript'] ?? '');
+    if (config.llmGateway !== undefined && transcript !== '') this.#runLlm(config.llmGateway, this.#turnOrder, transcript);
     this.#turnOrder += 1;
   }
 }

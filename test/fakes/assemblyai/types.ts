@@ -4,6 +4,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { SessionLimitOptions } from './account-faults.ts';
 import type { AudioFault } from './faults.ts';
+import type { LlmGatewayParam } from './llm-gateway.ts';
 
 /** A word the recognizer heard. Times are ms of session audio (from the first audio byte of the session). */
 export interface RecognizedWord {
@@ -58,6 +59,8 @@ export interface SessionConfig {
   minTurnSilenceMs: number | null;
   /** ms. */
   maxTurnSilenceMs: number;
+  /** The `llm_gateway` prompt run on each final turn, when the client sent one. */
+  llmGateway: LlmGatewayParam | undefined;
 }
 
 /** One WebSocket connection to the fake, accepted or rejected. */
@@ -148,6 +151,13 @@ export interface FakeAssemblyAIOptions {
   terminationDelayMs?: number;
   /** Drops, error closes and stalls injected at a point in a session's audio (`assemblyai/faults.ts`). */
   audioFaults?: AudioFault[];
+  /**
+   * Base URL (`…/v1`) of the LLM Gateway that sessions with `llm_gateway` call after each final turn (e.g. the fake
+   * LLM server's `baseUrl`); unset: their `LLMGatewayResponse` carries an error (`assemblyai/llm-gateway.ts`).
+   */
+  llmGatewayUrl?: string;
+  /** Per-request timeout of those calls, ms; default 30,000. */
+  llmGatewayTimeoutMs?: number;
 }
 
 /** A running fake server. */
