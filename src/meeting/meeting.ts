@@ -209,7 +209,7 @@ export class Meeting {
     const inStreamModel = services.inStreamTranslation?.model;
     const onFailure = services.inStreamTranslation?.onFailure;
     this.#inStream =
-      inStreamModel === undefined || translator === undefined ? undefined : new InStreamTranslator({ model: inStreamModel, logger, ...(onFailure !== undefined && { onFailure }) });
+      inStreamModel === undefined || translator === undefined ? undefined : new InStreamTranslator({ model: inStreamModel, logger, clock: services.clock, ...(onFailure !== undefined && { onFailure }) });
     this.#translation =
       translator === undefined
         ? undefined
