@@ -139,8 +139,10 @@ export class ParleyBot {
     // Handlers are attached before login, so no interaction or voice-state event of the first session is missed.
     this.client.once(Events.ClientReady, (ready) => {
       logger.info({ user: ready.user.tag, guilds: ready.guilds.cache.size }, 'Parley is online');
-      void this.#announceInterruptedMeetings(ready);
-      this.#autoJoin.evaluateAll(ready);
+      // Auto-join after the announcements: otherwise one could land in the meeting auto-join has just started.
+      void this.#announceInterruptedMeetings(ready)
+        .catch((error: unknown) => logger.error({ err: (error as Error).message }, 'could not announce interrupted meetings'))
+        .finally(() => this.#autoJoin.evaluateAll(ready));
     });
     // Interactions only arrive once the client is ready, so the client in the context is a ready one.
     const context = this.#context(this.client as Client<true>, provider, clock);

@@ -109,8 +109,14 @@ export class AutoJoinWatcher {
 
   /** A channel was deleted: the rules that join it or post into it go. */
   onChannelDelete(guildId: string, channelId: string): void {
-    if (this.#o.rules.removeChannel(guildId, channelId) > 0) {
-      this.#o.logger.info({ guildId, channelId }, 'auto-join rule removed with its deleted channel');
+    try {
+      if (this.#o.rules.removeChannel(guildId, channelId) > 0) {
+        this.#o.logger.info({ guildId, channelId }, 'auto-join rule removed with its deleted channel');
+      }
+    } catch (error) {
+      // Runs in a discord.js event handler: a failed write is logged and counted, never thrown to the process.
+      this.#o.logger.error({ guildId, channelId, err: (error as Error).message }, 'could not remove the auto-join rule of a deleted channel');
+      this.#o.services.onStoreWriteFailed?.();
     }
     this.forget(guildId, channelId);
   }
@@ -144,7 +150,9 @@ export class AutoJoinWatcher {
     state.armed = false;
     log('starting');
     this.#starting.add(guild.id);
-    void this.#start(guild, rule, channel, state).finally(() => this.#starting.delete(guild.id));
+    void this.#start(guild, rule, channel, state)
+      .catch((error: unknown) => this.#o.logger.error({ guildId: guild.id, err: (error as Error).message }, 'auto-join start failed'))
+      .finally(() => this.#starting.delete(guild.id));
   }
 
   async #start(guild: Guild, rule: AutoJoinRule, voiceChannel: VoiceBasedChannel, state: ChannelState): Promise<void> {
@@ -183,8 +191,17 @@ export class AutoJoinWatcher {
       return;
     }
     // As /join: a meeting interrupted by a restart is closed, so the store keeps at most one unfinished meeting.
-    const interrupted = services.meetingStore.unfinishedMeeting(guild.id);
-    if (interrupted !== undefined) services.meetingStore.endMeeting(interrupted.id, Date.now());
+    let interrupted;
+    try {
+      interrupted = services.meetingStore.unfinishedMeeting(guild.id);
+      if (interrupted !== undefined) services.meetingStore.endMeeting(interrupted.id, Date.now());
+    } catch (error) {
+      // A database that cannot be written (disk full, read-only) stops this start only, never the process.
+      logger.error({ guildId: guild.id, err: (error as Error).message }, 'auto-join could not close the interrupted meeting');
+      services.onStoreWriteFailed?.();
+      await this.#failed(guild, rule, state, 'Parley could not write to its database; the bot\'s owner can find why in the log.');
+      return;
+    }
     let meeting;
     try {
       meeting = await meetings.start({ guild, voiceChannel, captionChannel, startedBy: me, services });
@@ -198,6 +215,11 @@ export class AutoJoinWatcher {
     state.told = false;
     await this.#o.cooldowns.ran('join', guild.id, me.id);
     logger.info({ guildId: guild.id, voiceChannelId: voiceChannel.id, meetingId: meeting.id }, 'auto-joined a voice channel');
+    if (interrupted === undefined) return;
+    // As /join says it: the closed meeting is not lost.
+    await captionChannel
+      .send({ content: `The meeting interrupted by Parley's restart was closed; \`/recap meeting:${interrupted.id}\` posts its transcript and recap.`, allowedMentions: { parse: [] } })
+      .catch((error: unknown) => logger.warn({ guildId: guild.id, err: (error as Error).message }, 'could not post the interrupted meeting note'));
   }
 
   /** Starts (or lengthens) the cool-off and tells the caption channel once per run of failures. */

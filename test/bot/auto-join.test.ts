@@ -70,6 +70,7 @@ function autoGuild(n: number, options: { userLimit?: number } = {}): GuildSpec &
 const MAIN = autoGuild(1);
 const OTHER = autoGuild(2);
 const FULL = autoGuild(3, { userLimit: 2 });
+const READONLY = autoGuild(4);
 
 function sub(name: string, options: APIApplicationCommandInteractionDataOption[] = []): APIApplicationCommandInteractionDataOption[] {
   return [{ type: ApplicationCommandOptionType.Subcommand, name, options } as APIApplicationCommandInteractionDataOption];
@@ -113,7 +114,7 @@ describe('/autojoin', () => {
   let bot: InProcessBot;
 
   beforeAll(async () => {
-    world = await startWorld({ standIn: { guilds: [MAIN, OTHER, FULL] } });
+    world = await startWorld({ standIn: { guilds: [MAIN, OTHER, FULL, READONLY] } });
     // An empty channel is left after 1.2 s.
     bot = await startInProcessBot(world, { EMPTY_CHANNEL_LEAVE_MINUTES: '0.02' });
   });
@@ -263,6 +264,29 @@ describe('/autojoin', () => {
     expect(bot.logs.lines.filter((l) => l.msg === 'auto-join could not start' && l['guildId'] === f.guildId)).toHaveLength(1);
     expect(standIn.requests.slice(from).filter((r) => r.method === 'POST' && r.route === `/channels/${f.textChannelId}/messages`)).toHaveLength(1);
     expect(voiceJoins(standIn, f.guildId, gatewayFrom)).toEqual([]);
+  });
+
+  it('a database that refuses writes stops only that start: logged, counted, told once, and the bot goes on', async () => {
+    const { standIn } = world;
+    const r = READONLY.ids;
+    expect((await autojoinSet(standIn, r, r.voiceChannelId, r.textChannelId, 1)).ephemeral).toBe(true);
+    // A meeting left open by a crash: the start must close it first, and that write fails.
+    bot.bot.meetingStore.startMeeting({ guildId: r.guildId, voiceChannelId: r.voiceChannelId, captionChannelId: r.textChannelId, startedBy: r.ownerId, startedAtMs: Date.now() - 60_000 });
+    const from = standIn.requests.length;
+    const gatewayFrom = standIn.gatewayPayloads.entries.length;
+    bot.bot.database.exec('PRAGMA query_only = ON');
+    try {
+      standIn.setVoiceState(r.annaId, r.voiceChannelId, { guildId: r.guildId });
+      const told = await waitForChannelPost(standIn, r.textChannelId, from, (c) => c.startsWith('⚠️ Parley could not start captioning'));
+      expect(contentOf(told)).toContain('could not write to its database');
+      const logged = await bot.logs.waitFor((l) => l.msg === 'auto-join could not close the interrupted meeting' && l['guildId'] === r.guildId);
+      expect(String(logged['err'])).toContain('readonly');
+    } finally {
+      bot.bot.database.exec('PRAGMA query_only = OFF');
+    }
+    expect(voiceJoins(standIn, r.guildId, gatewayFrom)).toEqual([]);
+    // The process is alive and answers.
+    expect((await autojoin(standIn, r, 'list')).content).toContain(r.voiceChannelId);
   });
 
   it('a deleted voice channel takes its rule with it', async () => {
