@@ -257,18 +257,22 @@ export class Meeting {
       startedAtMs: this.startedAtMs,
     });
     if (this.#feed !== undefined) services.captionFeeds?.bind(this.#feed, this.id);
+    const { recordings } = services;
+    const { record } = options;
     this.#recording =
-      options.record === undefined || services.recordings === undefined
+      record === undefined || recordings === undefined
         ? undefined
-        : MeetingRecording.start({
-            recordings: services.recordings,
-            request: options.record,
-            guildId: guild.id,
-            meetingId: this.id,
-            startedAtMs: this.startedAtMs,
-            logger,
-            onProblem: (text) => this.#sink.notice({ level: 'warning', text }),
-          });
+        : this.#startRecording(() =>
+            MeetingRecording.start({
+              recordings,
+              request: record,
+              guildId: guild.id,
+              meetingId: this.id,
+              startedAtMs: this.startedAtMs,
+              logger,
+              onProblem: (text) => this.#sink.notice({ level: 'warning', text }),
+            }),
+          );
     // Registered before any sink sees the caption's translation, so the turn exists when its translation is stored.
     this.#pipeline.prependListener('caption', (event) => {
       if (event.kind !== 'final') return;
@@ -558,6 +562,17 @@ export class Meeting {
    * Runs one store write. A failure (disk full, read-only database) is logged, counted and told once in the
    * channel; the meeting goes on, since the transcript is also kept in memory and posted at the end.
    */
+  /** Starts the recording, or captions without one when its folder cannot be made (the channel is told; the meeting goes on). */
+  #startRecording(start: () => MeetingRecording): MeetingRecording | undefined {
+    try {
+      return start();
+    } catch (error) {
+      this.#services.logger.error({ guildId: this.guildId, meetingId: this.id, err: (error as Error).message }, 'recording could not start');
+      this.#sink.notice({ level: 'warning', text: 'Recording could not start: Parley could not create its folder on disk. Captions go on; nothing is recorded.' });
+      return undefined;
+    }
+  }
+
   #write(what: 'turn' | 'translation' | 'end' | 'recap', write: () => void): void {
     try {
       write();
