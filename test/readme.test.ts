@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { CAPTION_PERMISSIONS, OPTIONAL_PERMISSIONS, THREAD_PERMISSIONS, VOICE_PERMISSIONS } from '../src/bot/permissions.ts';
 import { commands } from '../commands/index.ts';
+import { ROWS } from '../bench/lib/report.ts';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> };
@@ -17,5 +18,13 @@ describe('README', () => {
   it('documents every slash command and every npm script it tells people to run', () => {
     for (const command of commands) expect(readme).toContain(`/${command.data.name}`);
     for (const script of [...readme.matchAll(/npm run ([a-z-]+)/g)].map((m) => m[1] ?? '')) expect(pkg.scripts[script], script).toBeDefined();
+  });
+
+  it('gives every figure `npm run bench` prints a row of the Performance table, under its JSON key', () => {
+    const start = readme.indexOf('\n## Performance\n');
+    const section = readme.slice(start, readme.indexOf('\n## ', start + 1));
+    const tableRows = section.split('\n').filter((line) => line.startsWith('| `'));
+    const missing = ROWS.map((row) => row.key).filter((key) => !tableRows.some((line) => line.split('|')[1]?.includes(`\`${key}\``)));
+    expect(missing).toEqual([]);
   });
 });

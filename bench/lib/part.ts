@@ -9,6 +9,8 @@
 export interface PartOptions {
   /** Tiny inputs and short durations: for the smoke test. Figures are not meaningful. */
   quick: boolean;
+  /** Length of the real-time memory run, minutes (`--realtime-minutes`); default 60, or 2 with `quick`. */
+  realtimeMinutes?: number;
 }
 
 /** What a part reports. Figure keys are the bench's public JSON keys. */
@@ -29,6 +31,7 @@ export const PARTS = {
   web: () => import('../parts/web.ts'),
   'replay-memory': () => import('../parts/replay-memory.ts'),
   'bot-path': () => import('../parts/bot-path.ts'),
+  'realtime-memory': () => import('../parts/realtime-memory.ts'),
 } as const;
 
 /** A part's name. */

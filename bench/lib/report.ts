@@ -159,6 +159,20 @@ export const ROWS: Row[] = [
   { key: 'bot_share_dave_decrypt', sub: true, note: 'share in DAVE decryption (@snazzah/davey)' },
   { key: 'bot_share_ws_tls', sub: true, note: 'share in ws + TLS (frames to AssemblyAI, voice gateway)' },
   { key: 'bot_share_gc', sub: true, note: 'share in garbage collection' },
+  {
+    key: 'realtime_rss_drift_mb_15min_to_end',
+    part: 'realtime-memory',
+    unit: 'MB',
+    target: { text: '≤ 10 (flat)', check: (f) => at(f, 'realtime_rss_drift_mb_15min_to_end') <= 10 },
+    note: 'meeting at real-time pacing (system clock), 8 speakers, translation into 3 languages, recap at the end; RSS after GC, most change from the 15-min sample (a quarter of the run)',
+  },
+  { key: 'realtime_minutes', sub: true, note: 'length of that run (--realtime-minutes; the figures are judged for 60)' },
+  { key: 'realtime_rss_mb_15min', sub: true, unit: 'MB', note: 'RSS after a full GC at the 15-min mark' },
+  { key: 'realtime_rss_mb_end', sub: true, unit: 'MB', note: 'RSS after a full GC at the end, before /end' },
+  { key: 'realtime_heap_used_mb_15min', sub: true, unit: 'MB' },
+  { key: 'realtime_heap_used_mb_end', sub: true, unit: 'MB' },
+  { key: 'realtime_heap_drift_mb_15min_to_end', sub: true, unit: 'MB', note: 'heap used after GC, most change from the 15-min sample' },
+  { key: 'realtime_cpu_percent', sub: true, unit: '%', note: 'CPU of the bot process over the run, share of one core' },
 ];
 
 function formatValue(value: number | null | undefined, unit: string | undefined): string {

@@ -26,6 +26,7 @@ import { loadTracks, packetAudioMs, type Track } from '../lib/fixtures.ts';
 import { BENCH_API_KEY, startServers } from '../lib/servers.ts';
 import { cpuStopwatch, median, round, wallMs, yieldToLoop } from '../lib/stats.ts';
 import type { PartOptions, PartResult } from '../lib/part.ts';
+import { whileAdvancing } from './long-meeting.ts';
 
 /** CPU and wall time of one measured run. */
 export interface RunTiming {
@@ -127,7 +128,7 @@ export async function measureAudioPath(tracks: readonly Track[], url: string): P
   const status = pipeline.status();
   const framesSent = status.reduce((sum, s) => sum + s.stats.framesSent, 0);
   const bytesSent = sessions.reduce((sum, s) => sum + s.audioBytes, 0);
-  await pipeline.end();
+  await whileAdvancing(clock, pipeline.end());
   return { ...timing, audioMs: tracks.reduce((sum, t) => sum + packetAudioMs(t.packets), 0), framesSent, bytesSent };
 }
 

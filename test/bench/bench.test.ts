@@ -16,6 +16,9 @@ import { measureAudioPath, measureDecode, measureMinimalPath } from '../../bench
 import { measureBilling } from '../../bench/parts/billing.ts';
 import { measureSpeakers } from '../../bench/parts/speakers.ts';
 import { phraseLatencies } from '../../bench/parts/live.ts';
+import { flatness, measureRealtimeMemory, RSS_FLAT_MB, type RealtimeSample } from '../../bench/parts/realtime-memory.ts';
+import { startFakeLlmServer } from '../fakes/llm-server.ts';
+import { silentLogger } from '../../src/log.ts';
 import { renderTable, verdict, ROWS } from '../../bench/lib/report.ts';
 import { SpeakerAudio } from '../../src/audio/speaker-audio.ts';
 import type { PcmFrame } from '../../src/audio/format.ts';
@@ -173,6 +176,73 @@ describe('bench measurements on tiny inputs', () => {
     } finally {
       await slow.close();
     }
+  });
+
+  it('runs a meeting at real-time pacing with translation and the recap, sampling memory on schedule', async () => {
+    const discord = await startDiscordRest();
+    const llm = await startFakeLlmServer();
+    try {
+      const clips: Clip[] = tracks.map((track) => {
+        const packets = rebase(track.packets);
+        return { name: track.name, packets, spanMs: packets.at(-1)?.atMs ?? 0 };
+      });
+      const run = await measureRealtimeMemory({
+        sttUrl: turns.url,
+        discordApi: discord.api,
+        llmBaseUrl: llm.baseUrl,
+        clips,
+        durationMs: 6_000,
+        sampleEveryMs: 1_000,
+        speakers: 3,
+        languages: ['es', 'fr'],
+        leaveEveryMs: 2_000,
+        logger: silentLogger(),
+      });
+      // A sample at the start and each second to the end; two members left (at 2 s and 4 s).
+      expect(run.samples.map((s) => Math.round(s.minute * 60))).toEqual([0, 1, 2, 3, 4, 5, 6]);
+      expect(run.leaves).toBe(2);
+      expect(run.finals).toBeGreaterThan(0);
+      expect(run.sessionsOpened).toBeGreaterThan(0);
+      // Every final translated into both languages, stored, and posted to each language's channel.
+      expect(run.translated).toBe(run.finals);
+      expect(run.translationsFailed).toBe(0);
+      expect(run.translationsStored).toBe(run.finals * 2);
+      const threadPosts = new Set(discord.records.filter((r) => r.method === 'POST' && !r.path.includes('/200000000000000001/')).map((r) => r.path));
+      expect(threadPosts.size).toBe(2);
+      // The recap was made by the gateway and posted with the transcript files, and nothing was left running.
+      expect(run.recapMade).toBe(true);
+      expect(llm.requests.some((r) => JSON.stringify(r.body).includes('meeting_recap'))).toBe(true);
+      expect(run.reportMessages).toBeGreaterThanOrEqual(1);
+      expect(run.reportFiles).toBeGreaterThanOrEqual(7);
+      expect(run.leftAfterEnd).toMatchObject({ speakers: 0, openSessions: 0 });
+      expect(run.captionMessages.failures).toBe(0);
+    } finally {
+      await llm.close();
+      await discord.close();
+    }
+  }, 60_000);
+
+  it('judges flat memory from the quarter mark: RSS within 10 MB of that sample to the end', () => {
+    const at = (minute: number, rssMb: number, heapUsedMb = 30): RealtimeSample => ({
+      minute,
+      rssMb,
+      heapUsedMb,
+      heapTotalMb: 40,
+      externalMb: 1,
+      arrayBuffersMb: 1,
+      finals: 0,
+      translated: 0,
+      openSessions: 0,
+      sessionsOpened: 0,
+      handles: 0,
+      cpuMs: 0,
+    });
+    // Growth before the mark does not count; after it, the largest distance from the mark does.
+    const ramp = [at(0, 100), at(10, 150), at(15, 160), at(30, 165), at(60, 160 + RSS_FLAT_MB)];
+    expect(flatness(ramp, 15)).toMatchObject({ rssDriftMb: RSS_FLAT_MB, flat: true });
+    const leak = [at(0, 100), at(15, 160), at(30, 166), at(45, 171), at(60, 176, 41)];
+    expect(flatness(leak, 15)).toMatchObject({ rssDriftMb: 16, heapDriftMb: 11, flat: false });
+    expect(flatness([at(0, 100)], 15).flat).toBe(false);
   });
 
   it('answers Discord-style message posts and edits', async () => {
