@@ -27,6 +27,7 @@ import type { AutoJoinRule, AutoJoinStore } from '../store/auto-join-store.ts';
 import { VoiceJoinError } from '../voice/voice-link.ts';
 import type { CommandCooldowns } from './cooldowns.ts';
 import { botStartProblem } from './start-checks.ts';
+import { closeInterruptedMeeting } from './interrupted-meeting.ts';
 
 /** First cool-off after a failed start, ms. */
 export const AUTO_JOIN_RETRY_BASE_MS = 60_000;
@@ -183,8 +184,7 @@ export class AutoJoinWatcher {
       return;
     }
     // As /join: a meeting interrupted by a restart is closed, so the store keeps at most one unfinished meeting.
-    const interrupted = services.meetingStore.unfinishedMeeting(guild.id);
-    if (interrupted !== undefined) services.meetingStore.endMeeting(interrupted.id, Date.now());
+    closeInterruptedMeeting(guild, services);
     let meeting;
     try {
       meeting = await meetings.start({ guild, voiceChannel, captionChannel, startedBy: me, services });

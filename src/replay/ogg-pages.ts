@@ -19,6 +19,8 @@ export interface OggPage<H> {
 
 /** Bytes of an Ogg page header before its lacing values (RFC 3533 §6). */
 const PAGE_HEADER_BYTES = 27;
+/** The largest Ogg page, bytes: a full header, 255 lacing values, 255 segments of 255 bytes (RFC 3533 §6). */
+const MAX_PAGE_BYTES = PAGE_HEADER_BYTES + 255 + 255 * 255;
 
 /** Whether `raw` holds a whole page: the length its header and lacing values promise. */
 export function isWholePage(raw: Uint8Array): boolean {
@@ -42,10 +44,14 @@ export async function* oggPages<H>(bytes: AsyncIterable<Uint8Array>, onTornEnd: 
   const parser = new CodecParser('audio/ogg');
   let read = 0;
   let kept = 0;
+  // The last bytes read, at most one page: what is left after the whole pages is looked at in the end.
+  let tail = Buffer.alloc(0);
   // codec-parser's typings say Iterator; its generators are iterable too.
   const pagesOf = (pages: Iterator<unknown>) => pages as unknown as Iterable<OggPage<H>>;
   for await (const block of bytes) {
     read += block.length;
+    tail = Buffer.concat([tail, block]);
+    if (tail.length > MAX_PAGE_BYTES) tail = tail.subarray(tail.length - MAX_PAGE_BYTES);
     for (const page of pagesOf(parser.parseChunk(block))) {
       kept += page.rawData.length;
       yield page;
@@ -62,6 +68,14 @@ export async function* oggPages<H>(bytes: AsyncIterable<Uint8Array>, onTornEnd: 
     if (!isWholePage(page.rawData)) break;
     kept += page.rawData.length;
     yield page;
+  }
+  // codec-parser never hands out a last page that holds no packet, such as an empty end-of-stream page (legal,
+  // RFC 3533 §6; libogg's flush and Parley's own tracks can end with one): read its header here.
+  const remainder = read - kept;
+  const last = remainder > 0 && remainder <= tail.length ? tail.subarray(tail.length - remainder) : undefined;
+  if (last !== undefined && last.toString('latin1', 0, 4) === 'OggS' && isWholePage(last) && last[PAGE_HEADER_BYTES - 1] === 0) {
+    kept += last.length;
+    yield { pageSequenceNumber: last.readUInt32LE(18), streamSerialNumber: last.readUInt32LE(14), isLastPage: (last[5]! & 0x04) !== 0, rawData: last, codecFrames: [] };
   }
   if (read > kept) onTornEnd(read - kept);
 }
