@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PAGE_FLAGS, oggPage } from '../../src/recording/ogg-opus.ts';
 import { OpusTrack } from '../../src/recording/opus-track.ts';
 import { openAudioFile, readAudioFile } from '../../src/replay/audio-file.ts';
 import { deliveredOpusPackets } from '../../src/replay/delivered-opus.ts';
@@ -97,6 +98,20 @@ describe('a Parley track cut short', () => {
       if (dropped > 0) expect(warnings[0], name).toContain(`its ${dropped} bytes were dropped`);
       else expect(warnings[0], name).not.toContain('dropped');
     }
+  });
+
+  it('is not cut short when it ends with an empty end-of-stream page (codec-parser never yields one)', async () => {
+    const pages = pagesOf(bytes);
+    const last = pages.at(-1)!;
+    const previous = pages.at(-2)!;
+    // The whole track up to its last page, then an empty page flagged end of stream, as libogg's flush can write.
+    const empty = oggPage({ flags: PAGE_FLAGS.endOfStream, granule: BigInt(previous.granule), serial: 1, sequence: pages.length - 1 }, []);
+    const path = join(dir, 'empty-eos.ogg');
+    await writeFile(path, Buffer.concat([bytes.subarray(0, last.at), empty]));
+    const full = await collect(whole);
+    const { packets, warnings } = await collect(path);
+    expect(warnings).toEqual([]);
+    expect(packets).toEqual(full.packets.filter((p) => p.atMs <= ((previous.granule - 960) * 1000) / 48_000));
   });
 
   it('replays, cut mid-page, to the words said before the cut, with one warning on stderr', async () => {
