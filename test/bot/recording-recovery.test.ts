@@ -129,4 +129,31 @@ describe('a recorded meeting interrupted by a crash', () => {
       await rm(dir, { recursive: true, force: true });
     }
   }, 120_000);
+
+  it('posts the tracks when a new /join closes the interrupted meeting instead of /end', async () => {
+    const { standIn } = world;
+    const { left } = await twoSpeakers();
+    const crashed = processes.at(-1)!;
+    const from = standIn.requests.length;
+    await runCommand(standIn, { commandName: 'join', userId: ids.katieId, options: { record: true } });
+    await standIn.memberSpeak(ids.katieId, left);
+    await waitForChannelPost(standIn, ids.textChannelId, from, (c) => c.startsWith('**Katie:** '));
+    crashed.child.kill('SIGKILL');
+    await crashed.exited;
+
+    const restartedAt = standIn.requests.length;
+    await start();
+    await waitForChannelPost(standIn, ids.textChannelId, restartedAt, (c) => c.startsWith('⚠️ Parley restarted'));
+    const joined = await runCommand(standIn, { commandName: 'join', userId: ids.katieId });
+    expect(joined.content).toContain("The meeting interrupted by Parley's restart was closed");
+    const posted = await waitForChannelPost(standIn, ids.textChannelId, restartedAt, (c) => c.startsWith('🎙️ The recording'));
+    expect(contentOf(posted)).toContain('1 track (Katie)');
+    const track = posted.files.find((f) => f.name === `01-Katie-${ids.katieId}.ogg`);
+    expect(track).toBeDefined();
+    expect(endsWithEos(track!.data)).toBe(true);
+    const ended = await runCommand(standIn, { commandName: 'end', userId: ids.katieId });
+    expect(ended.content).toMatch(/^Captioning ended\./);
+    // The new meeting was not recorded; the interrupted one's recording was posted once.
+    expect(standIn.requests.slice(restartedAt).filter((r) => contentOf(r).startsWith('🎙️ The recording'))).toHaveLength(1);
+  }, 120_000);
 });
