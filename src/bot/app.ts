@@ -131,6 +131,7 @@ export class ParleyBot {
       droppedFrames: () => this.meetings.counters().droppedFrames,
       decoderFailures: () => this.meetings.counters().decoderFailures,
       llmErrors: () => this.#translator.stats().failures + this.#recapFailures + this.#inStreamFailures,
+      llmBudgetRefusals: () => this.#translator.stats().budgetRefusals,
       llmTokens: () => ({ ...this.#llmTokens }),
       storeWriteFailures: () => this.#storeWriteFailures,
     });

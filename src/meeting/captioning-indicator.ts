@@ -5,8 +5,8 @@
  * Channel Status", documented 2026-04-20): at most 500 characters, shown to everyone in the channel; needs Set
  * Voice Channel Status, and Manage Channels too once the bot has left the channel, so it is cleared *before*
  * leaving. discord.js 14 has no method for it, so it goes through the client's REST (same rate-limit handling).
- * Fallback, where that permission is missing: the bot's nickname gets a 🔴 prefix (Change Nickname), restored
- * afterwards. Neither is required: without both, the consent notice in the channels is the only sign.
+ * Fallback, where that permission is missing: the bot's nickname gets a 🔴 prefix and a "(captioning)" marker, or
+ * "(recording)" while recording (Change Nickname), restored afterwards. Neither is required: without both, the consent notice in the channels is the only sign.
  */
 import type { Guild } from 'discord.js';
 import type { Logger } from '../log.ts';
@@ -22,6 +22,16 @@ const STATUS_MAX_CHARS = 500;
 
 /** Discord's limit on a nickname, characters. */
 const NICKNAME_MAX_CHARS = 32;
+
+/**
+ * The nickname that stands in for `status`: `🔴 name (recording)` for {@link RECORDING_STATUS}, else
+ * `🔴 name (captioning)`. The name is shortened, never the marker, to fit Discord's 32 characters.
+ */
+export function nicknameSign(name: string, status: string): string {
+  const prefix = '🔴 ';
+  const marker = status === RECORDING_STATUS ? ' (recording)' : ' (captioning)';
+  return `${prefix}${name.slice(0, NICKNAME_MAX_CHARS - prefix.length - marker.length)}${marker}`;
+}
 
 /** Which sign is up. */
 type Shown = { kind: 'none' } | { kind: 'status' } | { kind: 'nickname'; previous: string | null };
@@ -44,7 +54,11 @@ export class CaptioningIndicator {
     return this.#shown.kind;
   }
 
-  /** Puts the sign up: the voice channel status, else the nickname. Never throws. */
+  /**
+   * Puts the sign up: the voice channel status, else the nickname ({@link nicknameSign}). Never throws.
+   *
+   * @param status {@link CAPTIONING_STATUS} or {@link RECORDING_STATUS}; cut to Discord's 500 characters.
+   */
   async show(status: string = CAPTIONING_STATUS): Promise<void> {
     try {
       await this.#setStatus(status.slice(0, STATUS_MAX_CHARS));
@@ -57,7 +71,7 @@ export class CaptioningIndicator {
     if (me === null) return;
     const previous = me.nickname;
     try {
-      await me.setNickname(`🔴 ${previous ?? me.user.username} (captioning)`.slice(0, NICKNAME_MAX_CHARS));
+      await me.setNickname(nicknameSign(previous ?? me.user.username, status));
       this.#shown = { kind: 'nickname', previous };
     } catch {
       // Without either permission the start notice is the only sign; that is acceptable.

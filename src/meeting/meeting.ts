@@ -209,7 +209,7 @@ export class Meeting {
     const inStreamModel = services.inStreamTranslation?.model;
     const onFailure = services.inStreamTranslation?.onFailure;
     this.#inStream =
-      inStreamModel === undefined || translator === undefined ? undefined : new InStreamTranslator({ model: inStreamModel, logger, ...(onFailure !== undefined && { onFailure }) });
+      inStreamModel === undefined || translator === undefined ? undefined : new InStreamTranslator({ model: inStreamModel, logger, clock: services.clock, ...(onFailure !== undefined && { onFailure }) });
     this.#translation =
       translator === undefined
         ? undefined
@@ -281,10 +281,16 @@ export class Meeting {
       this.#inStream?.onResult(result);
       // Each answer was one server-side LLM request of this guild's; once the budget is used, sessions are renewed
       // without `llm_gateway` so AssemblyAI stops making them.
+      // A result without an answer (its session closed first) made no request. The flag clears when a new UTC day
+      // gives the budget back (sessions opened since then carry `llm_gateway` again).
       const budget = services.llmBudget;
-      if (budget === undefined || this.#inStreamBudgetRenewed) return;
+      if (budget === undefined || !result.answered) return;
       budget.take(guild.id);
-      if (!budget.spent(guild.id)) return;
+      if (!budget.spent(guild.id)) {
+        this.#inStreamBudgetRenewed = false;
+        return;
+      }
+      if (this.#inStreamBudgetRenewed) return;
       this.#inStreamBudgetRenewed = true;
       this.#pipeline.renewSessions();
     });
@@ -472,6 +478,9 @@ export class Meeting {
     const endMs = this.#pipeline.meetingNow();
     // Essential first: every session terminated (its last finals arrive), then the transcript posted.
     const transcript = (await untilAborted(this.#pipeline.end(), signal)) ?? this.#pipeline.transcript;
+    // No packet comes after leaving: the tracks get their end-of-stream pages now, before any post can run out the deadline.
+    const closing = this.#recording?.closeTracks(endMs);
+    if (closing !== undefined) await untilAborted(closing, signal);
     // Every session has closed, so an in-stream answer still awaited (an opted-out member's turn) will never come.
     this.#inStream?.close();
     // Without a deadline, translations are part of the transcript files; with one they are optional work.

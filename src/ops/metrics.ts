@@ -1,6 +1,6 @@
 /**
  * Prometheus metrics (prom-client): active meetings, speakers, open STT sessions, reconnects, corrupt Opus packets, dropped PCM frames,
- * LLM errors and caption latency. Gauges and totals are read from the live objects at scrape time, so the data
+ * LLM errors, LLM budget refusals and caption latency. Gauges and totals are read from the live objects at scrape time, so the data
  * path carries no metrics code; only caption latency is observed as captions happen.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -19,8 +19,10 @@ export interface MetricsSource {
   corruptPackets(): number;
   /** PCM frames dropped unsent from full speech-to-text queues, since start. */
   droppedFrames(): number;
-  /** Failed LLM requests (translation and recap) since start. */
+  /** Failed LLM requests (translation and recap) since start; requests the daily LLM budget refused are not errors. */
   llmErrors(): number;
+  /** Translations refused unsent because the guild's daily LLM budget was used, since start; omitted: not exported. */
+  llmBudgetRefusals?: () => number;
   /** Speakers whose Opus decoding was given up (decoder and replacement failed) since start. */
   decoderFailures(): number;
   /** Tokens the LLM Gateway reported in each answer's `usage`, since start; omitted: not exported. */
@@ -75,6 +77,10 @@ export class ParleyMetrics {
     totalCounter(registry, 'parley_voice_unencrypted_frames_total', 'Voice frames sent without DAVE in an encrypted call, passed on as Opus', () => voiceTotals.unencryptedFrames);
     totalCounter(registry, 'parley_voice_contained_errors_total', "Voice library exceptions contained instead of ending the process", () => voiceTotals.containedErrors);
     totalCounter(registry, 'parley_llm_errors_total', 'LLM Gateway requests that failed after retries and fallbacks', () => source.llmErrors());
+    const budgetRefusals = source.llmBudgetRefusals;
+    if (budgetRefusals !== undefined) {
+      totalCounter(registry, 'parley_llm_budget_refusals_total', "Translations not sent because the guild's daily LLM request budget was used", budgetRefusals);
+    }
     const tokens = source.llmTokens?.bind(source);
     if (tokens !== undefined) {
       const reported = { prompt: 0, completion: 0 };

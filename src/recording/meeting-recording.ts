@@ -33,6 +33,7 @@ export class MeetingRecording {
   readonly #o: MeetingRecordingOptions;
   readonly #recorder: MeetingRecorder;
   #told = false;
+  #closing: Promise<RecordedTrack[]> | undefined;
 
   private constructor(options: MeetingRecordingOptions) {
     this.#o = options;
@@ -59,7 +60,19 @@ export class MeetingRecording {
   }
 
   /**
-   * Closes the tracks (each lasting to `endMs`) and posts them to `target` (undefined: the caption channel is
+   * Closes the tracks, each lasting to `endMs`, with their end-of-stream pages: local file work, done before any
+   * post so a shutdown deadline that cuts the posts short still leaves whole files. Idempotent: later calls return
+   * the first call's promise.
+   *
+   * @param endMs meeting time the meeting ended, ms.
+   */
+  closeTracks(endMs: number): Promise<RecordedTrack[]> {
+    this.#closing ??= this.#recorder.finish(endMs);
+    return this.#closing;
+  }
+
+  /**
+   * Closes the tracks (each lasting to `endMs`; see {@link closeTracks}) and posts them to `target` (undefined: the caption channel is
    * gone; nothing is posted). Never throws: a failed post is logged and the files stay in `DATA_DIR`.
    *
    * @param endMs meeting time the meeting ended, ms.
@@ -67,7 +80,7 @@ export class MeetingRecording {
    */
   async finish(target: RecordingTarget | undefined, endMs: number): Promise<{ tracks: RecordedTrack[]; delivery: RecordingDelivery | undefined }> {
     const { recordings, guildId, meetingId, startedAtMs, logger } = this.#o;
-    const tracks = await this.#recorder.finish(endMs);
+    const tracks = await this.closeTracks(endMs);
     const delivery = await publishRecording({ recordings, guildId, meetingId, startedAtMs, logger, tracks, target, attachmentLimitBytes: this.#o.request.attachmentLimitBytes });
     return { tracks, delivery };
   }

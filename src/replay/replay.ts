@@ -97,7 +97,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
   const clock = new VirtualClock();
   const translation = options.translation;
   const inStreamModel = translation?.inStreamModel;
-  const inStream = inStreamModel === undefined ? undefined : new InStreamTranslator({ model: inStreamModel, logger: options.logger });
+  const inStream = inStreamModel === undefined ? undefined : new InStreamTranslator({ model: inStreamModel, logger: options.logger, clock });
   const translationSink =
     translation === undefined
       ? undefined

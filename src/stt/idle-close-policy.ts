@@ -1,15 +1,18 @@
 /**
  * How long a quiet speaker's AssemblyAI session stays open before it is closed with `Terminate`.
  *
- * AssemblyAI bills every second a session is open, and limits how many new sessions an account may open per
- * minute (free accounts 5, paid 100+: AssemblyAI docs, streaming "Concurrency"). A short idle close bills little but reopens sessions
- * often, and each reopen is billed too: from the WebSocket upgrade, so the handshake before `Begin` and the wait for
- * `Termination` count (AssemblyAI docs, FAQ "How does Universal Streaming session-based pricing work?"). Holding a
- * quiet session costs more than a reopen once the quiet outlasts the handshake, and in a conversation a speaker is
- * quiet for whole turns of others: so the base (`STT_IDLE_CLOSE_MS`, default 750 ms) is a little longer than a
- * pause inside one person's turn, not the gap between turns (bench/README.md, part 5, compares the policies). So the idle close starts at the configured base, doubles (up to `maxMs`) each time AssemblyAI answers
- * 3009 (too many new sessions), and halves back toward the base after `relaxAfterMs` without another 3009. The
- * policy is shared by every speaker of the process, as the limit is per account. While the process-wide new-session
+ * AssemblyAI bills every second a session is open, from the WebSocket upgrade, so the handshake before `Begin` and
+ * the wait for `Termination` count (AssemblyAI docs, FAQ "How does Universal Streaming session-based pricing
+ * work?"); and it limits how many new sessions an account may open per minute (free accounts 5, paid 100+:
+ * AssemblyAI docs, streaming "Concurrency"). A short idle close bills little while quiet but reopens sessions
+ * often, and each reopen bills its handshake and spends a slot of that limit. Holding a quiet session costs more
+ * than a reopen once the quiet outlasts the handshake, and in a conversation a speaker is quiet for whole turns of
+ * others; so the base (`STT_IDLE_CLOSE_MS`, default 750 ms) is a little longer than a pause inside one person's
+ * turn, not the gap between turns (bench/README.md, part 5, compares the policies).
+ *
+ * From that base the idle close adapts to the limit: it doubles (up to `maxMs`) each time AssemblyAI answers 3009
+ * (too many new sessions), and halves back toward the base after `relaxAfterMs` without another 3009. The policy
+ * is shared by every speaker of the process, as the limit is per account. While the process-wide new-session
  * budget runs short (`pressure`), the idle close is `maxMs` outright: a session kept open costs seconds of billing,
  * a session closed and reopened costs a slot of the budget. `maxMs` stays below the `inactivity_timeout` sessions are
  * opened with, so the server never ends a quiet session first.

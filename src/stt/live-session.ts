@@ -95,6 +95,11 @@ export class LiveSession {
   /** Turn ids answered before their final caption was emitted (a pre-U3 final waits for its formatted copy). */
   readonly #answeredEarly = new Set<string>();
 
+  /** How many emitted finals still wait for their in-stream LLM answer (at most 256). */
+  get awaitingLlmAnswers(): number {
+    return this.#awaitingLlm.size;
+  }
+
   constructor(options: LiveSessionOptions) {
     this.#o = options;
     const { session, clock } = options;

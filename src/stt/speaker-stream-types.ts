@@ -27,7 +27,6 @@ export interface SpeakerStreamOptions {
    * final caption is followed by an `llmResult` for its turn.
    */
   llmGateway?: () => LlmGatewayConfig | undefined;
-  /** Close the session after this long without speech, ms. */
   /** Close the session after this long without speech, ms; a function is asked each time (it can change). */
   idleCloseMs: number | (() => number);
   /** Rotate this long before `expires_at`, ms. Default 60,000. */
@@ -86,8 +85,11 @@ export interface LlmTurnResult {
   content?: string;
   /** Why there is no answer, in plain words. */
   failure?: string;
+  /** The LLM Gateway's `request_id` for the answer (`data.request_id`), when it sent one: logged with failures. */
   requestId?: string;
+  /** The model that answered (`data.model`), when named; it can differ from the session's `llm_gateway` model. */
   model?: string;
+  /** Why the model stopped (`data.choices[0].finish_reason`): `length` means the answer was cut off at `max_tokens`. */
   finishReason?: string;
 }
 

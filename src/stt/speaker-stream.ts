@@ -43,6 +43,12 @@ const MAX_END_RETRIES = 1;
 type Resolved = Required<Omit<SpeakerStreamOptions, 'maxAudioAheadMs' | 'reconnect'>> & { maxAudioAheadMs: number | null };
 
 /** Manages one speaker's STT sessions. */
+/**
+ * How long past the idle close a session stays open for in-stream LLM answers still awaited, ms. A model answers a
+ * short translation prompt in about a second; the bound keeps a lost answer from billing the session open for long.
+ */
+export const LLM_ANSWER_WAIT_MS = 10_000;
+
 export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
   readonly speaker: Speaker;
   readonly #o: Resolved;
@@ -351,7 +357,12 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
       onRotate: () => this.#rotate(),
       onDrainDue: () => this.#drain(),
       onClose: (close) => this.#onClose(live, close),
-      ...(llmInStream && { onLlmResult: (result: LlmTurnResult) => this.emit('llmResult', result) }),
+      ...(llmInStream && {
+        onLlmResult: (result: LlmTurnResult) => {
+          this.emit('llmResult', result);
+          this.#closeIfIdleAndAnswered(live);
+        },
+      }),
     });
     this.#setState({ status: 'open', live });
     this.#o.logger.debug({ speakerId: this.speaker.id, sessionId: session.id }, 'AssemblyAI session open');
@@ -407,11 +418,27 @@ export class SpeakerStream extends EventEmitter<SpeakerStreamEvents> {
         this.#armIdleTimer(remainingMs);
         return;
       }
-      if (this.#state.status === 'open') {
-        this.#terminateWhenDrained = true;
-        this.#drain();
+      if (this.#state.status !== 'open') return;
+      // In-stream translation: a final's LLM answer comes on this socket, after the final; closing now would lose
+      // it. Hold the session open until the last answer or LLM_ANSWER_WAIT_MS past the idle close, whichever first.
+      const holdMs = this.#lastSpeechAt + this.#idleCloseMs() + LLM_ANSWER_WAIT_MS - this.#o.clock.now();
+      if (this.#state.live.awaitingLlmAnswers > 0 && holdMs > 0) {
+        this.#armIdleTimer(holdMs);
+        return;
       }
+      this.#terminateWhenDrained = true;
+      this.#drain();
     }, ms);
+  }
+
+  /** After an LLM answer: closes a session held open only for its answers once none is awaited and speech has not resumed. */
+  #closeIfIdleAndAnswered(live: LiveSession): void {
+    const state = this.#state;
+    if (state.status !== 'open' || state.live !== live || live.awaitingLlmAnswers > 0 || this.#ending) return;
+    if (this.#o.clock.now() - this.#lastSpeechAt < this.#idleCloseMs()) return;
+    this.#clearIdleTimer();
+    this.#terminateWhenDrained = true;
+    this.#drain();
   }
 
   #idleCloseMs(): number {

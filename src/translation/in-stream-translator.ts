@@ -9,6 +9,7 @@
  * wait for their caption (past it the oldest is dropped), and an answer that has not come after `answerTimeoutMs`
  * fails the caption. One instance per meeting: its turn ids are unique within the meeting only.
  */
+import { systemClock, type Clock, type TimerHandle } from '../clock.ts';
 import { LlmError } from '../llm/errors.ts';
 import type { Logger } from '../log.ts';
 import type { LlmTurnResult } from '../stt/speaker-stream-types.ts';
@@ -20,8 +21,13 @@ export interface InStreamTranslatorOptions {
   /** The model named in the sessions' `llm_gateway` (for errors). */
   model: string;
   logger: Logger;
-  /** A caption whose answer has not come after this long fails, ms. Default 60,000. */
+  /** A caption whose answer has not come after this long fails, ms of `clock` time. Default 60,000. */
   answerTimeoutMs?: number;
+  /**
+   * Times the answer timeout: the meeting's clock (virtual in tests). Default: the system clock, its timers
+   * unref'd so that a caption still waiting never keeps the process alive.
+   */
+  clock?: Clock;
   /** Most captions waiting for their answer. Default 256. */
   maxWaiting?: number;
   /** Most answers held for a caption not yet seen. Default 64. */
@@ -40,9 +46,16 @@ export interface InStreamStats {
   waiting: number;
 }
 
+/** The system clock whose timers do not hold the event loop open. */
+const unrefSystemClock: Clock = {
+  now: systemClock.now,
+  setTimeout: (fn, ms) => ({ id: setTimeout(fn, ms).unref() }),
+  clearTimeout: systemClock.clearTimeout,
+};
+
 interface Waiting {
   languages: string[];
-  timer: NodeJS.Timeout;
+  timer: TimerHandle;
   resolve: (translations: Record<string, string>) => void;
   reject: (error: LlmError) => void;
 }
@@ -56,7 +69,7 @@ export class InStreamTranslator implements MeetingTranslator {
   #closed = false;
 
   constructor(options: InStreamTranslatorOptions) {
-    this.#o = { answerTimeoutMs: 60_000, maxWaiting: 256, maxEarly: 64, ...options };
+    this.#o = { answerTimeoutMs: 60_000, maxWaiting: 256, maxEarly: 64, clock: unrefSystemClock, ...options };
   }
 
   /**
@@ -83,8 +96,10 @@ export class InStreamTranslator implements MeetingTranslator {
       if (oldestId !== undefined) this.#rejectWaiting(oldestId, this.#timedOut(`more than ${this.#o.maxWaiting} captions were waiting for theirs`));
     }
     const { promise, resolve, reject } = Promise.withResolvers<Record<string, string>>();
-    const timer = setTimeout(() => this.#rejectWaiting(turn.turnId, this.#timedOut(`none came within ${Math.round(this.#o.answerTimeoutMs / 1000)} s`)), this.#o.answerTimeoutMs);
-    timer.unref();
+    const timer = this.#o.clock.setTimeout(
+      () => this.#rejectWaiting(turn.turnId, this.#timedOut(`none came within ${Math.round(this.#o.answerTimeoutMs / 1000)} s`)),
+      this.#o.answerTimeoutMs,
+    );
     this.#waiting.set(turn.turnId, { languages: targets, timer, resolve, reject });
     return promise;
   }
@@ -104,7 +119,7 @@ export class InStreamTranslator implements MeetingTranslator {
       return;
     }
     this.#waiting.delete(result.turnId);
-    clearTimeout(waiting.timer);
+    this.#o.clock.clearTimeout(waiting.timer);
     this.#settle(result, waiting.languages).then(waiting.resolve, waiting.reject);
   }
 
@@ -146,7 +161,7 @@ export class InStreamTranslator implements MeetingTranslator {
     const waiting = this.#waiting.get(turnId);
     if (waiting === undefined) return;
     this.#waiting.delete(turnId);
-    clearTimeout(waiting.timer);
+    this.#o.clock.clearTimeout(waiting.timer);
     this.#stats.failures += 1;
     this.#o.onFailure?.();
     waiting.reject(error);

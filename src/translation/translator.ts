@@ -91,8 +91,10 @@ export interface TranslatorStats {
   requests: number;
   /** Turns sent in those requests. */
   turns: number;
-  /** Turns whose promise was rejected (request failed, answer lacked the turn, skipped, or translator closed). */
+  /** Turns whose promise was rejected (request failed, answer lacked the turn, skipped, or translator closed); budget refusals not counted. */
   failures: number;
+  /** Turns rejected unsent because their meeting's gate refused the request (the guild's daily LLM budget was used). */
+  budgetRefusals: number;
   /** Turns accepted but not yet sent (the backlog of every meeting): waiting for a request in flight or for the rate limiter. */
   waiting: number;
 }
@@ -138,7 +140,7 @@ export class Translator implements TurnTranslator {
   /** Meeting queues by key; the one served longest ago (or never) that has turns waiting is served next. */
   readonly #queues = new Map<string, MeetingQueue>();
   #serves = 0;
-  readonly #stats = { requests: 0, turns: 0, failures: 0 };
+  readonly #stats = { requests: 0, turns: 0, failures: 0, budgetRefusals: 0 };
   /** Batches running now (request in flight, or settling). */
   readonly #running = new Set<Promise<void>>();
   /** Jobs handed to the limiter that have not started yet; each serves whichever meeting is next when it starts. */
@@ -300,7 +302,7 @@ export class Translator implements TurnTranslator {
       if (refusal !== undefined) {
         const refused = queue.pending.splice(0);
         for (const pending of refused) pending.reject(new LlmError(refusal, { kind: 'budget', retryable: true, model: this.#model }));
-        this.#stats.failures += refused.length;
+        this.#stats.budgetRefusals += refused.length;
         this.#queues.delete(key);
         continue;
       }

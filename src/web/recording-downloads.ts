@@ -28,6 +28,9 @@ export class RecordingLinks {
   /**
    * @param secret the caption links' secret; the key used here is HMAC-SHA256(secret, purpose).
    * @param publicUrl base of the links, without a trailing slash.
+   * @param now wall-clock time in ms since the Unix epoch (default `Date.now`), for each link's expiry: it is
+   *   stamped into the token and checked when the link is opened, so it must be the same kind of time across
+   *   restarts (not a monotonic clock).
    */
   constructor(secret: Buffer, publicUrl: string, now: () => number = Date.now) {
     this.#signer = new LinkSigner(createHmac('sha256', secret).update('parley recording downloads').digest());

@@ -8,9 +8,9 @@ import { PermissionFlagsBits as P } from 'discord-api-types/v10';
 import { DEFAULT_BOT_PERMISSIONS, DEFAULT_IDS, defaultGuildSpec } from '../fakes/discord/stand-in.ts';
 import { startWorld, type World } from './support/world.ts';
 import { startInProcessBot, type InProcessBot } from './support/in-process.ts';
-import { runCommand } from './support/commands.ts';
+import { runCommand, subcommand } from './support/commands.ts';
 import { waitForChannelPost } from './support/messages.ts';
-import { CAPTIONING_STATUS } from '../../src/meeting/captioning-indicator.ts';
+import { CAPTIONING_STATUS, RECORDING_STATUS, nicknameSign } from '../../src/meeting/captioning-indicator.ts';
 
 const ids = DEFAULT_IDS;
 const statusRoute = `/channels/${ids.voiceChannelId}/voice-status`;
@@ -68,5 +68,32 @@ describe('the captioning sign in the voice channel', () => {
     expect(standIn.requests.slice(endFrom).some((r) => r.method === 'PUT' && r.route === statusRoute)).toBe(false);
     const restored = standIn.requests.slice(endFrom).filter((r) => r.method === 'PATCH' && r.route === `/guilds/${ids.guildId}/members/@me`);
     expect(restored.map((r) => (r.body as { nick: unknown }).nick)).toEqual([null]);
+  });
+
+  it('says "(recording)" in the fallback nickname while recording, and restores the nickname', async () => {
+    const { standIn } = await start(DEFAULT_BOT_PERMISSIONS);
+    await runCommand(standIn, { commandName: 'recording', userId: ids.katieId, options: subcommand('enable') });
+    const from = standIn.requests.length;
+    await runCommand(standIn, { commandName: 'join', userId: ids.katieId, options: { record: true } });
+    await waitForChannelPost(standIn, ids.textChannelId, from, (c) => c.includes('Recording and captioning <#'));
+    const refused = standIn.requests.slice(from).filter((r) => r.method === 'PUT' && r.route === statusRoute);
+    expect(refused.map((r) => [r.status, r.body])).toEqual([[403, { status: RECORDING_STATUS }]]);
+    const nick = standIn.requests.slice(from).filter((r) => r.method === 'PATCH' && r.route === `/guilds/${ids.guildId}/members/@me`);
+    expect(nick.map((r) => [r.status, (r.body as { nick: string }).nick])).toEqual([[200, expect.stringMatching(/^🔴 .* \(recording\)$/)]]);
+
+    const endFrom = standIn.requests.length;
+    await runCommand(standIn, { commandName: 'end', userId: ids.steveId });
+    await waitForChannelPost(standIn, ids.textChannelId, endFrom, (c) => c.startsWith('⏹️'));
+    const restored = standIn.requests.slice(endFrom).filter((r) => r.method === 'PATCH' && r.route === `/guilds/${ids.guildId}/members/@me`);
+    expect(restored.map((r) => (r.body as { nick: unknown }).nick)).toEqual([null]);
+  });
+
+  it('shortens a long name, never the marker, to fit the 32-character nickname', () => {
+    const long = 'A very long display name for the captioning bot';
+    // Counted in UTF-16 code units (🔴 is two), which never undercounts Discord's characters.
+    expect(nicknameSign(long, RECORDING_STATUS)).toBe('🔴 A very long displ (recording)');
+    expect(nicknameSign(long, CAPTIONING_STATUS)).toBe('🔴 A very long disp (captioning)');
+    expect(nicknameSign(long, RECORDING_STATUS)).toHaveLength(32);
+    expect(nicknameSign('Parley', CAPTIONING_STATUS)).toBe('🔴 Parley (captioning)');
   });
 });

@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { VirtualClock } from '../../src/clock.ts';
 import { silentLogger } from '../../src/log.ts';
-import { SpeakerStream, type LlmTurnResult } from '../../src/stt/speaker-stream.ts';
+import { LLM_ANSWER_WAIT_MS, SpeakerStream, type LlmTurnResult } from '../../src/stt/speaker-stream.ts';
 import { createAssemblyAIProvider } from '../../src/stt/provider.ts';
 import type { CaptionEvent } from '../../src/captions/caption.ts';
 import { inStreamGatewayConfig } from '../../src/translation/in-stream-prompt.ts';
@@ -25,12 +25,12 @@ describe('SpeakerStream with llm_gateway', () => {
     await llm?.close();
   });
 
-  async function setup() {
+  async function setup(idleCloseMs = 60_000) {
     llm = await startFakeLlmServer();
     server = await startFakeAssemblyAI({ apiKey: TEST_API_KEY, maxAudioAheadMs: null, beginDelayMs: 0, terminationDelayMs: 0, llmGatewayUrl: llm.baseUrl });
     const clock = new VirtualClock();
     const logger = silentLogger();
-    const provider = createAssemblyAIProvider(sttConfig(server.url, { maxTurnSilenceMs: 400, idleCloseMs: 60_000, idleCloseMaxMs: 60_000 }), logger);
+    const provider = createAssemblyAIProvider(sttConfig(server.url, { maxTurnSilenceMs: 400, idleCloseMs, idleCloseMaxMs: 60_000 }), logger);
     const stream = new SpeakerStream({
       speaker: { id: 'u1', name: 'Katie' },
       provider,
@@ -38,7 +38,7 @@ describe('SpeakerStream with llm_gateway', () => {
       logger,
       keyterms: () => [],
       llmGateway: () => inStreamGatewayConfig({ model: 'gemini-2.5-flash-lite', languages: ['es'], speakerName: 'Katie' }),
-      idleCloseMs: 60_000,
+      idleCloseMs,
       maxAudioAheadMs: null,
       reconnect: { baseMs: 10, capMs: 10 },
     });
@@ -87,5 +87,51 @@ describe('SpeakerStream with llm_gateway', () => {
     await drive(clock, new Promise<void>((resolve) => stream.once('llmResult', () => resolve())));
     expect(results).toEqual([{ turnId: finals[0]?.turnId, answered: false, failure: 'the speech-to-text session closed before the LLM answer for this caption came' }]);
     gate.open();
+  });
+
+  /** Advances the clock by `ms` in 50 ms steps, letting socket I/O run between them. */
+  async function advance(clock: VirtualClock, ms: number): Promise<void> {
+    for (let t = 0; t < ms; t += 50) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      clock.advance(50);
+    }
+  }
+
+  it('keeps an idle session open while an answer is awaited, and closes it once the answer came', async () => {
+    const { server, llm, clock, stream, finals, results } = await setup(750);
+    const gate = createGate();
+    llm.script({ hold: gate.promise });
+    say(stream, 0);
+    const session = await server.nextSession();
+    await llm.waitForRequests(1);
+    expect(finals).toHaveLength(1);
+    // Well past the 750 ms idle close, the answer is still held by the gateway: the session stays open for it.
+    await advance(clock, 3_000);
+    expect(stream.state).toBe('open');
+    expect(session.terminated).toBe(false);
+    gate.open();
+    await drive(clock, new Promise<void>((resolve) => stream.once('llmResult', () => resolve())));
+    // Closed at the answer, not at the end of the hold (the clock stops 1 s on, far short of it).
+    await drive(clock, session.closed, 50, 1_000);
+    expect(session.terminated).toBe(true);
+    expect(results).toEqual([expect.objectContaining({ turnId: finals[0]?.turnId, answered: true })]);
+  });
+
+  it('waits for an answer at most LLM_ANSWER_WAIT_MS past the idle close', async () => {
+    const { server, llm, clock, stream, finals, results } = await setup(750);
+    const gate = createGate();
+    llm.script({ hold: gate.promise });
+    say(stream, 0);
+    const session = await server.nextSession();
+    await llm.waitForRequests(1);
+    expect(finals).toHaveLength(1);
+    await advance(clock, 750 + LLM_ANSWER_WAIT_MS - 500);
+    expect(session.terminated).toBe(false);
+    await advance(clock, 1_000);
+    expect(stream.state).not.toBe('open');
+    gate.open();
+    await drive(clock, session.closed);
+    await drive(clock, new Promise<void>((resolve) => (results.length > 0 ? resolve() : stream.once('llmResult', () => resolve()))));
+    expect(session.terminated).toBe(true);
   });
 });

@@ -2,14 +2,15 @@
  * InStreamTranslator: pairing AssemblyAI's per-turn LLM answers with captions, whichever comes first, and failing
  * captions the way the batched translator does; plus the in-stream prompt's fence.
  */
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { VirtualClock, type Clock } from '../../src/clock.ts';
 import { silentLogger } from '../../src/log.ts';
 import { LlmError } from '../../src/llm/errors.ts';
 import { InStreamTranslator } from '../../src/translation/in-stream-translator.ts';
 import { inStreamGatewayConfig, readInStreamAnswer } from '../../src/translation/in-stream-prompt.ts';
 
 const turn = (turnId: string, text = 'Hello there.') => ({ turnId, speakerName: 'Katie', text });
-const make = (options: { answerTimeoutMs?: number; maxWaiting?: number; maxEarly?: number; onFailure?: () => void } = {}) => new InStreamTranslator({ model: 'm', logger: silentLogger(), ...options });
+const make = (options: { answerTimeoutMs?: number; maxWaiting?: number; maxEarly?: number; onFailure?: () => void; clock?: Clock } = {}) => new InStreamTranslator({ model: 'm', logger: silentLogger(), ...options });
 
 async function rejection(promise: Promise<unknown>): Promise<LlmError> {
   const error = await promise.then(
@@ -21,10 +22,6 @@ async function rejection(promise: Promise<unknown>): Promise<LlmError> {
 }
 
 describe('InStreamTranslator', () => {
-  afterEach(() => {
-    vi.useRealTimers();
-  });
-
   it('resolves a caption with its answer, whether the answer comes after it or before it', async () => {
     const translator = make();
     const after = translator.translate(turn('a:1:0'), ['es', 'de']);
@@ -61,15 +58,40 @@ describe('InStreamTranslator', () => {
     expect(counted).toBe(3);
   });
 
+  it('fails a caption 60 s of meeting time after it, by the clock it is given, and not a millisecond sooner', async () => {
+    const clock = new VirtualClock();
+    let failures = 0;
+    const translator = make({ clock, onFailure: () => failures++ });
+    clock.advanceTo(5_000);
+    const late = translator.translate(turn('a:1:0'), ['es']);
+    const answered = translator.translate(turn('a:1:1'), ['es']);
+    expect(clock.pendingTimers).toBe(2);
+    translator.onResult({ turnId: 'a:1:1', answered: true, content: '{"es":"Hola."}' });
+    expect(await answered).toEqual({ es: 'Hola.' });
+    expect(clock.pendingTimers).toBe(1);
+
+    clock.advanceTo(64_999);
+    expect(translator.stats()).toEqual({ answers: 1, failures: 0, waiting: 1 });
+    clock.advanceTo(65_000);
+    expect(translator.stats()).toEqual({ answers: 1, failures: 1, waiting: 0 });
+    expect(failures).toBe(1);
+    expect(await rejection(late)).toMatchObject({ kind: 'timeout', retryable: true, message: expect.stringContaining('none came within 60 s') });
+    // An answer that comes after the timeout is held as early, not delivered to the failed caption twice.
+    translator.onResult({ turnId: 'a:1:0', answered: true, content: '{"es":"Tarde."}' });
+    expect(translator.stats().failures).toBe(1);
+    translator.close();
+    expect(clock.pendingTimers).toBe(0);
+  });
+
   it('bounds the captions waiting and the answers held, and times out an answer that never comes', async () => {
-    vi.useFakeTimers();
-    const translator = make({ answerTimeoutMs: 1_000, maxWaiting: 2, maxEarly: 1 });
+    const clock = new VirtualClock();
+    const translator = make({ answerTimeoutMs: 1_000, maxWaiting: 2, maxEarly: 1, clock });
     const first = translator.translate(turn('a:1:0'), ['es']);
     const second = translator.translate(turn('a:1:1'), ['es']);
     const third = translator.translate(turn('a:1:2'), ['es']);
     expect(await rejection(first)).toMatchObject({ kind: 'timeout', message: expect.stringContaining('more than 2 captions were waiting') });
     expect(translator.stats().waiting).toBe(2);
-    vi.advanceTimersByTime(1_000);
+    clock.advance(1_000);
     expect(await rejection(second)).toMatchObject({ kind: 'timeout', message: expect.stringContaining('none came within 1 s') });
     expect(await rejection(third)).toMatchObject({ kind: 'timeout' });
     // Two answers for captions not seen yet: only the newest is kept.

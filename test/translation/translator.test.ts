@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLlmClient, type LlmClientOptions } from '../../src/llm/gateway-client.ts';
 import { createLogger } from '../../src/log.ts';
+import { ParleyMetrics } from '../../src/ops/metrics.ts';
 import { TRANSLATION_SCHEMA_NAME, Translator, type TranslationTurn, type TranslatorOptions } from '../../src/translation/translator.ts';
 import {
   completionBody,
@@ -82,7 +83,7 @@ describe('Translator', () => {
       },
     });
     expect(turnsOf(request)).toEqual([{ id: 't1', speaker: 'Speaker 1', text: 'Hello everyone.', translate_to: ['es', 'de', 'ja'] }]);
-    expect(t.stats()).toEqual({ requests: 1, turns: 1, failures: 0, waiting: 0 });
+    expect(t.stats()).toEqual({ requests: 1, turns: 1, failures: 0, budgetRefusals: 0, waiting: 0 });
   });
 
   it('coalesces turns queued while a request is in flight into the next request', async () => {
@@ -99,7 +100,7 @@ describe('Translator', () => {
     expect(turnsOf(fake.requests[0]).map((item) => item.text)).toEqual(['Sentence number 1.']);
     expect(turnsOf(fake.requests[1]).map((item) => item.text)).toEqual([2, 3, 4, 5, 6].map((n) => `Sentence number ${n}.`));
     results.forEach((result, index) => expect(result).toEqual({ es: `[es] Sentence number ${index + 1}.`, fr: `[fr] Sentence number ${index + 1}.` }));
-    expect(t.stats()).toEqual({ requests: 2, turns: 6, failures: 0, waiting: 0 });
+    expect(t.stats()).toEqual({ requests: 2, turns: 6, failures: 0, budgetRefusals: 0, waiting: 0 });
   });
 
   it('puts at most maxTurnsPerRequest turns in one request', async () => {
@@ -113,7 +114,7 @@ describe('Translator', () => {
     held.open();
     await Promise.all([first, ...queued]);
     expect(fake.requests.map((request) => turnsOf(request).length)).toEqual([1, 4, 4, 2]);
-    expect(t.stats()).toEqual({ requests: 4, turns: 11, failures: 0, waiting: 0 });
+    expect(t.stats()).toEqual({ requests: 4, turns: 11, failures: 0, budgetRefusals: 0, waiting: 0 });
   });
 
   it('coalesces turns that arrive while the rate limiter holds the next request (30 requests per minute)', async () => {
@@ -166,7 +167,7 @@ describe('Translator', () => {
       expect(error).toMatchObject({ kind: 'server_error', retryable: true, status: 500, requestId: 'req_500', model: 'claude-haiku-4-5-20251001' });
     }
     expect(fake.requests.map((request) => (request.body as { model: string }).model)).toEqual(['gemini-2.5-flash-lite', 'gemini-2.5-flash-lite', 'claude-haiku-4-5-20251001']);
-    expect(t.stats()).toEqual({ requests: 2, turns: 4, failures: 3, waiting: 0 });
+    expect(t.stats()).toEqual({ requests: 2, turns: 4, failures: 3, budgetRefusals: 0, waiting: 0 });
   });
 
   it('rejects only the turns a partial answer lacks', async () => {
@@ -188,7 +189,7 @@ describe('Translator', () => {
     expect(await one).toEqual({ es: 'uno', de: 'eins' });
     expect(await two).toMatchObject({ kind: 'malformed', retryable: true, requestId: 'req_1' });
     expect((await three).message).toContain('lacked this caption or one of its languages');
-    expect(t.stats()).toEqual({ requests: 2, turns: 4, failures: 2, waiting: 0 });
+    expect(t.stats()).toEqual({ requests: 2, turns: 4, failures: 2, budgetRefusals: 0, waiting: 0 });
   });
 
   it('rejects every turn when the answer is not JSON, e.g. a model that obeyed an injected instruction', async () => {
@@ -229,7 +230,7 @@ describe('Translator', () => {
     const t = translator(fake, {}, { timeoutMs: 100 });
     const error = await llmRejection(t.translate(turn(1), ['es']));
     expect(error).toMatchObject({ kind: 'timeout', retryable: true, model: 'gemini-2.5-flash-lite' });
-    expect(t.stats()).toEqual({ requests: 1, turns: 1, failures: 1, waiting: 0 });
+    expect(t.stats()).toEqual({ requests: 1, turns: 1, failures: 1, budgetRefusals: 0, waiting: 0 });
   });
 
   it('answers without a request for no languages or blank text', async () => {
@@ -254,7 +255,7 @@ describe('Translator', () => {
     expect(await inFlight).toEqual({ es: '[es] Sentence number 1.' });
     expect(await llmRejection(t.translate(turn(3), ['es']))).toMatchObject({ kind: 'cancelled' });
     expect(fake.requests).toHaveLength(1);
-    expect(t.stats()).toEqual({ requests: 1, turns: 1, failures: 2, waiting: 0 });
+    expect(t.stats()).toEqual({ requests: 1, turns: 1, failures: 2, budgetRefusals: 0, waiting: 0 });
   });
 
   it('never mixes two meetings in one request, and serves a meeting while another one’s request is held', async () => {
@@ -346,6 +347,34 @@ describe('Translator', () => {
     }
     expect(await fresh).toEqual({ es: '[es] Sentence number 3.' });
     expect(fake.requests.map((request) => turnsOf(request).map((item) => item.text))).toEqual([['Sentence number 0.'], ['Sentence number 3.']]);
+  });
+
+  it('counts captions the budget gate refused as budget refusals, not failures, and sends none of them', async () => {
+    const fake = await start();
+    const t = translator(fake);
+    let budgetLeft = 1;
+    const meeting = t.forMeeting(() => (budgetLeft-- > 0 ? undefined : 'The daily LLM budget is used.'));
+    await expect(meeting.translate(turn(1), ['es'])).resolves.toEqual({ es: '[es] Sentence number 1.' });
+    const refused = [meeting.translate(turn(2), ['es']), meeting.translate(turn(3), ['es'])];
+    for (const rejection of refused) await expect(rejection).rejects.toMatchObject({ kind: 'budget' });
+    expect(fake.requests).toHaveLength(1);
+    expect(t.stats()).toEqual({ requests: 1, turns: 1, failures: 0, budgetRefusals: 2, waiting: 0 });
+
+    // Exported under a name of their own: the LLM errors metric stays at the real failures.
+    const metrics = new ParleyMetrics({
+      activeMeetings: () => 1,
+      speakers: () => 0,
+      sttSessionsOpen: () => 0,
+      sttReconnects: () => 0,
+      corruptPackets: () => 0,
+      droppedFrames: () => 0,
+      decoderFailures: () => 0,
+      llmErrors: () => t.stats().failures,
+      llmBudgetRefusals: () => t.stats().budgetRefusals,
+    });
+    const text = await metrics.registry.metrics();
+    expect(text).toMatch(/^parley_llm_budget_refusals_total 2$/m);
+    expect(text).toMatch(/^parley_llm_errors_total 0$/m);
   });
 
   it('closing one meeting cancels only its waiting captions', async () => {
