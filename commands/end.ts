@@ -6,6 +6,7 @@ import { CommandError, type BotContext, type Command } from '../src/bot/command.
 import { buildMeetingReport, postMeetingReport } from '../src/meeting/meeting-report.ts';
 import { canSeeMeeting } from '../src/bot/permissions.ts';
 import { privateReportTarget } from '../src/bot/report-target.ts';
+import { finishInterruptedRecording } from '../src/recording/interrupted-recording.ts';
 
 export const end: Command = {
   cooldown: true,
@@ -33,7 +34,7 @@ export const end: Command = {
 
 /**
  * A meeting interrupted by a crash or restart is still in the store, unfinished: `/end` finishes it from disk,
- * recapping everything said before the interruption.
+ * recapping everything said before the interruption, and posts its recording if it was recorded.
  */
 async function endInterrupted(interaction: ChatInputCommandInteraction<'cached'>, context: BotContext, manager: boolean): Promise<void> {
   const guildId = interaction.guildId;
@@ -64,11 +65,22 @@ async function endInterrupted(interaction: ChatInputCommandInteraction<'cached'>
   });
   if (report.recapFailed === true) context.services.onRecapFailed?.();
   if (report.recap !== undefined) context.meetingStore.saveRecap(record.id, JSON.stringify(report.recap));
-  if (channel === undefined) {
-    await postMeetingReport(privateReportTarget(interaction), report);
-    return;
+  const target = channel ?? privateReportTarget(interaction);
+  await postMeetingReport(target, report);
+  // Its tracks, if it was recorded, closed where the crash cut them and posted as at a normal /end.
+  const recordings = context.services.recordings;
+  if (recordings !== undefined) {
+    await finishInterruptedRecording({
+      recordings,
+      guildId,
+      meetingId: record.id,
+      startedAtMs: record.startedAtMs,
+      logger: context.logger,
+      target: { send: (message) => target.send({ ...message, files: message.files ?? [] }) },
+      attachmentLimitBytes: interaction.attachmentSizeLimit,
+    });
   }
-  await postMeetingReport(channel, report);
+  if (channel === undefined) return;
   await interaction.editReply({ content: `Ended the interrupted meeting #${record.id}; its transcript is posted in <#${channel.id}>.`, allowedMentions: { parse: [] } });
 }
 

@@ -8,6 +8,7 @@ import { CALLER_CAPTION_PERMISSIONS, VOICE_PERMISSIONS, missingPermissions } fro
 import { botStartProblem } from '../src/bot/start-checks.ts';
 import { parseLanguageList } from '../src/translation/languages.ts';
 import { VoiceJoinError } from '../src/voice/voice-link.ts';
+import { closeInterruptedMeeting } from '../src/bot/interrupted-meeting.ts';
 
 function list(names: string[]): string {
   return names.map((n) => `**${n}**`).join(', ');
@@ -95,10 +96,9 @@ export const join: Command = {
       context.settings.setLanguages(guild.id, languages);
     }
     await interaction.deferReply({ flags: MessageFlags.Ephemeral });
-    // A meeting interrupted by a restart is closed (its transcript stays available to /recap), so the store
-    // keeps at most one unfinished meeting per guild: the running one.
-    const interrupted = context.meetingStore.unfinishedMeeting(guild.id);
-    if (interrupted !== undefined) context.meetingStore.endMeeting(interrupted.id, Date.now());
+    // A meeting interrupted by a restart is closed (its transcript stays available to /recap, its recording is
+    // posted), so the store keeps at most one unfinished meeting per guild: the running one.
+    const interrupted = closeInterruptedMeeting(guild, context.services, interaction.attachmentSizeLimit);
     let meeting;
     try {
       meeting = await context.meetings.start({

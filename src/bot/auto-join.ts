@@ -27,6 +27,7 @@ import type { AutoJoinRule, AutoJoinStore } from '../store/auto-join-store.ts';
 import { VoiceJoinError } from '../voice/voice-link.ts';
 import type { CommandCooldowns } from './cooldowns.ts';
 import { botStartProblem } from './start-checks.ts';
+import { closeInterruptedMeeting } from './interrupted-meeting.ts';
 
 /** First cool-off after a failed start, ms. */
 export const AUTO_JOIN_RETRY_BASE_MS = 60_000;
@@ -193,8 +194,7 @@ export class AutoJoinWatcher {
     // As /join: a meeting interrupted by a restart is closed, so the store keeps at most one unfinished meeting.
     let interrupted;
     try {
-      interrupted = services.meetingStore.unfinishedMeeting(guild.id);
-      if (interrupted !== undefined) services.meetingStore.endMeeting(interrupted.id, Date.now());
+      interrupted = closeInterruptedMeeting(guild, services);
     } catch (error) {
       // A database that cannot be written (disk full, read-only) stops this start only, never the process.
       logger.error({ guildId: guild.id, err: (error as Error).message }, 'auto-join could not close the interrupted meeting');

@@ -79,28 +79,55 @@ export class MeetingRecording {
    * @returns the tracks and how they were delivered (undefined when nobody was recorded or posting failed).
    */
   async finish(target: RecordingTarget | undefined, endMs: number): Promise<{ tracks: RecordedTrack[]; delivery: RecordingDelivery | undefined }> {
-    const { recordings, guildId, meetingId, logger } = this.#o;
+    const { recordings, guildId, meetingId, startedAtMs, logger } = this.#o;
     const tracks = await this.closeTracks(endMs);
-    if (tracks.length === 0) return { tracks, delivery: undefined };
-    const readme = recordingReadme({ meetingId, startedAtMs: this.#o.startedAtMs, tracks });
-    try {
-      // Beside the tracks too, for whoever gets them from the caption page or the data folder.
-      await writeFile(join(this.#recorder.dir, README_FILE), readme, { mode: 0o600 });
-      if (target === undefined) return { tracks, delivery: undefined };
-      const delivery = await postRecording({
-        target,
-        tracks,
-        readme,
-        attachmentLimitBytes: this.#o.request.attachmentLimitBytes,
-        link: recordings.linkFor(guildId, meetingId),
-        keptIn: recordings.keptIn(guildId, meetingId),
-        keptFor: recordings.keptFor,
-      });
-      logger.info({ guildId, meetingId, tracks: tracks.length, bytes: tracks.reduce((n, t) => n + t.bytes, 0), delivery }, 'recording posted');
-      return { tracks, delivery };
-    } catch (error) {
-      logger.warn({ guildId, meetingId, err: (error as Error).message }, 'could not post the recording; it stays in DATA_DIR');
-      return { tracks, delivery: undefined };
-    }
+    const delivery = await publishRecording({ recordings, guildId, meetingId, startedAtMs, logger, tracks, target, attachmentLimitBytes: this.#o.request.attachmentLimitBytes });
+    return { tracks, delivery };
+  }
+}
+
+/** Options for {@link publishRecording}. */
+export interface PublishRecordingOptions {
+  recordings: Recordings;
+  guildId: string;
+  meetingId: number;
+  startedAtMs: number;
+  logger: Logger;
+  /** The meeting's finished tracks, in the order their speakers first spoke. */
+  tracks: readonly RecordedTrack[];
+  /** Where to post them; undefined: the caption channel is gone, nothing is posted. */
+  target: RecordingTarget | undefined;
+  /** The guild's attachment limit from an interaction (`attachment_size_limit`), bytes. */
+  attachmentLimitBytes?: number | undefined;
+}
+
+/**
+ * Writes `README.txt` beside a meeting's finished tracks and posts them (attached, linked or named, as
+ * recording-report.ts says). Never throws: a failed post is logged and the files stay in `DATA_DIR`.
+ *
+ * @returns how they were delivered; undefined when there are no tracks, no target, or posting failed.
+ */
+export async function publishRecording(options: PublishRecordingOptions): Promise<RecordingDelivery | undefined> {
+  const { recordings, guildId, meetingId, logger, tracks, target } = options;
+  if (tracks.length === 0) return undefined;
+  const readme = recordingReadme({ meetingId, startedAtMs: options.startedAtMs, tracks });
+  try {
+    // Beside the tracks too, for whoever gets them from the caption page or the data folder.
+    await writeFile(join(recordings.meetingDir(guildId, meetingId), README_FILE), readme, { mode: 0o600 });
+    if (target === undefined) return undefined;
+    const delivery = await postRecording({
+      target,
+      tracks,
+      readme,
+      attachmentLimitBytes: options.attachmentLimitBytes,
+      link: recordings.linkFor(guildId, meetingId),
+      keptIn: recordings.keptIn(guildId, meetingId),
+      keptFor: recordings.keptFor,
+    });
+    logger.info({ guildId, meetingId, tracks: tracks.length, bytes: tracks.reduce((n, t) => n + t.bytes, 0), delivery }, 'recording posted');
+    return delivery;
+  } catch (error) {
+    logger.warn({ guildId, meetingId, err: (error as Error).message }, 'could not post the recording; it stays in DATA_DIR');
+    return undefined;
   }
 }

@@ -4,17 +4,17 @@
  *
  * - WAV: @audio/decode-wav's streaming decoder, fed a canonical header and then the `data` chunk's bytes.
  * - FLAC: @wasm-audio-decoders/flac (libFLAC), which frames the stream itself.
- * - Ogg Opus: codec-parser splits the Ogg pages into Opus packets; opus-decoder (libopus) decodes them.
+ * - Ogg Opus: codec-parser splits the Ogg pages into Opus packets (ogg-pages.ts); opus-decoder (libopus) decodes them.
  */
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { decoder as wavDecoder } from '@audio/decode-wav';
 import { FLACDecoder } from '@wasm-audio-decoders/flac';
-import CodecParser from 'codec-parser';
 import type { IAudioMetadata } from 'music-metadata';
 import { OpusDecoder } from 'opus-decoder';
 import { AudioFileError, CORRUPT, ioError } from './audio-file-error.ts';
 import type { AudioFileInfo } from './audio-file.ts';
+import { cutShortWarning, oggPages } from './ogg-pages.ts';
 
 /** Bytes read from the file at a time (the read stream's high-water mark). */
 export const READ_BYTES = 64 * 1024;
@@ -190,13 +190,6 @@ function quietly<T>(call: () => T): T {
   }
 }
 
-/** codec-parser's Ogg page, as much of it as is read here. */
-interface OggPage {
-  pageSequenceNumber: number;
-  streamSerialNumber: number;
-  isLastPage: boolean;
-  codecFrames: Array<{ data: Uint8Array; header: OpusHead }>;
-}
 /** The OpusHead fields opus-decoder needs (RFC 7845 §5.1). */
 interface OpusHead {
   channels: number;
@@ -208,15 +201,13 @@ interface OpusHead {
 
 async function* decodeOggOpus(info: AudioFileInfo): AsyncGenerator<Float32Array[]> {
   const corrupt = (detail: string, cause?: unknown) => new AudioFileError(info.path, 'truncated', `${CORRUPT} (${detail})`, { cause });
-  const parser = new CodecParser('audio/ogg');
   let decoder: OpusDecoder | undefined;
   let serial: number | undefined;
   let sequence: number | undefined;
   let ended = false;
-  // codec-parser's typings say Iterator; its generators are iterable too.
-  const pagesOf = (pages: Iterator<unknown>) => pages as unknown as Iterable<OggPage>;
-  async function* decodePages(pages: Iterable<OggPage>): AsyncGenerator<Float32Array[]> {
-    for (const page of pages) {
+  let dropped = 0;
+  try {
+    for await (const page of oggPages<OpusHead>(fileBytes(info.path), (bytes) => (dropped = bytes))) {
       serial ??= page.streamSerialNumber;
       if (page.streamSerialNumber !== serial) throw corrupt('a second Ogg stream; chained Ogg files are not supported');
       if (sequence !== undefined && page.pageSequenceNumber !== sequence + 1) throw corrupt(`Ogg page ${sequence + 1} is missing`);
@@ -233,11 +224,8 @@ async function* decodeOggOpus(info: AudioFileInfo): AsyncGenerator<Float32Array[
         if (result.samplesDecoded > 0) yield result.channelData;
       }
     }
-  }
-  try {
-    for await (const bytes of fileBytes(info.path)) yield* decodePages(pagesOf(parser.parseChunk(bytes)));
-    yield* decodePages(pagesOf(parser.flush()));
-    if (!ended) throw corrupt('the Ogg Opus stream ends without its end-of-stream page');
+    // A recording cut short (its recorder was killed) is replayed up to its last whole page, with a warning.
+    if (!ended) info.onWarning?.(cutShortWarning(info.path, dropped));
   } finally {
     decoder?.free();
   }

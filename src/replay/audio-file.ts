@@ -41,6 +41,14 @@ export interface AudioFileInfo {
   frames: number | undefined;
   /** WAV only: where the fmt and data chunks are. */
   wav?: WavLayout;
+  /** Told, in one line, of a problem replay works around (an Ogg Opus file cut short). */
+  onWarning?: ((message: string) => void) | undefined;
+}
+
+/** Options for {@link openAudioFile}. */
+export interface OpenAudioFileOptions {
+  /** Told, in one line, of a problem replay works around: an Ogg Opus file cut short (once, when decoding reaches its end). */
+  onWarning?: (message: string) => void;
 }
 
 /** An opened recording: what it promises, and its audio as blocks, decoded as they are read. */
@@ -68,20 +76,23 @@ export interface AudioFileStream extends AudioFileInfo {
  *   Specifications 1.0", 1991). A size of 0 or 0xFFFFFFFF is a streaming placeholder: then the data runs to the
  *   end of the file and only "no samples" is detectable.
  * - FLAC: the decoder must return STREAMINFO's total sample count when it is non-zero (RFC 9639 §8.2).
- * - Ogg Opus: pages must be in sync and in sequence, the Opus stream must end with an end-of-stream page, and the
- *   decoder must return last granule position − pre-skip samples (RFC 3533 §6, RFC 7845 §4). Chained
- *   (multi-stream) Ogg files are not supported.
+ * - Ogg Opus: pages must be in sync and in sequence, and when the stream ends with its end-of-stream page the
+ *   decoder must return last granule position − pre-skip samples (RFC 3533 §6, RFC 7845 §4). A stream cut short
+ *   (no end-of-stream page: its recorder was killed, as Parley's or Craig's tracks can be) is decoded up to its
+ *   last whole page, a torn last page is dropped, and `onWarning` says so. Chained (multi-stream) Ogg files are
+ *   not supported.
  * Problems found in the headers throw here, before any audio is played; problems found in the audio throw from
  * {@link AudioFileStream.blocks} when the decoder reaches them.
  *
  * @param path - file to read
+ * @param options - `onWarning`: told of an Ogg Opus file cut short
  * @returns the header's promise and a block source
  * @throws {AudioFileError} reason `not-found` (file not found), `unreadable` (directory, permission denied, I/O
  *   error), `unsupported` (not WAV/FLAC/Ogg Opus, or a WAV encoding other than PCM/float, or a bit depth not
  *   listed above), `truncated` (header incomplete, data shorter than declared), `empty` (a complete file with no
  *   audio samples)
  */
-export async function openAudioFile(path: string): Promise<AudioFileStream> {
+export async function openAudioFile(path: string, options: OpenAudioFileOptions = {}): Promise<AudioFileStream> {
   const { size, magic } = await sniff(path);
   if (size === 0) throw new AudioFileError(path, 'truncated', `${CORRUPT} (the file is empty)`);
   const kind = magic.startsWith('RIFF') && (size < 12 || magic.slice(8, 12) === 'WAVE') ? 'WAV' : magic.startsWith('fLaC') ? 'FLAC' : magic.startsWith('OggS') ? 'Ogg' : undefined;
@@ -100,7 +111,8 @@ export async function openAudioFile(path: string): Promise<AudioFileStream> {
   }
   const info = kind === 'WAV' ? await wavInfo(path, size, metadata) : kind === 'FLAC' ? flacInfo(path, metadata) : oggOpusInfo(path, metadata, magic.includes('OpusHead'));
   if (info.frames === 0) throw new AudioFileError(path, 'empty', 'contains no audio samples');
-  return { ...info, blocks: () => checkedBlocks(info) };
+  const opened = { ...info, onWarning: options.onWarning };
+  return { ...opened, blocks: () => checkedBlocks(opened) };
 }
 
 /**
@@ -175,10 +187,11 @@ function oggOpusInfo(path: string, metadata: IAudioMetadata, opusHead: boolean):
   if (codec !== 'Opus' || numberOfChannels === undefined) {
     throw new AudioFileError(path, 'unsupported', unsupported('this Ogg file holds no Opus stream'));
   }
-  if (warnings.some((w) => w.startsWith('End-of-stream'))) {
-    throw new AudioFileError(path, 'truncated', `${CORRUPT} (the Ogg Opus stream ends without its end-of-stream page)`);
-  }
-  return { path, format: 'Ogg Opus', sampleRate: 48_000, channels: numberOfChannels, frames: numberOfSamples === undefined ? undefined : Math.max(0, numberOfSamples) };
+  // Cut short (no end-of-stream page): the last granule position read may be a torn page's, and no page trims
+  // the end (RFC 7845 §4.5), so the length is whatever the whole pages decode to.
+  const cutShort = warnings.some((w) => w.startsWith('End-of-stream'));
+  const frames = cutShort || numberOfSamples === undefined ? undefined : Math.max(0, numberOfSamples);
+  return { path, format: 'Ogg Opus', sampleRate: 48_000, channels: numberOfChannels, frames };
 }
 
 /** The decoder's blocks, checked against the header's promise as they come and at the end. */

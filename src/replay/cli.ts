@@ -125,11 +125,18 @@ async function recapStyle(args: CliArgs): Promise<RecapStyle> {
  */
 async function openTracks(args: CliArgs): Promise<ReplayTrack[]> {
   const tracks: ReplayTrack[] = [];
+  // A file cut short is replayed up to where it ends, and said once on stderr (each split channel reads it anew).
+  const warned = new Set<string>();
+  const onWarning = (message: string) => {
+    if (warned.has(message)) return;
+    warned.add(message);
+    process.stderr.write(`warning: ${message}\n`);
+  };
   for (const input of args.inputs) {
-    const audio = await openAudioFile(input.path);
+    const audio = await openAudioFile(input.path, { onWarning });
     const split = args.splitChannels && audio.channels > 1;
     if (!split && audio.format === 'Ogg Opus' && (await isParleyRecording(input.path))) {
-      tracks.push({ speaker: { id: input.name, name: input.name }, packets: deliveredOpusPackets(input.path) });
+      tracks.push({ speaker: { id: input.name, name: input.name }, packets: deliveredOpusPackets(input.path, onWarning) });
       continue;
     }
     const parts = split

@@ -10,12 +10,12 @@
  */
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import CodecParser from 'codec-parser';
 import { OPUS_GRANULE_RATE, opusPacketSamples } from '../recording/ogg-opus.ts';
 import { RECORDING_VENDOR, isFillFrame } from '../recording/opus-track.ts';
 import { AudioFileError, CORRUPT, ioError } from './audio-file-error.ts';
 import { READ_BYTES } from './audio-decoders.ts';
 import type { TimedOpusPacket } from './discord-opus.ts';
+import { cutShortWarning, oggPages } from './ogg-pages.ts';
 
 /** Bytes read to find the OpusTags vendor string: the two header pages of a Parley track are far smaller. */
 const HEADER_BYTES = 4_096;
@@ -45,28 +45,23 @@ export async function isParleyRecording(path: string): Promise<boolean> {
   return bytes.subarray(at + 12, at + 12 + length).toString('utf8') === RECORDING_VENDOR;
 }
 
-/** codec-parser's Ogg page, as much of it as is read here. */
-interface OggPage {
-  pageSequenceNumber: number;
-  isLastPage: boolean;
-  codecFrames: Array<{ data: Uint8Array; header: { preSkip: number } }>;
-}
-
 /**
  * The packets of a Parley track as they were delivered, each with the time its audio ends (ms from the track's
- * start, which is the meeting's), as the file is read.
+ * start, which is the meeting's), as the file is read. A track cut short (Parley was killed mid-meeting) has no
+ * end-of-stream page and may end inside a page: its whole pages are replayed and `warn` is told once, at the end.
  *
- * @throws {AudioFileError} `truncated` when a page is missing, a packet is not Opus, or the end-of-stream page
- *   never comes; `unreadable` on I/O errors.
+ * @param warn - told, in one line, that the file was cut short and how many bytes of a torn last page were dropped
+ * @throws {AudioFileError} `truncated` when a page is missing or a packet is not Opus; `unreadable` on I/O errors.
  */
-export async function* deliveredOpusPackets(path: string): AsyncGenerator<TimedOpusPacket> {
+export async function* deliveredOpusPackets(path: string, warn: (message: string) => void): AsyncGenerator<TimedOpusPacket> {
   const corrupt = (detail: string) => new AudioFileError(path, 'truncated', `${CORRUPT} (${detail})`);
-  const parser = new CodecParser('audio/ogg');
   let samples = 0;
   let sequence: number | undefined;
   let ended = false;
-  function* packetsOf(pages: Iterator<unknown>): Generator<TimedOpusPacket> {
-    for (const page of pages as unknown as Iterable<OggPage>) {
+  let dropped = 0;
+  const stream = createReadStream(path, { highWaterMark: READ_BYTES });
+  try {
+    for await (const page of oggPages<{ preSkip: number }>(stream as AsyncIterable<Buffer>, (bytes) => (dropped = bytes))) {
       if (sequence !== undefined && page.pageSequenceNumber !== sequence + 1) throw corrupt(`Ogg page ${sequence + 1} is missing`);
       sequence = page.pageSequenceNumber;
       if (page.isLastPage) ended = true;
@@ -79,16 +74,11 @@ export async function* deliveredOpusPackets(path: string): AsyncGenerator<TimedO
         yield { atMs: Math.round(((samples - header.preSkip) * 1000) / OPUS_GRANULE_RATE), packet: Buffer.from(data) };
       }
     }
-  }
-  const stream = createReadStream(path, { highWaterMark: READ_BYTES });
-  try {
-    for await (const chunk of stream) yield* packetsOf(parser.parseChunk(chunk as Buffer));
-    yield* packetsOf(parser.flush());
   } catch (error) {
     if (error instanceof AudioFileError) throw error;
     throw ioError(path, error);
   } finally {
     stream.destroy();
   }
-  if (!ended) throw corrupt('the Ogg Opus stream ends without its end-of-stream page');
+  if (!ended) warn(cutShortWarning(path, dropped));
 }

@@ -102,7 +102,8 @@ describe('npm run replay', () => {
       const from = name.endsWith('.wav') ? 12 : Math.floor(garbled.length / 3);
       for (let i = from; i < from + (name.endsWith('.wav') ? 24 : 4096); i++) garbled[i] = (i * 7919) & 0xff;
       await writeFile(corrupt, garbled);
-      for (const path of [truncated, corrupt]) {
+      // An Ogg Opus file cut short is replayed up to the cut, with a warning (test/replay/cut-short.test.ts).
+      for (const path of name.endsWith('.ogg') ? [corrupt] : [truncated, corrupt]) {
         const bad = await replay(['--speed', '50', path], env);
         expect(bad.code, path).toBe(1);
         expect(bad.stderr.trim().split('\n'), path).toEqual([expect.stringMatching(/^error: cannot read ".*": (truncated or corrupt audio|unsupported format)/)]);
