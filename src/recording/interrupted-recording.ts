@@ -4,7 +4,7 @@
  * `/join` closing it), each track is closed where it was cut (track-repair.ts) and the tracks are posted as at a
  * normal `/end`. The caller finishes the meeting in the store first, so this runs once per meeting.
  */
-import { open, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.ts';
 import type { RecordedTrack } from './meeting-recorder.ts';
@@ -12,11 +12,10 @@ import { publishRecording } from './meeting-recording.ts';
 import type { RecordingDelivery, RecordingTarget } from './recording-report.ts';
 import type { Recordings } from './recordings.ts';
 import { closeCutShortTrack } from './track-repair.ts';
+import { readOpusTags } from './ogg-opus.ts';
 
 /** A track's file name, as meeting-recorder.ts makes it: `NN-Name-userId.ogg`. */
 const TRACK_FILE = /^\d{2,3}-(.+)-(\d{1,20})\.ogg$/;
-/** Bytes read to find the OpusTags header: the two header pages of a Parley track are far smaller. */
-const HEADER_BYTES = 4_096;
 
 /** Options for {@link finishInterruptedRecording}. */
 export interface InterruptedRecordingOptions {
@@ -67,29 +66,7 @@ export async function finishInterruptedRecording(options: InterruptedRecordingOp
 
 /** The `TITLE=` comment of a track's OpusTags header (RFC 7845 §5.2): the speaker's name when recorded. */
 async function trackTitle(path: string): Promise<string | undefined> {
-  let bytes: Buffer;
-  try {
-    const file = await open(path, 'r');
-    try {
-      const { buffer, bytesRead } = await file.read(Buffer.alloc(HEADER_BYTES), 0, HEADER_BYTES, 0);
-      bytes = buffer.subarray(0, bytesRead);
-    } finally {
-      await file.close();
-    }
-  } catch {
-    return undefined;
-  }
-  let at = bytes.indexOf('OpusTags', 0, 'latin1');
-  if (at < 0 || at + 12 > bytes.length) return undefined;
-  at += 12 + bytes.readUInt32LE(at + 8);
-  if (at + 4 > bytes.length) return undefined;
-  const count = bytes.readUInt32LE(at);
-  at += 4;
-  for (let i = 0; i < count && at + 4 <= bytes.length; i++) {
-    const length = bytes.readUInt32LE(at);
-    const comment = bytes.subarray(at + 4, at + 4 + length).toString('utf8');
-    at += 4 + length;
-    if (comment.startsWith('TITLE=')) return comment.slice('TITLE='.length);
-  }
-  return undefined;
+  const tags = await readOpusTags(path).catch(() => undefined);
+  const title = tags?.comments.find((comment) => comment.startsWith('TITLE='));
+  return title?.slice('TITLE='.length);
 }

@@ -5,6 +5,7 @@
  * rate and one frame per packet (RFC 7845 §4 counts 48 kHz samples of every frame); `ogg` 1.2.6 binds native
  * libogg through node-gyp.
  */
+import { open } from 'node:fs/promises';
 
 /** Samples per second of every Opus granule position, whatever the input rate (RFC 7845 §4). */
 export const OPUS_GRANULE_RATE = 48_000;
@@ -141,4 +142,47 @@ function u32(value: number): Buffer {
 function lengthPrefixed(value: string): Buffer {
   const bytes = Buffer.from(value, 'utf8');
   return Buffer.concat([u32(bytes.length), bytes]);
+}
+
+/** The comment header of an Ogg Opus file (`OpusTags`, RFC 7845 §5.2): its vendor string and user comments. */
+export interface OpusTags {
+  vendor: string;
+  /** `NAME=value` comments, in file order. */
+  comments: string[];
+}
+
+/** Bytes read from a file's start to find its OpusTags: the two header pages of a Parley track are far smaller. */
+const TAGS_READ_BYTES = 4_096;
+
+/**
+ * Reads the OpusTags header of an Ogg Opus file from its first {@link TAGS_READ_BYTES} bytes (4,096).
+ *
+ * @returns the tags, or undefined when none is found there or it is cut short.
+ * @throws the file system's error when the file cannot be opened or read.
+ */
+export async function readOpusTags(path: string): Promise<OpusTags | undefined> {
+  const file = await open(path, 'r');
+  let bytes: Buffer;
+  try {
+    const { buffer, bytesRead } = await file.read(Buffer.alloc(TAGS_READ_BYTES), 0, TAGS_READ_BYTES, 0);
+    bytes = buffer.subarray(0, bytesRead);
+  } finally {
+    await file.close();
+  }
+  let at = bytes.indexOf('OpusTags', 0, 'latin1');
+  if (at < 0 || at + 12 > bytes.length) return undefined;
+  const vendorLength = bytes.readUInt32LE(at + 8);
+  if (at + 12 + vendorLength + 4 > bytes.length) return undefined;
+  const vendor = bytes.subarray(at + 12, at + 12 + vendorLength).toString('utf8');
+  at += 12 + vendorLength;
+  const count = bytes.readUInt32LE(at);
+  at += 4;
+  const comments: string[] = [];
+  for (let i = 0; i < count && at + 4 <= bytes.length; i++) {
+    const length = bytes.readUInt32LE(at);
+    if (at + 4 + length > bytes.length) break;
+    comments.push(bytes.subarray(at + 4, at + 4 + length).toString('utf8'));
+    at += 4 + length;
+  }
+  return { vendor, comments };
 }

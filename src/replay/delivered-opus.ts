@@ -9,16 +9,12 @@
  * Streams the file in blocks of at most `READ_BYTES` (codec-parser splits the pages into packets).
  */
 import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
-import { OPUS_GRANULE_RATE, opusPacketSamples } from '../recording/ogg-opus.ts';
+import { OPUS_GRANULE_RATE, opusPacketSamples, readOpusTags } from '../recording/ogg-opus.ts';
 import { RECORDING_VENDOR, isFillFrame } from '../recording/opus-track.ts';
 import { AudioFileError, CORRUPT, ioError } from './audio-file-error.ts';
 import { READ_BYTES } from './audio-decoders.ts';
 import type { TimedOpusPacket } from './discord-opus.ts';
 import { cutShortWarning, oggPages } from './ogg-pages.ts';
-
-/** Bytes read to find the OpusTags vendor string: the two header pages of a Parley track are far smaller. */
-const HEADER_BYTES = 4_096;
 
 /**
  * Whether an Ogg Opus file is a track Parley recorded: its OpusTags vendor string (RFC 7845 §5.2) is
@@ -27,22 +23,11 @@ const HEADER_BYTES = 4_096;
  * @throws {AudioFileError} `unreadable` when the file cannot be read.
  */
 export async function isParleyRecording(path: string): Promise<boolean> {
-  let bytes: Buffer;
   try {
-    const file = await open(path, 'r');
-    try {
-      const { buffer, bytesRead } = await file.read(Buffer.alloc(HEADER_BYTES), 0, HEADER_BYTES, 0);
-      bytes = buffer.subarray(0, bytesRead);
-    } finally {
-      await file.close();
-    }
+    return (await readOpusTags(path))?.vendor === RECORDING_VENDOR;
   } catch (error) {
     throw ioError(path, error);
   }
-  const at = bytes.indexOf('OpusTags', 0, 'latin1');
-  if (at < 0 || at + 12 > bytes.length) return false;
-  const length = bytes.readUInt32LE(at + 8);
-  return bytes.subarray(at + 12, at + 12 + length).toString('utf8') === RECORDING_VENDOR;
 }
 
 /**
