@@ -7,7 +7,7 @@
  * production bot (`ParleyBot`, what `npm start` runs), joined with `/join`, receives it with @discordjs/voice,
  * decrypts both layers, decodes, frames and sends each speaker's PCM over `wss://` (TLS) to a local AssemblyAI
  * stand-in (bench/lib/light-stt.ts in `turns` mode: Begin, partial and final Turns), and posts captions to the
- * stand-in's REST API. Production settings throughout (log level info, idle close 2 s), except a new-session
+ * stand-in's REST API. Production settings throughout (log level info, idle close 750 ms), except a new-session
  * budget that never refuses. `BENCH_BOT_LOG=debug` sets the bot's log level.
  *
  * The bot runs in a process of its own (bench/lib/bot-host.ts); the stand-ins run in this one. Bot CPU:
