@@ -19,11 +19,11 @@
  * Both delays run from the moment Parley has the final caption to the moment its translations are ready to post,
  * on local servers with no model time: they measure Parley's queueing and the extra hops, not a model's latency.
  */
-import { silentLogger } from '../../src/log.ts';
+import { silentLogger, type Logger } from '../../src/log.ts';
 import type { CaptionEvent } from '../../src/captions/caption.ts';
 import { createLlmClient } from '../../src/llm/gateway-client.ts';
 import { TranslationSink } from '../../src/translation/translation-sink.ts';
-import { Translator } from '../../src/translation/translator.ts';
+import { Translator, type TurnTranslator } from '../../src/translation/translator.ts';
 import { InStreamTranslator } from '../../src/translation/in-stream-translator.ts';
 import { inStreamGatewayConfig } from '../../src/translation/in-stream-prompt.ts';
 import { createAssemblyAIProvider } from '../../src/stt/provider.ts';
@@ -65,16 +65,11 @@ export async function run(options: PartOptions): Promise<PartResult> {
 }
 
 /** The batched mode: the production Translator against the fake LLM Gateway. */
-async function runBatched(options: PartOptions): Promise<PartResult> {
-  const speakers = 10;
-  const durationMs = options.quick ? 6_000 : 65_000;
-  const host = await startServers({ llm: true });
-  const logger = silentLogger();
-  const client = createLlmClient({ baseUrl: host.llmBaseUrl ?? '', apiKey: BENCH_API_KEY, logger });
-  const translator = new Translator({ client, model: MODEL, logger });
+/** The production `TranslationSink` into {@link LANGUAGES}, timing each final (stamped in `finalAt`) to its translations. */
+function timedSink(translator: TurnTranslator, logger: Logger): { sink: TranslationSink; delivered: number[]; finalAt: Map<string, number>; failed: () => number } {
   const delivered: number[] = [];
-  let failed = 0;
   const finalAt = new Map<string, number>();
+  let failed = 0;
   const sink = new TranslationSink({
     translator,
     languages: () => LANGUAGES,
@@ -86,6 +81,17 @@ async function runBatched(options: PartOptions): Promise<PartResult> {
     },
     onNotice: () => {},
   });
+  return { sink, delivered, finalAt, failed: () => failed };
+}
+
+async function runBatched(options: PartOptions): Promise<PartResult> {
+  const speakers = 10;
+  const durationMs = options.quick ? 6_000 : 65_000;
+  const host = await startServers({ llm: true });
+  const logger = silentLogger();
+  const client = createLlmClient({ baseUrl: host.llmBaseUrl ?? '', apiKey: BENCH_API_KEY, logger });
+  const translator = new Translator({ client, model: MODEL, logger });
+  const { sink, delivered, finalAt, failed } = timedSink(translator, logger);
   const lines = sentences();
   const random = seededRandom(3);
   let finals = 0;
@@ -142,7 +148,7 @@ async function runBatched(options: PartOptions): Promise<PartResult> {
         turnsPerRequest: round(t.turns / Math.max(1, t.requests), 2),
         averageRequestsPerMinute: spanMs > 0 ? round(((requests - 1) / spanMs) * 60_000, 1) : null,
         maxRequestsInAny60s: perMinuteMax,
-        failedTranslations: failed,
+        failedTranslations: failed(),
         delivered: delivered.length,
       },
       notes: [],
@@ -175,21 +181,8 @@ async function runInStream(options: PartOptions): Promise<PartResult> {
     logger,
   );
   const translator = new InStreamTranslator({ model: MODEL, logger });
-  const delivered: number[] = [];
-  let failed = 0;
+  const { sink, delivered, finalAt, failed } = timedSink(translator, logger);
   let finals = 0;
-  const finalAt = new Map<string, number>();
-  const sink = new TranslationSink({
-    translator,
-    languages: () => LANGUAGES,
-    logger,
-    onTranslated: (result) => {
-      if (result.failed.length > 0) failed++;
-      const at = finalAt.get(result.event.turnId);
-      if (at !== undefined) delivered.push(performance.now() - at);
-    },
-    onNotice: () => {},
-  });
   const random = seededRandom(5);
   const start = performance.now();
   const streams = Array.from({ length: speakers }, (_, i) => {
@@ -252,7 +245,7 @@ async function runInStream(options: PartOptions): Promise<PartResult> {
         finals,
         requests,
         answers: t.answers,
-        failedTranslations: failed,
+        failedTranslations: failed(),
         delivered: delivered.length,
         sttViolations: stats.fake?.violations ?? [],
       },
