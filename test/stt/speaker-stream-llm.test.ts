@@ -97,14 +97,20 @@ describe('SpeakerStream with llm_gateway', () => {
     }
   }
 
-  it('keeps an idle session open while an answer is awaited, and closes it once the answer came', async () => {
-    const { server, llm, clock, stream, finals, results } = await setup(750);
+  /** One utterance on a 750 ms idle close whose final's LLM answer the gateway holds until `gate` opens. */
+  async function oneFinalWithHeldAnswer() {
+    const world = await setup(750);
     const gate = createGate();
-    llm.script({ hold: gate.promise });
-    say(stream, 0);
-    const session = await server.nextSession();
-    await llm.waitForRequests(1);
-    expect(finals).toHaveLength(1);
+    world.llm.script({ hold: gate.promise });
+    say(world.stream, 0);
+    const session = await world.server.nextSession();
+    await world.llm.waitForRequests(1);
+    expect(world.finals).toHaveLength(1);
+    return { ...world, gate, session };
+  }
+
+  it('keeps an idle session open while an answer is awaited, and closes it once the answer came', async () => {
+    const { clock, stream, finals, results, gate, session } = await oneFinalWithHeldAnswer();
     // Well past the 750 ms idle close, the answer is still held by the gateway: the session stays open for it.
     await advance(clock, 3_000);
     expect(stream.state).toBe('open');
@@ -118,13 +124,7 @@ describe('SpeakerStream with llm_gateway', () => {
   });
 
   it('waits for an answer at most LLM_ANSWER_WAIT_MS past the idle close', async () => {
-    const { server, llm, clock, stream, finals, results } = await setup(750);
-    const gate = createGate();
-    llm.script({ hold: gate.promise });
-    say(stream, 0);
-    const session = await server.nextSession();
-    await llm.waitForRequests(1);
-    expect(finals).toHaveLength(1);
+    const { clock, stream, finals, results, gate, session } = await oneFinalWithHeldAnswer();
     await advance(clock, 750 + LLM_ANSWER_WAIT_MS - 500);
     expect(session.terminated).toBe(false);
     await advance(clock, 1_000);
