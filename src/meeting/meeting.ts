@@ -474,7 +474,7 @@ export class Meeting {
     const logger = this.#services.logger;
     logger.info({ guildId: this.guildId, reason }, 'meeting ending');
     // The channel status can only be cleared without Manage Channels while Parley is still in the channel.
-    await this.#indicator.clear();
+    await untilAborted(this.#indicator.clear(), signal);
     this.#limits?.stop();
     if (this.#budgetTimer !== null) this.#services.clock.clearTimeout(this.#budgetTimer);
     this.#budgetTimer = null;
