@@ -6,6 +6,7 @@
 import { AttachmentBuilder, type APIEmbed } from 'discord.js';
 import type { Logger } from '../log.ts';
 import type { LlmClient } from '../llm/gateway-client.ts';
+import { LlmError } from '../llm/errors.ts';
 import { createRecap, type Recap } from '../recap/recap.ts';
 import type { RecapStyle } from '../recap/templates.ts';
 import { recapToEmbeds, recapToMarkdown } from '../recap/render.ts';
@@ -78,10 +79,16 @@ export async function buildMeetingReport(options: MeetingReportOptions): Promise
       recap = await createRecap(transcript, { ...options.recap, ...(options.recapStyle !== undefined && { style: options.recapStyle }), logger: options.logger });
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      options.logger.warn({ reason }, 'recap failed');
-      recapFailed = true;
+      // The daily LLM budget running out mid-recap is a refusal, not an LLM error, and /recap cannot help before midnight UTC.
+      const refused = error instanceof LlmError && error.kind === 'budget';
+      options.logger.warn({ reason }, refused ? 'recap refused by the LLM budget' : 'recap failed');
+      recapFailed = !refused;
       // The reason can quote the gateway's error text: untrusted.
-      lines.push(`The recap could not be made (${escapeDiscordText(reason)}). The transcript files are attached; use /recap later to try again.`);
+      lines.push(
+        refused
+          ? `The recap could not be made: ${escapeDiscordText(reason)} The transcript files are attached.`
+          : `The recap could not be made (${escapeDiscordText(reason)}). The transcript files are attached; use /recap later to try again.`,
+      );
     }
   }
   const embeds =

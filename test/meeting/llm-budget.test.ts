@@ -8,6 +8,9 @@ import { createLlmClient } from '../../src/llm/gateway-client.ts';
 import { LlmError } from '../../src/llm/errors.ts';
 import { budgetedRecap, budgetedTranslator, LlmBudget } from '../../src/meeting/llm-budget.ts';
 import { Translator } from '../../src/translation/translator.ts';
+import { buildMeetingReport } from '../../src/meeting/meeting-report.ts';
+import { Transcript } from '../../src/transcript/transcript.ts';
+import { silentLogger } from '../../src/log.ts';
 import { createGate, startFakeLlmServer, translationPayload, type FakeLlmServer } from '../fakes/llm-server.ts';
 
 const API_KEY = 'test-llm-key-0123456789';
@@ -96,5 +99,20 @@ describe('translations and recaps under the budget, against the fake gateway', (
     expect(later.recap).toBeUndefined();
     expect(later.refusal).toBe("This server has used today's budget of 1 LLM request, so captions are not translated and no recap is made until midnight UTC.");
     expect(budgetedRecap(settings, budget, 'b').recap).toBeDefined();
+  });
+
+  it('a recap the budget runs out on mid-way is reported as refused, not as a failed recap to retry with /recap', async () => {
+    server = await startFakeLlmServer();
+    const client = createLlmClient({ baseUrl: server.baseUrl, apiKey: API_KEY, maxRetries: 0, timeoutMs: 5_000 });
+    const budget = new LlmBudget(1);
+    const allowed = budgetedRecap({ client, model: 'claude-sonnet-4-6', fallbackModels: [] }, budget, 'a');
+    budget.take('a'); // a translation spends the last request after the recap was allowed
+    const transcript = new Transcript();
+    transcript.add({ kind: 'final', speaker: { id: 'ana', name: 'Ana' }, turnId: 't0', startMs: 0, endMs: 2_000, text: 'We ship on Friday.' });
+    const report = await buildMeetingReport({ title: 'T', transcript, durationMs: 2_000, headline: '⏹️ Ended.', recap: allowed.recap, logger: silentLogger() });
+    expect(report.recapFailed).toBe(false);
+    expect(report.content).toContain("This server has used today's budget of 1 LLM request");
+    expect(report.content).not.toContain('/recap later');
+    expect(server.requests).toHaveLength(0);
   });
 });
