@@ -86,19 +86,29 @@ export class AutoJoinWatcher {
   /** A `voiceStateUpdate`: re-evaluates the rules of the channels left and joined. */
   onVoiceStateUpdate(oldState: VoiceState, newState: VoiceState): void {
     const guild = newState.guild;
-    for (const channelId of new Set([oldState.channelId, newState.channelId])) {
-      if (channelId !== null) this.evaluate(guild, channelId);
-    }
+    this.#guarded(guild.id, () => {
+      for (const channelId of new Set([oldState.channelId, newState.channelId])) {
+        if (channelId !== null) this.evaluate(guild, channelId);
+      }
+    });
   }
 
   /** Evaluates every rule of every guild (at start-up: members may be waiting already). */
   evaluateAll(client: Client<true>): void {
-    for (const guild of client.guilds.cache.values()) this.evaluateGuild(guild);
+    for (const guild of client.guilds.cache.values()) {
+      this.#guarded(guild.id, () => {
+        for (const rule of this.#o.rules.list(guild.id)) this.evaluate(guild, rule.voiceChannelId);
+      });
+    }
   }
 
-  /** Evaluates every rule of one guild (after `/autojoin set`). */
-  evaluateGuild(guild: Guild): void {
-    for (const rule of this.#o.rules.list(guild.id)) this.evaluate(guild, rule.voiceChannelId);
+  /** Runs in a discord.js event handler: a database read that throws is logged, never thrown to the process. */
+  #guarded(guildId: string, evaluate: () => void): void {
+    try {
+      evaluate();
+    } catch (error) {
+      this.#o.logger.error({ guildId, err: (error as Error).message }, 'could not evaluate auto-join rules');
+    }
   }
 
   /** Forgets the state of a removed rule (all of the guild's when `voiceChannelId` is omitted). */
@@ -235,7 +245,7 @@ export class AutoJoinWatcher {
     if (channel === undefined || !channel.isSendable()) return;
     try {
       await channel.send({
-        content: `⚠️ Parley could not start captioning <#${rule.voiceChannelId}> by itself (\`/autojoin\`). ${reason} It tries at most once every few minutes; \`/autojoin clear\` turns auto-join off.`,
+        content: `⚠️ Parley could not start captioning <#${rule.voiceChannelId}> by itself (\`/autojoin\`). ${reason} It tries again when members next join, waiting longer after each failure (up to ${AUTO_JOIN_RETRY_CAP_MS / 60_000} minutes); \`/autojoin clear\` turns auto-join off.`,
         allowedMentions: { parse: [] },
       });
     } catch (error) {
