@@ -32,6 +32,9 @@ export const PARTIAL_MAX_CHARS = 84;
 /** Most final lines waiting for Discord; past it the oldest is dropped and counted (Discord down for a long time). */
 export const MAX_PENDING_LINES = 500;
 
+/** Most notice messages waiting for Discord; past it the oldest is dropped and counted (each notice is told once, so few wait). */
+export const MAX_PENDING_NOTICES = 50;
+
 /** Longest wait between retries while Discord keeps failing, ms. */
 export const MAX_RETRY_DELAY_MS = 30_000;
 
@@ -108,17 +111,18 @@ export class DiscordSink implements CaptionSink {
   readonly #partials = new Map<string, { name: string; text: string }>();
   /** Final lines not yet in any message, oldest first; at most {@link MAX_PENDING_LINES}. */
   readonly #pending: string[] = [];
-  /** Notice messages waiting to be posted, each within the content limit. */
+  /** Notice messages waiting to be posted, each within the content limit; at most {@link MAX_PENDING_NOTICES}. */
   readonly #notices: string[] = [];
   #rolling: Rolling = freshRolling();
-  #inFlight = false;
+  /** The write under way, if any: the queue heads it took stay until it settles. */
+  #inFlight: Step | null = null;
   #timer: TimerHandle | null = null;
   /** Earliest time the next write may start (clock ms). */
   #nextWriteAt = -Infinity;
   #failuresInARow = 0;
   #closed = false;
   #idleWaiters: Array<() => void> = [];
-  /** Messages created, edits made, failed writes and finals dropped, for tests and metrics. */
+  /** Messages created, edits made, failed writes, and final lines and notices dropped from full queues, for tests and metrics. */
   readonly counts = { posts: 0, edits: 0, failures: 0, dropped: 0 };
 
   constructor(options: DiscordSinkOptions) {
@@ -142,12 +146,8 @@ export class DiscordSink implements CaptionSink {
    */
   postLine(line: string): void {
     if (this.#closed) return;
-    for (const part of splitForDiscord(line)) this.#pending.push(part);
-    while (this.#pending.length > MAX_PENDING_LINES) {
-      this.#pending.shift();
-      this.counts.dropped++;
-      this.#o.logger.warn('dropped the oldest caption line waiting for Discord');
-    }
+    this.#pending.push(...splitForDiscord(line));
+    this.#dropOldest(this.#pending, MAX_PENDING_LINES, this.#inFlight?.take ?? 0, 'caption line');
     this.#schedule();
   }
 
@@ -155,7 +155,20 @@ export class DiscordSink implements CaptionSink {
     if (this.#closed) return;
     const text = `${NOTICE_ICON[notice.level]} ${notice.markdown === true ? notice.text : escapeDiscordText(notice.text)}`;
     this.#notices.push(...splitForDiscord(text));
+    this.#dropOldest(this.#notices, MAX_PENDING_NOTICES, this.#inFlight?.notice === true ? 1 : 0, 'notice');
     this.#schedule();
+  }
+
+  /**
+   * Keeps `queue` to `max` entries, dropping (and counting) the oldest after its first `inFlight` (taken by the
+   * write under way, removed when it succeeds), with one warning per call.
+   */
+  #dropOldest(queue: string[], max: number, inFlight: number, what: string): void {
+    const excess = Math.min(queue.length - max, queue.length - inFlight);
+    if (excess <= 0) return;
+    queue.splice(inFlight, excess);
+    this.counts.dropped += excess;
+    this.#o.logger.warn({ dropped: excess }, `dropped the oldest ${what} waiting for Discord`);
   }
 
   /** Removes a speaker's partial from the live message (they left). */
@@ -183,7 +196,7 @@ export class DiscordSink implements CaptionSink {
   }
 
   #isIdle(): boolean {
-    return !this.#inFlight && this.#timer === null && this.#next() === null;
+    return this.#inFlight === null && this.#timer === null && this.#next() === null;
   }
 
   #settle(): void {
@@ -194,7 +207,7 @@ export class DiscordSink implements CaptionSink {
   }
 
   #schedule(): void {
-    if (this.#timer !== null || this.#inFlight) return;
+    if (this.#timer !== null || this.#inFlight !== null) return;
     if (this.#next() === null) {
       this.#settle();
       return;
@@ -285,7 +298,7 @@ export class DiscordSink implements CaptionSink {
   }
 
   async #write(step: Step): Promise<void> {
-    this.#inFlight = true;
+    this.#inFlight = step;
     const rolling = this.#rolling;
     const message: OutgoingMessage = { content: step.content, allowedMentions: NO_MENTIONS };
     let wait = this.#o.liveEditIntervalMs;
@@ -320,7 +333,7 @@ export class DiscordSink implements CaptionSink {
         if (this.#closed && this.#failuresInARow >= CLOSE_ATTEMPTS) this.#giveUp();
       }
     } finally {
-      this.#inFlight = false;
+      this.#inFlight = null;
       this.#nextWriteAt = this.#o.clock.now() + wait;
     }
     this.#schedule();

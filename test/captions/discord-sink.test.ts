@@ -7,6 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { VirtualClock } from '../../src/clock.ts';
 import { silentLogger } from '../../src/log.ts';
 import {
+  MAX_PENDING_LINES,
+  MAX_PENDING_NOTICES,
   DiscordSink,
   ENDED_LIVE_TEXT,
   MESSAGE_CONTENT_LIMIT,
@@ -30,6 +32,8 @@ class ChannelModel implements CaptionChannel {
   readonly messages: Array<{ id: string; content: string }> = [];
   readonly writes: Write[] = [];
   failNext: Array<Error & { code?: number }> = [];
+  /** While set, sends wait for it (a write stays in flight). */
+  hold: Promise<void> | undefined;
   readonly clock: VirtualClock;
   #nextId = 1;
   constructor(clock: VirtualClock) {
@@ -38,6 +42,7 @@ class ChannelModel implements CaptionChannel {
 
   async send(message: OutgoingMessage): Promise<{ id: string }> {
     this.#check(message);
+    await this.hold;
     const failure = this.failNext.shift();
     if (failure !== undefined) throw failure;
     const id = String(this.#nextId++);
@@ -176,6 +181,26 @@ describe('DiscordSink: the live text is in the channel newest message', () => {
     await finish(sink, clock);
     expect(channel.finalLines()).toEqual(['**Katie:** two.', '**Steve:** three.']);
     expect(channel.writes.every((w) => w.newest)).toBe(true);
+  });
+
+  it('keeps its queues bounded while Discord is away, dropping the oldest but never what a write under way took', async () => {
+    const { clock, channel, sink } = setup();
+    let release = () => {};
+    channel.hold = new Promise<void>((resolve) => (release = resolve));
+    sink.caption(event(katie, 'final', 'first.', 'a'));
+    await run(clock, 100); // the first line is in flight
+    const later = Array.from({ length: MAX_PENDING_LINES + 5 }, (_, i) => `line ${i}.`);
+    later.forEach((text, i) => sink.caption(event(katie, 'final', text, `l${i}`)));
+    const notices = Array.from({ length: MAX_PENDING_NOTICES + 10 }, (_, i) => `notice ${i}`);
+    for (const text of notices) sink.notice({ level: 'info', text });
+    channel.hold = undefined;
+    release();
+    await run(clock, 150_000); // a message per notice, at most one write every 1.5 s
+    await finish(sink, clock);
+    expect(channel.finalLines()).toEqual(['**Katie:** first.', ...later.slice(6).map((t) => `**Katie:** ${t}`)]);
+    const posted = channel.messages.map((m) => m.content).filter((c) => c.startsWith('ℹ️ notice'));
+    expect(posted).toEqual(notices.slice(10).map((t) => `ℹ️ ${t}`));
+    expect(sink.counts.dropped).toBe(6 + 10);
   });
 
   it('retries a failed write with backoff and posts each final exactly once', async () => {
