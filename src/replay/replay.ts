@@ -58,8 +58,6 @@ export interface ReplayResult {
 
 /** Meeting time between two steps of the replay clock, ms: the PCM frame length. */
 const STEP_MS = 50;
-/** Most meeting time the clock keeps moving while the pipeline ends, ms (a reconnect backoff is at most 60 s). */
-const END_DRAIN_MS = 5 * 60_000;
 
 /**
  * Default bound on draining, wall ms: 5 minutes. The slowest legitimate drain at `--speed 1` is a speaker whose

@@ -82,11 +82,6 @@ export class ReconnectPolicy {
     return this.#openUntil !== null && now < this.#openUntil;
   }
 
-  /** True once the breaker has opened and not yet been closed by a healthy session. */
-  get tripped(): boolean {
-    return this.#openUntil !== null;
-  }
-
   /**
    * Records a failed attempt or a session that dropped before it was healthy.
    *

@@ -75,7 +75,7 @@ describe('ReconnectPolicy', () => {
   it('waits longer after session-limit refusals, without tripping the breaker, and resets when healthy', () => {
     const policy = new ReconnectPolicy({ random: () => 1 });
     expect([policy.onLimited(), policy.onLimited(), policy.onLimited(), policy.onLimited(), policy.onLimited(), policy.onLimited()]).toEqual([5_000, 10_000, 20_000, 40_000, 60_000, 60_000]);
-    expect(policy.tripped).toBe(false);
+    expect(policy.isOpen(0)).toBe(false);
     policy.onFailure(0);
     policy.onHealthy();
     expect(policy.failures).toBe(0);
