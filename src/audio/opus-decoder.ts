@@ -79,7 +79,7 @@ export interface OpusPacketDecoderOptions {
   onPcm: (pcm: Buffer, packet: Buffer, arrivalMs: number) => void;
   /** A decoder failed and a fresh one took over. */
   onReplaced?: (error: Error) => void;
-  /** Decoding was given up for this speaker (the replacement failed too). Called at most once. */
+  /** Decoding was given up for this speaker: a replacement failed before it was trusted, or the replacements ran out. Called at most once. */
   onFailed: (error: Error) => void;
   /** Default {@link createLibopusDecoder}. */
   createDecoder?: OpusBackendFactory;

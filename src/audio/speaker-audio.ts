@@ -42,7 +42,7 @@ export interface SpeakerAudioOptions {
   onSpeechEnd: () => void;
   /** A decoder failed and a fresh one took over (for logs). */
   onDecoderReplaced?: (error: Error) => void;
-  /** Decoding this speaker was given up: their decoder and its replacement both failed. Called at most once. */
+  /** Decoding this speaker was given up (see {@link OpusPacketDecoder}: replacements failed or ran out). Called at most once. */
   onDecoderFailed?: (error: Error) => void;
   /** Creates the libopus decoder; default opus-decoder at 16 kHz mono. */
   createDecoder?: OpusBackendFactory;

@@ -23,7 +23,7 @@ export interface MetricsSource {
   llmErrors(): number;
   /** Translations refused unsent because the guild's daily LLM budget was used, since start; omitted: not exported. */
   llmBudgetRefusals?: () => number;
-  /** Speakers whose Opus decoding was given up (decoder and replacement failed) since start. */
+  /** Speakers whose Opus decoding was given up (fresh decoders failed too, or ran out) since start. */
   decoderFailures(): number;
   /** Tokens the LLM Gateway reported in each answer's `usage`, since start; omitted: not exported. */
   llmTokens?(): { prompt: number; completion: number };
@@ -71,7 +71,7 @@ export class ParleyMetrics {
     // Packets and frames are different units (a 20 ms Opus packet in, a PCM frame out to AssemblyAI): one counter each.
     totalCounter(registry, 'parley_corrupt_opus_packets_total', 'Opus packets skipped because they could not be decoded', () => source.corruptPackets());
     totalCounter(registry, 'parley_dropped_pcm_frames_total', 'PCM frames dropped unsent from full speech-to-text queues', () => source.droppedFrames());
-    totalCounter(registry, 'parley_opus_decoder_failures_total', 'Speakers who could not be captioned because their Opus decoder and its replacement failed', () => source.decoderFailures());
+    totalCounter(registry, 'parley_opus_decoder_failures_total', 'Speakers who could not be captioned because their Opus decoder kept failing after being replaced', () => source.decoderFailures());
     totalCounter(registry, 'parley_voice_recoveries_total', 'DAVE recovery steps run (passthrough, re-initialisation, rejoin)', () => voiceTotals.recoveries);
     totalCounter(registry, 'parley_voice_undecryptable_frames_total', 'Voice frames that arrived but could not be decrypted, skipped', () => voiceTotals.undecryptableFrames);
     totalCounter(registry, 'parley_voice_unencrypted_frames_total', 'Voice frames sent without DAVE in an encrypted call, passed on as Opus', () => voiceTotals.unencryptedFrames);

@@ -82,7 +82,7 @@ export interface PipelineCounters {
   corruptPackets: number;
   /** PCM frames dropped unsent from full speech-to-text queues (or while STT refused). */
   droppedFrames: number;
-  /** Speakers whose decoding was given up (their decoder and its replacement failed), since start. */
+  /** Speakers whose decoding was given up (fresh decoders failed too, or ran out), since start. */
   decoderFailures: number;
   /** Wall time AssemblyAI sessions were open (what it bills), ms, sessions open now included. */
   sttSessionMs: number;
@@ -295,7 +295,7 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
 
   #onDecoderFailed(speaker: Speaker, err: Error): void {
     this.#decoderFailures++;
-    this.#o.logger.error({ speakerId: speaker.id, err }, 'Opus decoding failed twice for a speaker; they cannot be captioned');
+    this.#o.logger.error({ speakerId: speaker.id, err }, 'Opus decoding was given up for a speaker after replacing their decoder; they cannot be captioned');
     this.#notice({
       level: 'error',
       text: `${speaker.name} cannot be captioned: Parley could not decode their audio, even with a fresh decoder. If they leave and rejoin the voice channel, Parley will try again.`,

@@ -10,8 +10,9 @@
  * others; so the base (`STT_IDLE_CLOSE_MS`, default 750 ms) is a little longer than a pause inside one person's
  * turn, not the gap between turns (bench/README.md, part 5, compares the policies).
  *
- * From that base the idle close adapts to the limit: it doubles (up to `maxMs`) each time AssemblyAI answers 3009
- * (too many new sessions), and halves back toward the base after `relaxAfterMs` without another 3009. The policy
+ * From that base the idle close adapts to the limit: it doubles (up to `maxMs`) on each session-limit refusal
+ * (a close classified `action: 'limit'`: 3009, 1008 "too many sessions", HTTP 429), and halves back toward the base
+ * after `relaxAfterMs` without another. The policy
  * is shared by every speaker of the process, as the limit is per account. While the process-wide new-session
  * budget runs short (`pressure`), the idle close is `maxMs` outright: a session kept open costs seconds of billing,
  * a session closed and reopened costs a slot of the budget. `maxMs` stays below the `inactivity_timeout` sessions are
@@ -24,7 +25,7 @@ export interface IdleClosePolicyOptions {
   baseMs: number;
   /** Longest idle close, ms. */
   maxMs: number;
-  /** Time without a 3009 after which the idle close halves back toward the base, ms. Default 10 minutes. */
+  /** Time without a session-limit refusal after which the idle close halves back toward the base, ms. Default 10 minutes. */
   relaxAfterMs?: number;
   /** Monotonic time, ms. Default `performance.now`. */
   now?: () => number;
