@@ -67,6 +67,12 @@ export class VoiceJoinError extends Error {
 }
 
 /** One guild's voice connection and its receive subscriptions. */
+/** On every transition to Ready (the first and each reconnect): a large UDP receive buffer, and the transport key as a `KeyObject`. */
+function tuneReadyConnection(connection: VoiceConnection, logger: Logger): void {
+  enlargeVoiceReceiveBuffer(connection, logger);
+  useKeyObjectForTransport(connection, logger);
+}
+
 export class VoiceLink extends EventEmitter<VoiceLinkEvents> {
   readonly connection: VoiceConnection;
   readonly receiver: SpeakerReceiver;
@@ -123,8 +129,7 @@ export class VoiceLink extends EventEmitter<VoiceLinkEvents> {
       connection.destroy();
       throw new VoiceJoinError('Could not connect to the voice channel in time. Check that Parley can see and connect to it, then try /join again.');
     }
-    enlargeVoiceReceiveBuffer(connection, options.logger);
-    useKeyObjectForTransport(connection, options.logger);
+    tuneReadyConnection(connection, options.logger);
     return new VoiceLink(connection, guard, options);
   }
 
@@ -159,10 +164,7 @@ export class VoiceLink extends EventEmitter<VoiceLinkEvents> {
       return;
     }
     // A reconnect brings a new UDP socket with the default buffer, and a new Session Description raw key bytes.
-    if (newState.status === VoiceConnectionStatus.Ready) {
-      enlargeVoiceReceiveBuffer(this.connection, this.#logger);
-      useKeyObjectForTransport(this.connection, this.#logger);
-    }
+    if (newState.status === VoiceConnectionStatus.Ready) tuneReadyConnection(this.connection, this.#logger);
     if (newState.status !== VoiceConnectionStatus.Disconnected || this.#leaving) return;
     try {
       await Promise.race([
