@@ -142,10 +142,29 @@ async function startStandIn(scenario: Scenario): Promise<DiscordStandIn> {
   });
 }
 
-/** Waits until the bot is in step with Katie's epoch (welcomed and ready), or `timeoutMs` passes. */
+/** Waits until the bot is in step with Katie's epoch (welcomed and ready), or `timeoutMs` passes (the stock receiver may never be). */
 async function inStep(call: DaveCall, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!call.botInStepWith(ids.katieId) && Date.now() < deadline) await sleep(10);
+}
+
+/**
+ * Waits until the receiver has Katie's last packet, or (for a receiver that lost it) until nothing new has arrived
+ * for 200 ms; at most 5 s. A busy machine may still be delivering the last packets when her speech has been sent.
+ */
+async function lastPacketsIn(receiver: Receiver, speech: readonly TimedOpusPacket[]): Promise<void> {
+  const last = speech.at(-1)?.packet;
+  const deadline = Date.now() + 5_000;
+  let count = -1;
+  let quietSince = Date.now();
+  while (Date.now() < deadline) {
+    if (last !== undefined && receiver.received.at(-1)?.equals(last) === true) return;
+    if (receiver.received.length !== count) {
+      count = receiver.received.length;
+      quietSince = Date.now();
+    } else if (Date.now() - quietSince >= 200) return;
+    await sleep(10);
+  }
 }
 
 /**
@@ -252,8 +271,7 @@ export async function runScenario(scenario: Scenario, receiverKind: 'stock' | 'p
       }
     })();
     await Promise.all([speaking, events]);
-    // Let the last packets through the bot's event loop.
-    await sleep(200);
+    await lastPacketsIn(receiver, speech);
     const stats = call.statsOf(ids.katieId);
     const commits = call.events.entries.filter((e) => e.kind === 'commit-won').map((e) => (e.userId === standIn.botUserId ? 'bot' : 'member'));
     return { ...measure(scenario, receiverKind, speech, receiver, stats), notices: receiver.notices, commits };
@@ -321,7 +339,7 @@ function measure(
   };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (import.meta.main) {
   const [kind, scenario] = process.argv.slice(2);
   if ((kind !== 'stock' && kind !== 'parley') || !SCENARIOS.includes(scenario as Scenario)) {
     process.stderr.write(`usage: node dave-scenario.ts stock|parley ${SCENARIOS.join('|')}\n`);
