@@ -110,8 +110,11 @@ describe('a refused upgrade', () => {
     expect(close.code).toBe(400);
     expect(close.reason).toMatch(/HTTP 400: \{"error":"Invalid sample_rate"\}/);
     expect(close.reason).not.toMatch(/key/i);
-    // Let any retry that would follow happen: there is none.
-    await drive(s.clock, new Promise<void>((resolve) => setTimeout(resolve, 200)));
+    // Let any retry that would follow happen, past the longest backoff (60 s), socket I/O running between steps: there is none.
+    for (let t = 0; t < 120_000; t += 50) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      s.clock.advance(50);
+    }
     expect(s.server.refusedUpgrades).toBe(1);
   });
 });
