@@ -8,9 +8,7 @@
  * can read that channel can download the recording, as they could an attachment there. Only file names made of
  * `A–Z a–z 0–9 _ . -` that are in the meeting's folder are served, so no path leaves it.
  */
-import { createReadStream } from 'node:fs';
 import { createHmac } from 'node:crypto';
-import { join } from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { LinkSigner, type LinkClaim } from './links.ts';
 
@@ -99,11 +97,10 @@ ${items}
     const found = await filesOf(request.params.guildId, request.params.token);
     const file = request.params.file;
     if (found === null || !found.files.includes(file)) return refuse(reply);
-    const type = file.endsWith('.ogg') ? 'audio/ogg' : 'text/plain; charset=utf-8';
+    // @fastify/static sends it with its length, type and Range support (resumable: these are the files too big for Discord).
     return reply
       .header('cache-control', 'no-store')
       .header('content-disposition', `attachment; filename="${file}"`)
-      .type(type)
-      .send(createReadStream(join(options.dir(request.params.guildId, found.claim.meetingId), file)));
+      .sendFile(file, options.dir(request.params.guildId, found.claim.meetingId), { cacheControl: false });
   });
 }

@@ -254,6 +254,11 @@ describe('recordings too large to attach, with the caption page on', () => {
     expect(download.headers.get('content-type')).toBe('audio/ogg');
     const kept = await readFile(join(world.dataDir, 'recordings', ids.guildId, String(meetingId), trackName));
     expect(Buffer.from(await download.arrayBuffer()).equals(kept)).toBe(true);
+    expect(download.headers.get('content-length')).toBe(String(kept.length));
+    // A cut download resumes where it stopped.
+    const resumed = await fetch(`${base}${trackName}`, { headers: { range: 'bytes=100-' } });
+    expect(resumed.status).toBe(206);
+    expect(Buffer.from(await resumed.arrayBuffer()).equals(kept.subarray(100))).toBe(true);
 
     // A changed token, another guild's path, or a path outside the folder gets the 403 page.
     const token = new URL(link!).pathname.split('/')[3]!;
