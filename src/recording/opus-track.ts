@@ -46,7 +46,10 @@ export function isFillFrame(packet: Uint8Array): boolean {
 export const RECORDING_VENDOR = 'Parley';
 /** Packets per Ogg page: one second of 20 ms packets. */
 export const PACKETS_PER_PAGE = 50;
-/** Bytes waiting for the disk past which a track gives up, bytes (4 MiB: about 8 minutes of 64 kbit/s speech). */
+/**
+ * Bytes waiting for the disk past which a track gives up, bytes (4 MiB: about 8 minutes of 64 kbit/s speech), not
+ * counting the last silence fill, which queues at once all the pages of a gap (about 1 MB per hour).
+ */
 export const MAX_UNWRITTEN_BYTES = 4 * 1024 * 1024;
 /** Default lateness a packet may have and still count as contiguous, ms (the audio path's default). */
 const DEFAULT_JITTER_MS = 60;
@@ -87,6 +90,8 @@ export class OpusTrack {
   #sequence = 0;
   #pending: Buffer[] = [];
   #pendingSegments = 0;
+  /** Bytes the last silence fill queued for the disk at once: not a sign the disk fell behind. */
+  #lastFillBytes = 0;
   /** Granule position after the packets written so far (pending ones included), pre-skip included. */
   #samples = 0;
   #lastArrivalSamples: number | null = null;
@@ -133,7 +138,7 @@ export class OpusTrack {
    */
   push(packet: Buffer, arrivalMs: number): void {
     if (this.#closed) return;
-    if (this.#out.writableLength > MAX_UNWRITTEN_BYTES) {
+    if (this.#out.writableLength - this.#lastFillBytes > MAX_UNWRITTEN_BYTES) {
       this.#fail(new Error(`the disk fell more than ${MAX_UNWRITTEN_BYTES} bytes behind`));
       return;
     }
@@ -145,7 +150,11 @@ export class OpusTrack {
     const arrival = PRE_SKIP + Math.round((arrivalMs * OPUS_GRANULE_RATE) / 1000);
     const start = arrival - samples;
     const late = this.#lastArrivalSamples === null || arrival - this.#lastArrivalSamples > samples + this.#jitterSamples;
-    if (late && start > this.#samples) this.#silence(start - this.#samples);
+    if (late && start > this.#samples) {
+      const before = this.#out.writableLength;
+      this.#silence(start - this.#samples);
+      this.#lastFillBytes = Math.max(0, this.#out.writableLength - before);
+    }
     this.#lastArrivalSamples = arrival;
     this.#append(packet, samples);
     this.#stats.packets++;

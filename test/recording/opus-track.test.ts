@@ -155,7 +155,8 @@ describe('OpusTrack', () => {
     const track = OpusTrack.open({ path, serial: 11 });
     track.push(speech[0]!.packet, 20);
     const sixHoursMs = 6 * 60 * 60 * 1000;
-    track.push(speech[1]!.packet, sixHoursMs - 20); // spoke again near the end
+    track.push(speech[1]!.packet, sixHoursMs - 40); // spoke again near the end
+    track.push(speech[2]!.packet, sixHoursMs - 20); // and went on: the fill still queued for the disk is no backlog
     await track.close(sixHoursMs);
     expect(track.failed).toBeNull();
     const read = await pages(path);
