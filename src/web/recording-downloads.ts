@@ -62,7 +62,7 @@ export interface RecordingDownloadsOptions {
 const NOT_VALID = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Link not valid</title></head>
 <body><h1>This recording link is not valid</h1>
-<p>It may have expired (recording links work for 7 days), or the recording was deleted.</p>
+<p>It may have expired (recording links work for ${RECORDING_LINK_TTL_MS / 86_400_000} days), or the recording was deleted.</p>
 </body></html>
 `;
 

@@ -26,7 +26,7 @@ import type { Logger } from '../log.ts';
 import type { FeedEntry, FeedMessage } from './caption-feed.ts';
 import { FeedFullError } from './caption-feed.ts';
 import type { CaptionFeeds } from './feeds.ts';
-import type { LinkSigner } from './links.ts';
+import { LINK_TTL_AFTER_END_MS, type LinkSigner } from './links.ts';
 import { registerRecordingDownloads, type RecordingDownloadsOptions } from './recording-downloads.ts';
 
 /** Requests a minute one address may make (page loads, reconnects, assets). */
@@ -67,7 +67,7 @@ export interface WebServer {
 const FORBIDDEN_PAGE = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Link not valid</title></head>
 <body><h1>This caption link is not valid</h1>
-<p>It may have expired (links stop working 2 hours after the meeting ends), or belong to another server or meeting. Run <code>/captions</code> in Discord for a new one.</p>
+<p>It may have expired (links stop working ${LINK_TTL_AFTER_END_MS / 3_600_000} hours after the meeting ends), or belong to another server or meeting. Run <code>/captions</code> in Discord for a new one.</p>
 </body></html>
 `;
 
