@@ -242,15 +242,14 @@ class GatewayClient implements LlmClient {
       }
       return { ok: false, error: new LlmError(`The LLM Gateway refused the request for model ${model} (HTTP ${status}: ${detail}).`, { kind: 'rejected', retryable: false, ...ids }) };
     }
+    // Billed whether or not the answer is usable.
+    const usage = findUsage(json);
+    if (usage !== undefined) this.#options.onUsage(usage, model);
     const choice = firstChoice(json);
     if (choice === undefined) {
-      const billed = findUsage(json);
-      if (billed !== undefined) this.#options.onUsage(billed, model);
       const what = json === undefined ? 'a body that is not JSON' : 'no choices[0].message.content';
       return { ok: false, error: new LlmError(`The LLM Gateway answered with ${what} (model ${model}).`, { kind: 'malformed', retryable: true, ...ids }) };
     }
-    const usage = findUsage(json);
-    if (usage !== undefined) this.#options.onUsage(usage, model);
     const response: LlmResponse = { content: choice.content, model };
     if (usage !== undefined) response.usage = usage;
     if (requestId !== undefined) response.requestId = requestId;
