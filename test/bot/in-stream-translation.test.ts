@@ -13,7 +13,7 @@ import type { FakeSession } from '../fakes/assemblyai-server.ts';
 import { startWorld, type World } from './support/world.ts';
 import { startInProcessBot, type InProcessBot } from './support/in-process.ts';
 import { contentOf, runCommand, subcommand } from './support/commands.ts';
-import { expectNoMentionsAnywhere, waitForChannelPost } from './support/messages.ts';
+import { expectNoMentionsAnywhere, waitForChannelPost, textOf } from './support/messages.ts';
 import { twoSpeakers, withPauses } from './support/audio.ts';
 import { closedSessions, finalsOf, turnNamingRecognizer, waitForCaptionLines } from './support/turns.ts';
 import { isRecap, isTranslation } from './support/llm.ts';
@@ -21,10 +21,6 @@ import { threadEntries, threadsCreated, waitForThreadEntries, type CreatedThread
 
 const ids = DEFAULT_IDS;
 const TRANSLATION_MODEL = 'gemini-2.5-flash-lite';
-
-function textOf(line: string): string {
-  return line.replace(/^\*\*[^*]+:\*\* /, '');
-}
 
 function threadFor(world: World, name: string): CreatedThread {
   const thread = threadsCreated(world.standIn, ids.textChannelId).find((t) => t.name === name);

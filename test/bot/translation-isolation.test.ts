@@ -12,7 +12,7 @@ import { startInProcessBot, type InProcessBot } from './support/in-process.ts';
 import { runCommand } from './support/commands.ts';
 import { twoSpeakers, withPauses } from './support/audio.ts';
 import { closedSessions, finalsOf, turnNamingRecognizer } from './support/turns.ts';
-import { captionLines } from './support/messages.ts';
+import { captionLines, textOf } from './support/messages.ts';
 import { isTranslation, translatedTurns } from './support/llm.ts';
 
 const ids = DEFAULT_IDS;
@@ -43,10 +43,6 @@ function otherGuildSpec(): GuildSpec {
 }
 
 /** The caption text of a line `**Name:** text`. */
-function textOf(line: string): string {
-  return line.replace(/^\*\*[^*]+:\*\* /, '');
-}
-
 describe('translation across guilds', () => {
   let world: World;
   let bot: InProcessBot;

@@ -12,7 +12,7 @@ import type { Recognizer } from '../fakes/assemblyai-server.ts';
 import { startWorld, type World } from './support/world.ts';
 import { startInProcessBot, type InProcessBot } from './support/in-process.ts';
 import { channelOptions, contentOf, runCommand, subcommand } from './support/commands.ts';
-import { captionLines, expectNoMentionsAnywhere, waitForChannelPost } from './support/messages.ts';
+import { captionLines, expectNoMentionsAnywhere, waitForChannelPost, textOf } from './support/messages.ts';
 import { twoSpeakers, withPauses } from './support/audio.ts';
 import { closedSessions, finalsOf, sayingRecognizer, turnNamingRecognizer, waitForCaptionLines } from './support/turns.ts';
 import { isRecap, isTranslation, messagesOf, modelOf, translatedTurns } from './support/llm.ts';
@@ -24,10 +24,6 @@ const TRANSLATION_MODEL = 'gemini-2.5-flash-lite';
 const NO_THREADS_CHANNEL_ID = '1309000000000000208';
 
 /** The text of a caption line `**Name:** text`. */
-function textOf(line: string): string {
-  return line.replace(/^\*\*[^*]+:\*\* /, '');
-}
-
 /** The file's two translation threads, by language (created by whichever test translated first). */
 function threadsByLanguage(world: World): { es: CreatedThread; de: CreatedThread } {
   const created = threadsCreated(world.standIn, ids.textChannelId);

@@ -51,6 +51,11 @@ export function channelMessagesNow(standIn: DiscordStandIn, channelId: string, f
   return [...messages].map(([id, content]) => ({ id, content }));
 }
 
+/** A caption line's spoken text, without its `**Name:** ` prefix. */
+export function textOf(line: string): string {
+  return line.replace(/^\*\*[^*]+:\*\* /, '');
+}
+
 /**
  * Final caption lines (`**Name:** text`) in the messages posted in the channel since `fromIndex`, as the bot's
  * last write of each left them, in order. Partial lines (`🔴 …`) are not finals.
