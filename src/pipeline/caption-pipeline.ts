@@ -195,10 +195,7 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
     entry.stream.removeAllListeners();
     entry.stream.discardQueued();
     await entry.stream.end();
-    this.#retired.reconnects += entry.stream.stats.reconnects;
-    this.#retired.corruptPackets += entry.audio.stats.corruptPackets;
-    this.#retired.droppedFrames += entry.stream.stats.framesDropped;
-    this.#retired.sttSessionMs += entry.stream.stats.sessionOpenMs;
+    this.#retire(entry);
   }
 
   /**
@@ -248,6 +245,11 @@ export class CaptionPipeline extends EventEmitter<CaptionPipelineEvents> {
     await entry.stream.end();
     this.#closing.delete(entry);
     entry.stream.removeAllListeners();
+    this.#retire(entry);
+  }
+
+  /** Keeps an ended speaker's counts in the pipeline's totals. */
+  #retire(entry: SpeakerEntry): void {
     this.#retired.reconnects += entry.stream.stats.reconnects;
     this.#retired.corruptPackets += entry.audio.stats.corruptPackets;
     this.#retired.droppedFrames += entry.stream.stats.framesDropped;
